@@ -18,6 +18,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .._validation import ConfigError, bounded, choice, validate_fields
+from ..models._tiny_vit import TinyViTSpec
 from ._fisher import FisherSVDConfig, FISHER_PROFILES
 
 __all__ = ["Profile", "get_profile", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig"]
@@ -43,6 +44,9 @@ class Profile:
         Data-loading worker processes (0 = load in the training process).
     seeds : tuple of int
         Seeds over which every experiment is repeated (confidence intervals are over these).
+    stand_in_vit : TinyViTSpec
+        Architecture and pre-training budget of the ViT fairlib pre-trains on Fashion-MNIST (stand-in
+        backbone of the smoke and test profiles).
     """
 
     name: str = choice("smoke", PROFILE_NAMES)
@@ -52,6 +56,7 @@ class Profile:
     mixed_precision: str = choice("no", ("no", "bf16", "fp16"))
     num_workers: int = bounded(0, ge=0)
     seeds: tuple[int, ...] = bounded((0, 1, 2), ge=0)
+    stand_in_vit: TinyViTSpec = field(default_factory=TinyViTSpec)
     fisher: FisherSVDConfig = field(default_factory=FisherSVDConfig)
 
     def __post_init__(self) -> None:
@@ -78,7 +83,8 @@ _PROFILES = {
                  stand_in=False, device="auto", mixed_precision="bf16", num_workers=4,
                  seeds=(13, 1337, 42, 666, 888)),
     "test": dict(description="Test-suite size: smoke data and code paths, fewer seeds/epochs/runs",
-                 stand_in=True, device="cpu", mixed_precision="no", num_workers=0, seeds=(0, 1)),
+                 stand_in=True, device="cpu", mixed_precision="no", num_workers=0, seeds=(0, 1),
+                 stand_in_vit=TinyViTSpec(pretrain_images=8_000, pretrain_epochs=1)),
 }
 
 

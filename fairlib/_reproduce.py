@@ -1,0 +1,78 @@
+"""``python -m fairlib reproduce``: execute the numbered notebooks headless through papermill."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+from . import paths
+from .config import PROFILE_NAMES
+
+__all__ = ["notebook_paths", "run_notebooks", "NotebookFailed"]
+
+_NAME = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised; the message names the notebook, the cell and the error."""
+
+
+def notebook_paths(only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks (``NN_name.ipynb``) in order, optionally only those whose number is listed.
+
+    Raises
+    ------
+    ValueError
+        If ``only`` names a number with no notebook (the message lists the numbers that exist).
+    """
+    found = {m.group(1): p for p in sorted(paths.NOTEBOOKS.glob("*.ipynb")) if (m := _NAME.match(p.name))}
+    if only:
+        unknown = [n for n in only if n.zfill(2) not in found]
+        if unknown:
+            raise ValueError(f"no notebook numbered {unknown}; available: {sorted(found)}")
+        return [found[n.zfill(2)] for n in sorted(set(n.zfill(2) for n in only))]
+    return [found[k] for k in sorted(found)]
+
+
+def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, parameters: dict | None = None,
+                  output_dir: Path | None = None) -> dict[str, float]:
+    """Execute notebooks with papermill (kernel ``python3``), the profile passed as a parameter.
+
+    Executed copies go to ``build/notebooks/<profile>/``. Returns seconds per notebook.
+
+    Raises
+    ------
+    NotebookFailed
+        On the first notebook that raises, naming notebook, cell and error.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    if profile not in PROFILE_NAMES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {PROFILE_NAMES}")
+    output_dir = output_dir or paths.BUILD / "notebooks" / profile
+    output_dir.mkdir(parents=True, exist_ok=True)
+    notebooks = notebook_paths(only)
+    seconds: dict[str, float] = {}
+    for i, notebook in enumerate(notebooks, start=1):
+        print(f"[{i}/{len(notebooks)}] {notebook.name} (profile {profile})", flush=True)
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(notebook), str(output_dir / notebook.name), parameters={"profile": profile, **(parameters or {})},
+                kernel_name="python3", cwd=str(paths.NOTEBOOKS), progress_bar=sys.stderr.isatty(),
+            )
+        except PapermillExecutionError as error:
+            raise NotebookFailed(
+                f"{notebook.name} failed in cell {error.cell_index} (execution count {error.exec_count}): "
+                f"{error.ename}: {error.evalue}\nExecuted copy with the traceback: {output_dir / notebook.name}"
+            ) from None
+        seconds[notebook.name] = round(time.perf_counter() - start, 1)
+        print(f"    done in {seconds[notebook.name]:.0f} s", flush=True)
+    timings = paths.BUILD / f"reproduce_times_{profile}.json"
+    previous = json.loads(timings.read_text()) if timings.exists() else {}
+    timings.write_text(json.dumps({**previous, **seconds}, indent=1))
+    return seconds

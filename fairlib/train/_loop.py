@@ -1,0 +1,227 @@
+"""The one training loop of every notebook, on HF Accelerate (CPU, one GPU, or several with `accelerate launch`)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, WeightedRandomSampler
+
+from ..data import GroupedDataset
+from ._config import TrainConfig
+from ._seed import seed_everything
+from ._torchdata import as_torch
+
+__all__ = ["LossTerm", "FitResult", "Predictions", "fit", "predict", "extract_features", "make_accelerator",
+           "unwrap_classifier", "show_progress"]
+
+
+class LossTerm(Protocol):
+    """An extra loss term: ``loss = mean cross-entropy + sum(term(...) for term in loss_terms)``.
+
+    ``per_sample_loss`` is the unreduced cross-entropy of this process's share of the batch; ``accelerator``
+    lets a term gather statistics over the global batch when several processes run.
+    """
+
+    def __call__(self, logits: torch.Tensor, batch: dict, *, per_sample_loss: torch.Tensor,
+                 accelerator: Any) -> torch.Tensor: ...
+
+
+@dataclass
+class FitResult:
+    """What a training run reports besides the trained model."""
+
+    epoch_losses: list[float] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+    num_processes: int = 1
+
+
+@dataclass
+class Predictions:
+    """Logits with the labels and groups of the examples they belong to (in dataset order)."""
+
+    logits: np.ndarray
+    y: np.ndarray
+    s: np.ndarray
+
+    @property
+    def probs(self) -> np.ndarray:
+        z = self.logits - self.logits.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    @property
+    def y_pred(self) -> np.ndarray:
+        return self.logits.argmax(axis=1)
+
+
+def show_progress() -> bool:
+    """Progress bars on unless ``FAIRLIB_PROGRESS=0`` (the test suite turns them off)."""
+    return os.environ.get("FAIRLIB_PROGRESS", "1") != "0"
+
+
+def make_accelerator(*, mixed_precision: str = "no", cpu: bool | None = None) -> Any:
+    """An ``accelerate.Accelerator`` whose dataloaders split each global batch across processes.
+
+    ``cpu=None`` uses the CPU unless CUDA is available (``accelerate launch`` decides the processes).
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration
+
+    use_cpu = (not torch.cuda.is_available()) if cpu is None else cpu
+    return Accelerator(cpu=use_cpu, mixed_precision=mixed_precision,
+                       dataloader_config=DataLoaderConfiguration(split_batches=True))
+
+
+def _loader(dataset: Any, *, batch_size: int, shuffle: bool, generator: torch.Generator | None,
+            group_balanced: bool = False, groups: np.ndarray | None = None, num_workers: int = 0) -> DataLoader:
+    sampler = None
+    if group_balanced:
+        counts = np.bincount(groups)
+        weights = torch.as_tensor(1.0 / counts[groups], dtype=torch.double)
+        sampler = WeightedRandomSampler(weights, num_samples=len(groups), replacement=True, generator=generator)
+        shuffle = False
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler, generator=generator,
+                      num_workers=num_workers)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int) -> Any:
+    from transformers import get_scheduler
+
+    name = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}[config.schedule]
+    return get_scheduler(name, optimizer, num_warmup_steps=int(config.warmup_ratio * total_steps),
+                         num_training_steps=total_steps)
+
+
+def fit(model: nn.Module, train: GroupedDataset | Any, *, config: TrainConfig,
+        loss_terms: Sequence[LossTerm] = (), encode: Callable | None = None, transform: Callable | None = None,
+        accelerator: Any = None, desc: str = "train", progress: bool | None = None,
+        num_workers: int = 0) -> FitResult:
+    """Train the parameters of ``model`` that require gradients, in place.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps ``batch["x"]`` to logits (a :class:`fairlib.models.Classifier`, possibly wrapped by peft).
+    train : GroupedDataset or torch Dataset yielding ``{"x", "y", "s", "index"}``
+    config : TrainConfig
+    loss_terms : sequence of LossTerm
+        Regularisers added to the mean cross-entropy (fairness penalties, FairLoRA's variance, ...).
+    encode, transform : callable, optional
+        See :func:`fairlib.train.as_torch`.
+    accelerator : accelerate.Accelerator, optional
+        Default: :func:`make_accelerator` with the config's mixed precision.
+    desc : str
+        Label of the progress bar.
+    progress : bool, optional
+        Show a tqdm bar (default: on unless ``FAIRLIB_PROGRESS=0``).
+    num_workers : int
+        Data-loading worker processes.
+
+    Returns
+    -------
+    FitResult
+    """
+    from tqdm.auto import tqdm
+
+    accelerator = accelerator or make_accelerator(mixed_precision=config.mixed_precision)
+    generator = seed_everything(config.seed)
+    dataset = as_torch(train, encode=encode, transform=transform)
+    groups = np.asarray(getattr(dataset, "s", torch.zeros(len(dataset), dtype=torch.long)))
+    loader = _loader(dataset, batch_size=config.batch_size, shuffle=True, generator=generator,
+                     group_balanced=config.group_balanced, groups=groups, num_workers=num_workers)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters: call fairlib.models.adapt(...) first")
+    if config.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    total_steps = max(1, config.epochs * -(-len(loader) // config.grad_accum_steps))
+    scheduler = _scheduler(optimizer, config, total_steps)
+    accelerator.gradient_accumulation_steps = config.grad_accum_steps
+    prepared_model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+
+    result = FitResult(num_processes=accelerator.num_processes)
+    show = (show_progress() if progress is None else progress) and accelerator.is_local_main_process
+    start = time.perf_counter()
+    prepared_model.train()
+    bar = tqdm(total=config.epochs * len(loader), desc=desc, disable=not show, leave=False)
+    for _ in range(config.epochs):
+        total, count = torch.zeros((), dtype=torch.float64), 0
+        for batch in loader:
+            with accelerator.accumulate(prepared_model):
+                logits = prepared_model(batch["x"])
+                per_sample = F.cross_entropy(logits.float(), batch["y"], reduction="none")
+                loss = per_sample.mean()
+                for term in loss_terms:
+                    loss = loss + term(logits, batch, per_sample_loss=per_sample, accelerator=accelerator)
+                accelerator.backward(loss)
+                if config.max_grad_norm > 0 and accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(params, config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            total += loss.detach().double() * len(batch["y"])
+            count += len(batch["y"])
+            result.steps += 1
+            bar.update()
+        mean_loss = accelerator.reduce(total.to(accelerator.device), reduction="sum").item()
+        result.epoch_losses.append(mean_loss / (count * accelerator.num_processes))
+        bar.set_postfix(loss=f"{result.epoch_losses[-1]:.4f}")
+    bar.close()
+    result.seconds = time.perf_counter() - start
+    prepared_model.eval()
+    return result
+
+
+def unwrap_classifier(model: nn.Module) -> nn.Module:
+    """The :class:`~fairlib.models.Classifier` inside a peft or DDP wrapper (for ``.features``)."""
+    inner = getattr(model, "module", model)
+    if hasattr(inner, "get_base_model"):
+        inner = inner.get_base_model()
+    return inner
+
+
+@torch.no_grad()
+def _batched(model_fn: Callable, data: GroupedDataset | Any, *, batch_size: int, encode: Callable | None,
+             transform: Callable | None, num_workers: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    dataset = as_torch(data, encode=encode, transform=transform)
+    outputs, ys, ss = [], [], []
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers):
+        outputs.append(model_fn(batch["x"]).float().cpu().numpy())
+        ys.append(batch["y"].numpy())
+        ss.append(batch["s"].numpy())
+    return np.concatenate(outputs), np.concatenate(ys), np.concatenate(ss)
+
+
+def predict(model: nn.Module, data: GroupedDataset | Any, *, batch_size: int = 512, encode: Callable | None = None,
+            transform: Callable | None = None, num_workers: int = 0) -> Predictions:
+    """Logits of ``model`` on every example of ``data``, in order, in evaluation mode.
+
+    Evaluation runs on the main process; under ``accelerate launch`` call it on the unwrapped model.
+    """
+    was_training = model.training
+    model.eval()
+    logits, y, s = _batched(model, data, batch_size=batch_size, encode=encode, transform=transform,
+                            num_workers=num_workers)
+    model.train(was_training)
+    return Predictions(logits=logits, y=y, s=s)
+
+
+def extract_features(model: nn.Module, data: GroupedDataset | Any, *, batch_size: int = 512,
+                     encode: Callable | None = None, transform: Callable | None = None) -> np.ndarray:
+    """Penultimate representations (the input of the head) of every example, in order."""
+    classifier = unwrap_classifier(model)
+    was_training = classifier.training
+    classifier.eval()
+    features, _, _ = _batched(classifier.features, data, batch_size=batch_size, encode=encode, transform=transform)
+    classifier.train(was_training)
+    return features
