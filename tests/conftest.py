@@ -1,4 +1,27 @@
 import os
 
+import pytest
+
 # Progress bars would flood the test log; the test suite never needs them.
 os.environ.setdefault("FAIRLIB_PROGRESS", "0")
+
+
+@pytest.fixture(scope="session")
+def executed_notebook():
+    """Execute a numbered notebook once per session on the `test` profile; return its results JSON."""
+    from fairlib._reproduce import run_notebooks
+    from fairlib.report import read_results, results_path
+
+    done: dict[str, dict] = {}
+
+    def run(number: str) -> dict:
+        if number not in done:
+            path = results_path(number, profile="test")
+            if path.exists():
+                path.unlink()  # a stale JSON from an earlier run must not pass for this one
+            run_notebooks(profile="test", only=[number])
+            done[number] = read_results(number, profile="test")
+            assert done[number] is not None, f"notebook {number} wrote no results JSON"
+        return done[number]
+
+    return run

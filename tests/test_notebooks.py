@@ -1,0 +1,77 @@
+"""Conventions every notebook follows, and the template executed end to end."""
+
+import ast
+import json
+
+import nbformat
+import pytest
+
+from fairlib import paths
+from fairlib._reproduce import notebook_paths, run_notebooks
+from fairlib.report import read_results
+
+NOTEBOOKS = notebook_paths()
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebook_conventions(path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    cells = code_cells(nb)
+    assert all(not c.outputs and c.execution_count is None for c in cells), "committed notebooks carry no outputs"
+    tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
+    assert tagged == [1], "the first code cell after the imports is the one tagged 'parameters'"
+    params = ast.parse(cells[1].source)
+    assert "profile" in {t.id for node in params.body for t in node.targets}
+    for node in params.body:
+        assert isinstance(node, ast.Assign), "the parameters cell holds assignments only"
+        ast.literal_eval(node.value)  # literals only: raises otherwise
+    for cell in cells:
+        tree = ast.parse(cell.source)
+        assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in ast.walk(tree)), \
+            "functions and classes belong in fairlib, not in a notebook"
+    assert "write_results" in cells[-1].source, "the last cell writes the results JSON"
+
+
+def test_reproduce_cli_rejects_unknown_notebook():
+    from fairlib.__main__ import main
+    assert main(["reproduce", "--only", "97"]) == 1
+
+
+def test_failure_names_notebook_and_cell(tmp_path, monkeypatch):
+    from fairlib._reproduce import NotebookFailed
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell('profile = "smoke"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('boom')")]
+    (tmp_path / "98_broken.ipynb").write_text(nbformat.writes(nb))
+    monkeypatch.setattr(paths, "NOTEBOOKS", tmp_path)
+    with pytest.raises(NotebookFailed) as error:
+        run_notebooks(profile="test", only=["98"], output_dir=tmp_path / "out")
+    assert "98_broken.ipynb" in str(error.value) and "ValueError: boom" in str(error.value)
+
+
+@pytest.mark.notebooks
+def test_template_runs_and_is_repeatable(executed_notebook):
+    first = executed_notebook("00")
+    assert first["profile"] == "test" and first["versions"]["torch"].startswith("2.13")
+    assert first["metrics"]["trainable_parameters"] == 742
+    summary = first["metrics"]["summary"]
+    assert 0.75 < summary["accuracy"] < 0.9
+    # the recorded gap is the difference of the recorded per-group selection rates
+    rates = [g["selection_rate"] for g in first["metrics"]["per_group"].values()]
+    assert summary["demographic_parity_difference"] == pytest.approx(max(rates) - min(rates))
+    for suffix in ("png", "pdf", "csv", "md"):
+        assert (paths.FIGURES / "test" / f"00_per_group.{suffix}").exists()
+    # the same seed gives the same results JSON, apart from the time stamp
+    run_notebooks(profile="test", only=["00"])
+    second = read_results("00", profile="test")
+    for doc in (first, second):
+        doc.pop("written_at")
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
