@@ -107,3 +107,11 @@ def test_read_idx_round_trip_and_corruption(tmp_path):
     (tmp_path / "short").write_bytes(header + arr.tobytes()[:-1])
     with pytest.raises(DataFormatError, match="declares shape"):
         read_idx(tmp_path / "short")
+
+
+def test_subset_keeps_per_example_provenance_aligned():
+    data = load_adult(verbose=False)
+    index = np.array([0, 45_000, 3])
+    part = data.subset(index)
+    assert part.info["from_test_file"].tolist() == data.info["from_test_file"][index].tolist() == [False, True, False]
+    assert part.info["rows_kept"] == data.info["rows_kept"]

@@ -6,6 +6,7 @@ import numpy as np
 
 from ._adult import ADULT_COLUMNS, ADULT_ENCODING, adult_files, load_adult
 from ._errors import DataFormatError, MissingDataError
+from ._standins import APPEARANCES, GARMENT_TASKS, celeba_like, fashion_standin, utk_like, waterbirds_like
 from ._fashion import FASHION_CLASSES, PRETRAIN_SIZE, load_fashion_mnist, read_idx
 from ._types import GroupedDataset, Splits, make_splits
 
@@ -14,6 +15,7 @@ __all__ = [
     "DataFormatError", "MissingDataError",
     "load_adult", "adult_files", "ADULT_COLUMNS", "ADULT_ENCODING",
     "load_fashion_mnist", "read_idx", "FASHION_CLASSES", "PRETRAIN_SIZE",
+    "fashion_standin", "utk_like", "celeba_like", "waterbirds_like", "APPEARANCES", "GARMENT_TASKS",
 ]
 
 

@@ -77,7 +77,10 @@ class GroupedDataset:
     def subset(self, index: Sequence[int] | np.ndarray, *, name: str | None = None) -> "GroupedDataset":
         """Return the examples at ``index`` (same groups, classes and provenance)."""
         index = np.asarray(index, dtype=np.int64)
-        return replace(self, name=name or self.name, x=_take(self.x, index), y=self.y[index], s=self.s[index])
+        # Per-example provenance arrays (source file, source index, ...) follow their examples.
+        info = {k: v[index] if isinstance(v, np.ndarray) and len(v) == len(self) else v for k, v in self.info.items()}
+        return replace(self, name=name or self.name, x=_take(self.x, index), y=self.y[index], s=self.s[index],
+                       info=info)
 
     def group_counts(self) -> dict[str, int]:
         """Number of examples per sensitive group, by name (zero counts included)."""
