@@ -48,8 +48,14 @@ def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, para
     NotebookFailed
         On the first notebook that raises, naming notebook, cell and error.
     """
+    import os
+
     import papermill
     from papermill.exceptions import PapermillExecutionError
+
+    # The kernel must import the same fairlib as this process (a checkout that is not pip-installed, or one
+    # of several worktrees), so the repository root goes first on the kernel's path.
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(paths.ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
 
     if profile not in PROFILE_NAMES:
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {PROFILE_NAMES}")
