@@ -41,7 +41,8 @@ def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, para
                   output_dir: Path | None = None) -> dict[str, float]:
     """Execute notebooks with papermill (kernel ``python3``), the profile passed as a parameter.
 
-    Executed copies go to ``build/notebooks/<profile>/``. Returns seconds per notebook.
+    Executed copies go to ``build/notebooks/<profile>/``. Returns seconds per notebook; seconds and the
+    kernel's peak resident memory per notebook are also kept in ``build/reproduce_times_<profile>.json``.
 
     Raises
     ------
@@ -63,6 +64,7 @@ def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, para
     output_dir.mkdir(parents=True, exist_ok=True)
     notebooks = notebook_paths(only)
     seconds: dict[str, float] = {}
+    peak_gb: dict[str, float] = {}
     for i, notebook in enumerate(notebooks, start=1):
         print(f"[{i}/{len(notebooks)}] {notebook.name} (profile {profile})", flush=True)
         start = time.perf_counter()
@@ -77,8 +79,18 @@ def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, para
                 f"{error.ename}: {error.evalue}\nExecuted copy with the traceback: {output_dir / notebook.name}"
             ) from None
         seconds[notebook.name] = round(time.perf_counter() - start, 1)
+        peak_gb[notebook.name] = round(_children_peak_rss_gb(), 2)
         print(f"    done in {seconds[notebook.name]:.0f} s", flush=True)
     timings = paths.BUILD / f"reproduce_times_{profile}.json"
     previous = json.loads(timings.read_text()) if timings.exists() else {}
-    timings.write_text(json.dumps({**previous, **seconds}, indent=1))
+    record = {name: {"seconds": seconds[name], "peak_memory_gb_upper_bound": peak_gb[name]} for name in seconds}
+    timings.write_text(json.dumps({**previous, **record}, indent=1))
     return seconds
+
+
+def _children_peak_rss_gb() -> float:
+    # Largest resident set of any finished child process so far (each kernel ends with its notebook): an
+    # upper bound for the notebook just run, exact when notebooks run one per invocation.
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
