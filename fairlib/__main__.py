@@ -1,4 +1,10 @@
-"""Command line: ``python -m fairlib reproduce [--profile smoke|full] [--only NN ...]``."""
+"""Command line.
+
+``python -m fairlib reproduce [--profile smoke|full|test] [--only NN ...]``
+    execute the numbered notebooks through papermill, then build the reproduction report.
+``python -m fairlib report [--profile ...]``
+    build ``figures/<profile>/REPORT.md`` and ``REPORT.html`` from the notebooks' results JSONs.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,27 @@ def main(argv: list[str] | None = None) -> int:
     reproduce = commands.add_parser("reproduce", help="execute the numbered notebooks through papermill")
     reproduce.add_argument("--profile", default="smoke", choices=PROFILE_NAMES)
     reproduce.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers, e.g. --only 01 04")
+    reproduce.add_argument("--dry-run", action="store_true",
+                           help="check that every dataset and checkpoint is present and print the plan; train nothing")
+    report = commands.add_parser("report", help="build figures/<profile>/REPORT.md and .html from the results")
+    report.add_argument("--profile", default="smoke", choices=PROFILE_NAMES)
     args = parser.parse_args(argv)
+
+    if args.command == "report":
+        from ._report_builder import build_report
+
+        md, page = build_report(args.profile)
+        print(f"Wrote {md} and {page}")
+        return 0
+
+    if args.command == "reproduce" and args.dry_run:
+        from ._plan import format_plan
+        from .config import get_profile
+
+        needs, plans = get_profile(args.profile).requirements_and_plans(args.only)
+        text, missing = format_plan(needs, plans)
+        print(f"Dry run, profile {args.profile}:\n{text}")
+        return 1 if missing else 0
 
     if args.command == "reproduce":
         from ._reproduce import NotebookFailed, run_notebooks
@@ -26,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"All {len(seconds)} notebook(s) ran; outputs in figures/{args.profile}/, "
               f"executed copies in build/notebooks/{args.profile}/.")
+        from ._report_builder import build_report
+
+        print(f"Reproduction report: {build_report(args.profile)[0]}")
     return 0
 
 

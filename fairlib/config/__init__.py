@@ -62,6 +62,23 @@ class Profile:
     def __post_init__(self) -> None:
         validate_fields(self)
 
+    def requirements_and_plans(self, only: list[str] | None = None) -> tuple[dict, dict]:
+        """Datasets/checkpoints needed and runs planned, per notebook, from each section of this profile.
+
+        A section takes part by defining ``notebook`` (its two-digit number), ``requirements(profile)`` and
+        ``plan(profile)``; see :mod:`fairlib._plan`.
+        """
+        needs: dict[str, list] = {}
+        plans: dict[str, list] = {}
+        for f in dataclasses.fields(self):
+            section = getattr(self, f.name)
+            number = getattr(section, "notebook", None)
+            if number is None or (only and number not in {n.zfill(2) for n in only}):
+                continue
+            needs[number] = list(section.requirements(self))
+            plans[number] = list(section.plan(self))
+        return needs, plans
+
     def to_dict(self) -> dict:
         """The profile as plain JSON-ready values (stored in every results JSON)."""
         return dataclasses.asdict(self)
