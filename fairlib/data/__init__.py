@@ -9,6 +9,12 @@ from ._errors import DataFormatError, MissingDataError
 from ._standins import APPEARANCES, GARMENT_TASKS, celeba_like, fashion_standin, utk_like, waterbirds_like
 from ._fashion import FASHION_CLASSES, PRETRAIN_SIZE, load_fashion_mnist, read_idx
 from ._types import GroupedDataset, Splits, make_splits
+from ._images import ImageFileDataset, image_loader, make_image_processor, verify_images
+from ._utkface import UTK_AGE_CLASSES, UTK_AGE_EDGES, UTK_RACES, load_utkface
+from ._celeba import load_celeba
+from ._lfwa import LFWA_SPLIT_FRACTIONS, load_lfwa
+from ._hatespeech import load_measuring_hate_speech
+from ._waterbirds import load_waterbirds
 
 __all__ = [
     "GroupedDataset", "Splits", "make_splits", "standardize",
@@ -16,6 +22,9 @@ __all__ = [
     "load_adult", "adult_files", "ADULT_COLUMNS", "ADULT_ENCODING",
     "load_fashion_mnist", "read_idx", "FASHION_CLASSES", "PRETRAIN_SIZE",
     "fashion_standin", "utk_like", "celeba_like", "waterbirds_like", "APPEARANCES", "GARMENT_TASKS",
+    "ImageFileDataset", "image_loader", "make_image_processor", "verify_images",
+    "load_utkface", "UTK_AGE_EDGES", "UTK_AGE_CLASSES", "UTK_RACES", "load_celeba", "load_lfwa",
+    "LFWA_SPLIT_FRACTIONS", "load_measuring_hate_speech", "load_waterbirds",
 ]
 
 
