@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from .._validation import ConfigError, bounded, choice, validate_fields
 from ..models._tiny_vit import TinyViTSpec
 from ._fisher import FisherSVDConfig, FISHER_PROFILES
+from ._fairlora import FairLoRAConfig, FAIRLORA_PROFILES
 
-__all__ = ["Profile", "get_profile", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig"]
+__all__ = ["Profile", "get_profile", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig", "FairLoRAConfig"]
 
 PROFILE_NAMES = ("smoke", "full", "test")
 
@@ -58,6 +59,7 @@ class Profile:
     seeds: tuple[int, ...] = bounded((0, 1, 2), ge=0)
     stand_in_vit: TinyViTSpec = field(default_factory=TinyViTSpec)
     fisher: FisherSVDConfig = field(default_factory=FisherSVDConfig)
+    fairlora: FairLoRAConfig = field(default_factory=FairLoRAConfig)
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -119,4 +121,4 @@ def get_profile(name: str = "smoke") -> Profile:
     """
     if name not in _PROFILES:
         raise ConfigError(f"unknown profile {name!r}; valid profiles: {PROFILE_NAMES}")
-    return Profile(name=name, fisher=FISHER_PROFILES[name], **_PROFILES[name])
+    return Profile(name=name, fisher=FISHER_PROFILES[name], fairlora=FAIRLORA_PROFILES[name], **_PROFILES[name])
