@@ -1,0 +1,300 @@
+"""FairLoRA's regulariser (per-group loss variance) and the experiment helpers of notebook 02."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fairlib.config import ConfigError, FairLoRAConfig, get_profile
+from fairlib.data import GroupedDataset
+from fairlib.methods import fairlora_experiments as fx
+from fairlib.methods.fairlora import (FairLoRARegularizer, global_group_sums, group_index, group_loss_variance,
+                                      loss_variance_penalty, num_loss_groups)
+from fairlib.models import adapt, image_classifier, LoraSpec, mlp_classifier, vit_from_config
+from fairlib.train import TrainConfig, fit, seed_everything
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny models on a shared 2-core machine: a second thread only adds contention.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# -- the penalty against hand computation -------------------------------------------------------------------------
+def test_variance_by_hand_with_a_missing_group_and_uneven_sizes():
+    # group 0: losses 1, 2 (mean 1.5); group 1: 3, 4, 10 (mean 17/3); group 2: absent from the batch
+    losses = torch.tensor([1.0, 3.0, 2.0, 4.0, 10.0], dtype=torch.float64)
+    groups = torch.tensor([0, 1, 0, 1, 1])
+    sums, counts = global_group_sums(losses, groups, num_groups=3)
+    assert sums.tolist() == [3.0, 17.0, 0.0] and counts.tolist() == [2.0, 3.0, 0.0]
+    # population variance of two values a, b is ((a - b) / 2)^2; the absent group is left out, not a zero
+    expected = ((1.5 - 17 / 3) / 2) ** 2
+    assert group_loss_variance(sums, counts).item() == pytest.approx(expected, rel=1e-12)
+    assert loss_variance_penalty(losses, groups, num_groups=3, lam=2.5).item() == pytest.approx(2.5 * expected)
+    # every group weighs the same whatever its size: not the size-weighted variance of the group means
+    weighted_mean = (2 * 1.5 + 3 * 17 / 3) / 5
+    weighted = (2 * (1.5 - weighted_mean) ** 2 + 3 * (17 / 3 - weighted_mean) ** 2) / 5
+    assert abs(expected - weighted) > 0.1
+
+
+def test_three_groups_independent_implementation():
+    rng = np.random.default_rng(0)
+    losses = rng.exponential(size=40)
+    groups = rng.choice(4, size=40, p=[0.6, 0.3, 0.1, 0.0])  # group 3 never occurs
+    means = [losses[groups == g].mean() for g in range(4) if (groups == g).any()]
+    got = loss_variance_penalty(torch.tensor(losses), torch.tensor(groups), num_groups=4, lam=1.0)
+    assert got.item() == pytest.approx(np.var(means), rel=1e-10)
+
+
+def test_fewer_than_two_groups_present_gives_exactly_zero_and_a_zero_gradient():
+    losses = torch.tensor([0.5, 2.0, 7.0], requires_grad=True)
+    penalty = loss_variance_penalty(losses, torch.tensor([1, 1, 1]), num_groups=3, lam=10.0)
+    assert penalty.item() == 0.0
+    penalty.backward()
+    assert torch.equal(losses.grad, torch.zeros(3))
+    empty = loss_variance_penalty(torch.zeros(0, requires_grad=True), torch.zeros(0, dtype=torch.long),
+                                  num_groups=2, lam=1.0)
+    assert empty.item() == 0.0
+
+
+def test_gradient_with_respect_to_per_sample_losses_by_hand():
+    # P = lam/G sum_g (L_g - Lbar)^2  =>  dP/dl_i = lam * 2/G * (L_g(i) - Lbar) / n_g(i)   (sum_g (L_g - Lbar) = 0)
+    losses = torch.tensor([1.0, 3.0, 2.0, 4.0, 10.0, 0.5], dtype=torch.float64, requires_grad=True)
+    groups = torch.tensor([0, 1, 0, 1, 1, 3])
+    lam = 0.7
+    loss_variance_penalty(losses, groups, num_groups=4, lam=lam).backward()
+    means = {0: 1.5, 1: 17 / 3, 3: 0.5}
+    lbar, n = np.mean(list(means.values())), {0: 2, 1: 3, 3: 1}
+    expected = [lam * 2 / 3 * (means[g] - lbar) / n[g] for g in groups.tolist()]
+    np.testing.assert_allclose(losses.grad.numpy(), expected, rtol=1e-12)
+
+
+def test_gradient_through_a_linear_classifier_by_hand():
+    # logits = x W^T; per-sample CE; dP/dW = sum_i dP/dl_i * (softmax_i - onehot_i) x_i^T, computed in numpy
+    rng = np.random.default_rng(1)
+    x, y, s = rng.normal(size=(6, 3)), np.array([0, 1, 1, 0, 1, 0]), np.array([0, 0, 1, 1, 1, 0])
+    w = rng.normal(size=(2, 3))
+    weight = torch.tensor(w, requires_grad=True)
+    logits = torch.tensor(x) @ weight.T
+    per_sample = F.cross_entropy(logits, torch.tensor(y), reduction="none")
+    term = FairLoRARegularizer(lam=3.0, by="class_attribute", num_classes=2, num_attributes=2)
+    term(logits, {"y": torch.tensor(y), "s": torch.tensor(s)}, per_sample_loss=per_sample).backward()
+
+    z = x @ w.T
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    loss = -np.log(p[np.arange(6), y])
+    g = y * 2 + s
+    present = np.unique(g)
+    means = {k: loss[g == k].mean() for k in present}
+    lbar = np.mean(list(means.values()))
+    dl = np.array([3.0 * 2 / len(present) * (means[k] - lbar) / (g == k).sum() for k in g])
+    onehot = np.eye(2)[y]
+    expected = ((p - onehot) * dl[:, None]).T @ x
+    np.testing.assert_allclose(weight.grad.numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_group_codes_and_counts():
+    y, s = torch.tensor([0, 1, 1, 0]), torch.tensor([2, 0, 1, 1])
+    assert group_index(y, s, by="attribute", num_attributes=3).tolist() == [2, 0, 1, 1]
+    assert group_index(y, s, by="class", num_attributes=3).tolist() == [0, 1, 1, 0]
+    assert group_index(y, s, by="class_attribute", num_attributes=3).tolist() == [2, 3, 4, 1]
+    assert num_loss_groups("class_attribute", num_classes=2, num_attributes=3) == 6
+    data = GroupedDataset(name="d", x=np.zeros((4, 1), np.float32), y=np.array([0, 1, 1, 0]), s=np.array([2, 0, 1, 1]),
+                          group_names=("a", "b", "c"), class_names=("n", "p"), sensitive_name="g")
+    term = FairLoRARegularizer.for_dataset(data, lam=1.0, by="class_attribute")
+    assert term.num_groups == 6 and term.groups_of(data.y, data.s).tolist() == [2, 3, 4, 1]
+
+
+def test_invalid_settings_are_rejected():
+    with pytest.raises(ConfigError, match="lam"):
+        FairLoRARegularizer(lam=-1.0)
+    with pytest.raises(ConfigError, match="by"):
+        FairLoRARegularizer(lam=1.0, by="sex")
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        loss_variance_penalty(torch.ones(3), torch.tensor([0, 1, 2]), num_groups=2, lam=1.0)
+    with pytest.raises(ConfigError, match="rank"):
+        FairLoRAConfig(rank=4, ranks=(2, 8))
+
+
+class _FakeAccelerator:
+    """Stands in for process 0 of two: ``reduce`` adds a fixed share of the other process."""
+
+    num_processes = 2
+
+    def __init__(self, other):
+        self.other = other
+
+    def reduce(self, tensor, reduction="sum"):
+        assert reduction == "sum" and not tensor.requires_grad
+        return tensor + self.other
+
+
+def test_global_statistics_value_is_global_and_gradient_reaches_local_share_only():
+    # global batch: process 0 holds losses a (groups 0, 0, 1); process 1 holds b (groups 1, 2)
+    a = torch.tensor([1.0, 2.0, 5.0], dtype=torch.float64, requires_grad=True)
+    ga = torch.tensor([0, 0, 1])
+    b, gb = torch.tensor([3.0, 8.0], dtype=torch.float64), torch.tensor([1, 2])
+    other = torch.cat([torch.zeros(3, dtype=torch.float64).index_add(0, gb, b),
+                       torch.bincount(gb, minlength=3).double()])
+    two = loss_variance_penalty(a, ga, num_groups=3, lam=1.0, accelerator=_FakeAccelerator(other))
+
+    whole = torch.cat([a.detach(), b]).requires_grad_(True)
+    one = loss_variance_penalty(whole, torch.cat([ga, gb]), num_groups=3, lam=1.0)
+    assert two.item() == pytest.approx(one.item(), rel=1e-12)
+    two.backward()
+    one.backward()
+    # DDP will average the two processes' gradients, so each carries num_processes x its own share
+    np.testing.assert_allclose(a.grad.numpy(), 2 * whole.grad[:3].numpy(), rtol=1e-12)
+
+
+# -- training: lambda = 0 is plain fine-tuning, lambda > 0 changes it ---------------------------------------------
+def _images(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    s = (rng.random(n) < np.where(y == 1, 0.85, 0.15)).astype(int)
+    x = (rng.normal(size=(n, 1, 8, 8)) * 0.5 + y[:, None, None, None] * 0.4).astype(np.float32)
+    x[s == 1, :, :2] += 1.0
+    return GroupedDataset(name="toy images", x=x, y=y, s=s, group_names=("plain", "band"), class_names=("0", "1"),
+                          sensitive_name="band")
+
+
+def _lora_run(data, lam, *, seed=3):
+    seed_everything(seed)
+    backbone = vit_from_config(image_size=8, num_channels=1, patch_size=4, hidden_size=16, num_hidden_layers=1,
+                               num_attention_heads=2, intermediate_size=16)
+    model = adapt(image_classifier(backbone, num_labels=2), "lora", lora=LoraSpec(r=2, alpha=2))
+    terms = [] if lam is None else [FairLoRARegularizer.for_dataset(data, lam=lam, by="class_attribute")]
+    fit(model, data, config=TrainConfig(epochs=2, lr=1e-2, batch_size=16, seed=seed), loss_terms=terms)
+    return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
+
+
+def test_lambda_zero_reproduces_plain_lora_bitwise():
+    data = _images()
+    plain, zero, fair = _lora_run(data, None), _lora_run(data, 0.0), _lora_run(data, 5.0)
+    assert plain.keys() == zero.keys() and any("lora_A" in k for k in plain)
+    assert all(torch.equal(plain[k], zero[k]) for k in plain)
+    # and the term does act when lambda > 0 (the comparison above could not pass by accident)
+    assert any(not torch.equal(plain[k], fair[k]) for k in plain)
+
+
+def _group_losses(model, data, term):
+    with torch.no_grad():
+        logits = model(torch.as_tensor(data.x))
+        losses = F.cross_entropy(logits, torch.as_tensor(data.y), reduction="none")
+        codes = torch.as_tensor(term.groups_of(data.y, data.s))
+        sums, counts = global_group_sums(losses, codes, num_groups=term.num_groups)
+        return group_loss_variance(sums, counts).item()
+
+
+def test_full_fine_tuning_with_the_term_equalises_group_losses():
+    # groups of unequal size and difficulty: the minority group is noisier; the penalty narrows the spread
+    rng = np.random.default_rng(0)
+    n = 240
+    s = (rng.random(n) < 0.2).astype(int)
+    y = rng.integers(0, 2, n)
+    x = (rng.normal(size=(n, 4)) * np.where(s == 1, 2.0, 0.5)[:, None] + y[:, None]).astype(np.float32)
+    data = GroupedDataset(name="blobs", x=x, y=y, s=s, group_names=("major", "minor"), class_names=("0", "1"),
+                          sensitive_name="g")
+    variances = []
+    for lam in (0.0, 20.0):
+        seed_everything(0)
+        model = adapt(mlp_classifier(4, hidden=(16,)), "full")
+        term = FairLoRARegularizer.for_dataset(data, lam=lam, by="attribute")
+        fit(model, data, config=TrainConfig(epochs=10, lr=2e-2, batch_size=60, seed=0), loss_terms=[term])
+        variances.append(_group_losses(model, data, term))
+    assert variances[1] < 0.5 * variances[0]
+
+
+# -- several processes --------------------------------------------------------------------------------------------
+@pytest.mark.multiprocess
+def test_two_processes_use_the_global_batch_statistics(tmp_path):
+    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
+    env = {**os.environ, "FAIRLIB_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
+    script = str(HERE / "_fairlora_two_process.py")
+    subprocess.run([sys.executable, script, str(tmp_path / "one.npz")], check=True, env=env, timeout=300)
+    subprocess.run([accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                    "--mixed_precision", "no", "--dynamo_backend", "no", script, str(tmp_path / "two.npz")],
+                   check=True, env=env, timeout=300)
+    one, two = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
+    assert int(one["processes"]) == 1 and int(two["processes"]) == 2
+    # one step on one global batch: the penalty, the loss and the gradient are the global batch's
+    assert one["penalty"] > 1e-3 and np.abs(one["grad"]).max() > 1e-3
+    np.testing.assert_allclose(two["penalty"], one["penalty"], rtol=1e-6)
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-6)
+    np.testing.assert_allclose(two["grad"], one["grad"], rtol=1e-5, atol=1e-7)
+    # per-process statistics (the naive implementation) would give a different gradient: the test has power
+    assert np.abs(two["naive_grad"] - one["grad"]).max() > 1e-3
+    # and whole training runs with the term agree (up to float summation order)
+    np.testing.assert_allclose(two["logits"], one["logits"], rtol=0, atol=1e-4)
+
+
+# -- experiment helpers -------------------------------------------------------------------------------------------
+def _records(rows):
+    base = {"backbone": "b", "rank": 8, "split": "test"}
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_select_lambda_uses_validation_never_test():
+    rows = []
+    for seed in (0, 1):
+        for lam, val, test in ((0.0, 0.5, 0.5), (1.0, 0.8, 0.2), (10.0, 0.3, 0.9)):
+            for adaptation in ("lora", "full"):
+                common = dict(adaptation=adaptation, method=fx.method_name(adaptation, lam), lam=lam, seed=seed)
+                rows += [{**common, "split": "val", "min_group_f1": val}, {**common, "split": "test", "min_group_f1": test}]
+    best = fx.select_lambda(_records(rows), metric="min_group_f1")
+    assert best.loc[("b", "FairLoRA"), "lam"] == 1.0 and best.loc[("b", "Fair FFT"), "lam"] == 1.0
+    assert best.loc[("b", "FairLoRA"), "test_min_group_f1"] == pytest.approx(0.2)
+    # lower-is-better metrics pick the smallest validation value
+    rows_gap = [{**r, "f1_gap": r["min_group_f1"]} for r in rows]
+    assert fx.select_lambda(_records(rows_gap), metric="f1_gap").loc[("b", "FairLoRA"), "lam"] == 10.0
+    comparison = fx.comparison_records(_records(rows), best)
+    assert set(comparison["lam"]) == {0.0, 1.0} and list(comparison["method"].cat.categories) == list(fx.METHOD_ORDER)
+
+
+def test_paired_improvement_orientation_and_pairing():
+    rows = [{"method": "A", "seed": k, "f1_gap": 0.1 + 0.01 * k, "min_group_f1": 0.9} for k in range(3)]
+    rows += [{"method": "B", "seed": k, "f1_gap": 0.3, "min_group_f1": 0.7 + 0.05 * k} for k in range(3)]
+    gap = fx.paired_improvement(_records(rows), method={"method": "A"}, baseline={"method": "B"}, metric="f1_gap")
+    assert gap["mean"] == pytest.approx(0.19) and gap["per_seed"] == pytest.approx({0: 0.2, 1: 0.19, 2: 0.18})
+    f1 = fx.paired_improvement(_records(rows), method={"method": "A"}, baseline={"method": "B"}, metric="min_group_f1")
+    assert f1["mean"] == pytest.approx(0.15) and f1["ci_low"] > 0
+    with pytest.raises(ValueError, match="more than one run per seed"):
+        fx.paired_improvement(_records(rows), method={"split": "test"}, baseline={"method": "B"}, metric="f1_gap")
+
+
+def test_evaluate_by_hand():
+    y = np.array([1, 1, 0, 0, 1, 0, 1, 0])
+    s = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    p = np.array([1, 0, 0, 0, 1, 1, 1, 0])
+    out = fx.evaluate(y, p, s, group_names=("g0", "g1"))
+    # group g0: TP 1, FN 1, TN 2 -> recall 0.5, F1 2/3; group g1: TP 2, FP 1, TN 1 -> recall 1, F1 0.8
+    assert out["recall[g0]"] == 0.5 and out["f1[g0]"] == pytest.approx(2 / 3) and out["f1[g1]"] == pytest.approx(0.8)
+    assert out["min_group_f1"] == pytest.approx(2 / 3) and out["f1_gap"] == pytest.approx(0.8 - 2 / 3)
+    # label x group cells: (0,g0) 1, (0,g1) 1/2, (1,g0) 1/2, (1,g1) 1
+    assert out["worst_group_accuracy"] == 0.5 and out["accuracy"] == 0.75
+    # EOD = max(|TPR gap|, |FPR gap|) = max(0.5, 0.5)
+    assert out["equalized_odds_difference"] == pytest.approx(0.5)
+
+
+def test_method_names_and_profiles():
+    assert [fx.method_name(a, l) for a, l in (("lora", 0), ("lora", 1), ("full", 0), ("full", 0.1))] == \
+        list(fx.METHOD_ORDER)
+    smoke, full = get_profile("smoke").fairlora, get_profile("full").fairlora
+    assert smoke.backbones == ("stand-in-vit",) and smoke.dataset == "waterbirds_like"
+    assert full.dataset == "waterbirds" and set(full.backbones) == set(fx.HUB_PREPROCESSING)
+    # lambdas span orders of magnitude at every profile
+    for cfg in (smoke, full, get_profile("test").fairlora):
+        assert max(cfg.lambdas) / min(cfg.lambdas) >= 10 and cfg.rank in cfg.ranks
