@@ -60,8 +60,8 @@ class FairLoRAConfig:
     notebook: ClassVar[str] = "02"
 
     dataset: str = choice("waterbirds_like", ("waterbirds_like", "waterbirds"))
-    n_train: int = bounded(500, ge=50)
-    n_eval: int = bounded(400, ge=20)
+    n_train: int = bounded(400, ge=50)
+    n_eval: int = bounded(300, ge=20)
     spurious: float = bounded(0.95, ge=0.5, le=1.0)
     data_seed: int = bounded(0, ge=0)
     backbones: tuple[str, ...] = (STAND_IN_VIT,)

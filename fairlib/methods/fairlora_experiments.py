@@ -35,7 +35,7 @@ __all__ = [
     "REPORTED_METRICS", "FAIRNESS_METRICS", "LOWER_IS_BETTER", "METHOD_ORDER", "method_name", "evaluate",
     "load_fairlora_data", "load_fairlora_backbone", "FairLoRAExperiment", "select_lambda", "comparison_records",
     "paired_improvement", "claim_rows", "summarize_records", "plot_lambda_sweep", "plot_rank_sweep",
-    "plot_group_f1", "HUB_PREPROCESSING",
+    "plot_group_f1", "HUB_PREPROCESSING", "label_group_counts", "comparison_summary",
 ]
 
 #: Metrics recorded for every run and split (``worst_group_accuracy``: the lowest accuracy over label x group).
@@ -87,6 +87,19 @@ def evaluate(y: np.ndarray, y_pred: np.ndarray, s: np.ndarray, *, group_names: S
         out[f"f1[{name}]"] = float(row["f1"])
         out[f"recall[{name}]"] = float(row["recall"])
     return out
+
+
+def label_group_counts(splits: Splits) -> pd.DataFrame:
+    """Examples per (label, group) cell in each split: the spurious correlation at a glance."""
+    columns = {}
+    for part in ("train", "val", "test"):
+        data = getattr(splits, part)
+        counts = np.zeros((len(data.class_names), len(data.group_names)), dtype=np.int64)
+        np.add.at(counts, (np.asarray(data.y), np.asarray(data.s)), 1)
+        columns[part] = counts.ravel()
+    index = pd.MultiIndex.from_product([list(splits.train.class_names), list(splits.train.group_names)],
+                                       names=["label", "group"])
+    return pd.DataFrame(columns, index=index)
 
 
 def _image_parts(data: GroupedDataset) -> Splits:
@@ -152,8 +165,8 @@ class FairLoRAExperiment:
         Pre-loaded data (default: :func:`load_fairlora_data`), shared between backbones.
     store : RunStore, optional
         Default ``RunStore("02-<profile>")``.
-    progress : bool, optional
-        Progress bars of :func:`fairlib.train.fit`.
+    progress : bool
+        Progress bars of :func:`fairlib.train.fit` (off: a notebook would print one per run).
 
     Notes
     -----
@@ -162,7 +175,7 @@ class FairLoRAExperiment:
     """
 
     def __init__(self, profile: Any, *, backbone: str, splits: Splits | None = None, store: Any = None,
-                 progress: bool | None = None):
+                 progress: bool = False):
         from ..train import RunStore
 
         self.profile, self.cfg, self.backbone_name = profile, profile.fairlora, backbone
@@ -235,7 +248,7 @@ class FairLoRAExperiment:
         name = method_name(adaptation, lam)
         start = time.perf_counter()
         history = fit(model, train, config=self.train_config(adaptation, seed), loss_terms=terms,
-                      desc=f"{name} r={rank} lambda={lam:g} seed={seed}", progress=self.progress,
+                      desc=f"{name}{f' r={rank}' if adaptation == 'lora' else ''} lambda={lam:g} seed={seed}", progress=self.progress,
                       num_workers=self.profile.num_workers)
         seconds = time.perf_counter() - start
         result = {"trainable_parameters": count_parameters(model)["trainable"], "train_seconds": seconds,
@@ -336,6 +349,14 @@ def summarize_records(records: pd.DataFrame, *, by: Sequence[str], split: str = 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # NaN (undefined) values are dropped and counted in *_n
         return fm.summarize_frame(part, by=list(by), value_columns=list(value_columns))
+
+
+def comparison_summary(comparison: pd.DataFrame, *, metrics: Sequence[str] = REPORTED_METRICS) -> pd.DataFrame:
+    """Test metrics of the four methods per backbone: mean and 95% CI over seeds, with the lambda used."""
+    summary = summarize_records(comparison, by=["backbone", "method"], value_columns=metrics)
+    lam = comparison[comparison["split"] == "test"].groupby(["backbone", "method"], observed=True)["lam"].first()
+    summary.insert(0, "lam", lam.reindex(summary.index).to_numpy())
+    return summary
 
 
 def paired_improvement(records: pd.DataFrame, *, method: dict, baseline: dict, metric: str,
@@ -461,18 +482,21 @@ def plot_lambda_sweep(records: pd.DataFrame, *, metrics: Sequence[str] = (*FAIRN
         for j, (metric, split) in enumerate(panels):
             ax = axes[i, j]
             summary = summarize_records(part, by=["adaptation", "lam"], split=split, value_columns=[metric])
-            for adaptation, label in (("lora", "LoRA / FairLoRA"), ("full", "FFT / Fair FFT")):
+            for adaptation, label, dodge in (("lora", "LoRA / FairLoRA", 0.92), ("full", "FFT / Fair FFT", 1.08)):
                 if adaptation not in summary.index.get_level_values(0):
                     continue
                 s = summary.loc[adaptation]
-                x = np.where(s.index.to_numpy() > 0, s.index.to_numpy(), zero_at)
+                # a small multiplicative offset keeps the two lines' error bars apart on the log axis
+                x = np.where(s.index.to_numpy() > 0, s.index.to_numpy(), zero_at) * dodge
                 _errorbar(ax, x, s, metric, color=_COLOURS[adaptation], label=label, markersize=4)
                 if best is not None and split == "val":
-                    chosen = best[(best["adaptation"] == adaptation)].xs(backbone, level="backbone")["lam"]
+                    table = best.reset_index()
+                    chosen = table[(table["backbone"] == backbone) & (table["adaptation"] == adaptation)]["lam"]
                     for lam in chosen:
-                        ax.plot([lam], [s.loc[lam, f"{metric}_mean"]], "o", ms=11, mfc="none",
+                        ax.plot([lam * dodge], [s.loc[lam, f"{metric}_mean"]], "o", ms=11, mfc="none",
                                 color=_COLOURS[adaptation])
             ax.set_xscale("log")
+            ax.set_ylim(-0.03, 1.03)  # every metric here lies in [0, 1]; wide t-intervals of few seeds are cut
             ticks = [zero_at, *positive]
             ax.set_xticks(ticks, ["0", *[f"{v:g}" for v in positive]], fontsize=7)
             ax.minorticks_off()
@@ -511,6 +535,7 @@ def plot_rank_sweep(records: pd.DataFrame, comparison: pd.DataFrame, *,
                 if method in ref.index:
                     ax.axhline(ref.loc[method, f"{metric}_mean"], color=_COLOURS[method], ls="--", lw=1, label=method)
             ax.set_xscale("log", base=2)
+            ax.set_ylim(-0.03, 1.03)
             ranks = sorted(summary.index.get_level_values("rank").unique())
             ax.set_xticks(ranks, [str(r) for r in ranks])
             ax.minorticks_off()
