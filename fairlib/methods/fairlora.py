@@ -108,7 +108,8 @@ def global_group_sums(per_sample_loss: torch.Tensor, groups: torch.Tensor, *, nu
         Global number of examples per group (no gradient), in the loss's dtype.
     """
     groups = groups.to(per_sample_loss.device).long()
-    if groups.numel() and (int(groups.min()) < 0 or int(groups.max()) >= num_groups):
+    # Checked on CPU only: on a GPU the check would synchronise every step (index_add asserts there instead).
+    if groups.numel() and groups.device.type == "cpu" and (int(groups.min()) < 0 or int(groups.max()) >= num_groups):
         raise ValueError(f"group codes must lie in [0, {num_groups}); got range "
                          f"[{int(groups.min())}, {int(groups.max())}]")
     local = per_sample_loss.new_zeros(num_groups).index_add(0, groups, per_sample_loss)
@@ -124,13 +125,14 @@ def global_group_sums(per_sample_loss: torch.Tensor, groups: torch.Tensor, *, nu
 def group_loss_variance(sums: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     """Population variance of the per-group mean losses over the groups present (``counts > 0``).
 
-    Returns exactly 0 (connected to ``sums``, so backward works) with fewer than two groups present.
+    Exactly 0 with fewer than two groups present; absent groups get a zero gradient. Written with masks, not
+    indexing, so that it never synchronises a GPU.
     """
-    present = counts > 0
-    if int(present.sum()) < 2:
-        return sums.sum() * 0.0
-    means = sums[present] / counts[present]
-    return ((means - means.mean()) ** 2).mean()
+    present = (counts > 0).to(sums.dtype)
+    k = present.sum().clamp(min=1.0)
+    means = sums / counts.clamp(min=1.0)
+    centre = (means * present).sum() / k
+    return (((means - centre) ** 2) * present).sum() / k
 
 
 def loss_variance_penalty(per_sample_loss: torch.Tensor, groups: torch.Tensor, *, num_groups: int, lam: float,
