@@ -298,3 +298,16 @@ def test_method_names_and_profiles():
     # lambdas span orders of magnitude at every profile
     for cfg in (smoke, full, get_profile("test").fairlora):
         assert max(cfg.lambdas) / min(cfg.lambdas) >= 10 and cfg.rank in cfg.ranks
+
+
+def test_label_group_counts_match_the_data():
+    def part(y, s):
+        return GroupedDataset(name="p", x=np.zeros((len(y), 1), np.float32), y=np.array(y), s=np.array(s),
+                              group_names=("a", "b"), class_names=("n", "p"), sensitive_name="g")
+
+    from fairlib.data import Splits
+    splits = Splits(train=part([0, 0, 1, 1, 1], [0, 1, 1, 1, 0]), val=part([1], [1]), test=part([0, 1], [0, 0]))
+    counts = fx.label_group_counts(splits)
+    assert counts.loc[("p", "b"), "train"] == 2 and counts.loc[("n", "a"), "train"] == 1
+    assert counts["train"].sum() == 5 and counts["val"].tolist() == [0, 0, 0, 1]
+    assert counts["test"].tolist() == [1, 0, 1, 0]
