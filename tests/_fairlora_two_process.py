@@ -2,7 +2,8 @@
 
 Saves (from the main process) the penalty, the process-averaged loss and the gradient of one step on a fixed
 global batch of 16 examples whose groups are uneven, absent from one process's half or from the whole batch;
-the gradient a naive per-process penalty would give; and the test logits after two epochs of ``fit`` with the
+the gradient a naive per-process penalty would give; the penalty and adapter gradient of the same step for a tiny
+LoRA ViT (peft); and the test logits after two epochs of ``fit`` with the
 term. With two processes each holds half of every global batch.
 """
 
@@ -17,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fairlib.data import GroupedDataset  # noqa: E402
 from fairlib.methods.fairlora import FairLoRARegularizer, loss_variance_penalty  # noqa: E402
-from fairlib.models import mlp_classifier  # noqa: E402
+from fairlib.models import LoraSpec, adapt, image_classifier, mlp_classifier, vit_from_config  # noqa: E402
 from fairlib.train import TrainConfig, fit, make_accelerator, predict, seed_everything  # noqa: E402
 
 
@@ -30,14 +31,21 @@ def dataset(n, seed):
                           sensitive_name="g")
 
 
-def one_step(accelerator, *, naive):
+def tiny_lora_vit():
+    backbone = vit_from_config(image_size=8, num_channels=1, patch_size=4, hidden_size=16, num_hidden_layers=1,
+                               num_attention_heads=2, intermediate_size=16)
+    return adapt(image_classifier(backbone, num_labels=2), "lora", lora=LoraSpec(r=2, alpha=2))
+
+
+def one_step(accelerator, *, naive, lora=False):
     seed_everything(0)
-    model = mlp_classifier(5, hidden=(8,))
+    model = tiny_lora_vit() if lora else mlp_classifier(5, hidden=(8,))
     prepared = accelerator.prepare(model)
     # Global batch of 16: groups by class x attribute (6 codes); code 5 (y=1, s=2) never occurs, code 4 occurs
     # only in the first half, group sizes range from 1 to 5.
     rng = np.random.default_rng(7)
-    x = torch.as_tensor(rng.normal(size=(16, 5)), dtype=torch.float32)
+    shape = (16, 1, 8, 8) if lora else (16, 5)
+    x = torch.as_tensor(rng.normal(size=shape), dtype=torch.float32)
     y = torch.tensor([0, 0, 1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0])
     s = torch.tensor([2, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 0, 0, 0, 0, 1])
     share = 16 // accelerator.num_processes
@@ -52,7 +60,7 @@ def one_step(accelerator, *, naive):
         penalty = term(logits, {"y": y[part], "s": s[part]}, per_sample_loss=per_sample, accelerator=accelerator)
     loss = per_sample.mean() + penalty
     accelerator.backward(loss)
-    grad = torch.cat([p.grad.flatten() for p in model.parameters()]).numpy().copy()
+    grad = torch.cat([p.grad.flatten() for p in model.parameters() if p.requires_grad]).numpy().copy()
     mean_loss = accelerator.reduce(loss.detach(), reduction="mean").item()
     return float(penalty.detach()), mean_loss, grad
 
@@ -61,6 +69,8 @@ def main(out):
     accelerator = make_accelerator(cpu=True)
     penalty, loss, grad = one_step(accelerator, naive=False)
     _, _, naive_grad = one_step(accelerator, naive=True)
+    # The same through peft's LoRA (at step one the B matrices and the head carry the gradient, as B starts at 0).
+    lora_penalty, _, lora_grad = one_step(accelerator, naive=False, lora=True)
 
     train, test = dataset(256, 0), dataset(64, 1)
     seed_everything(0)
@@ -72,7 +82,7 @@ def main(out):
     if accelerator.is_main_process:
         logits = predict(accelerator.unwrap_model(model), test).logits
         np.savez(out, processes=accelerator.num_processes, penalty=penalty, loss=loss, grad=grad,
-                 naive_grad=naive_grad, logits=logits)
+                 naive_grad=naive_grad, logits=logits, lora_penalty=lora_penalty, lora_grad=lora_grad)
 
 
 if __name__ == "__main__":

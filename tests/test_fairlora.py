@@ -235,6 +235,10 @@ def test_two_processes_use_the_global_batch_statistics(tmp_path):
     np.testing.assert_allclose(two["penalty"], one["penalty"], rtol=1e-6)
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-6)
     np.testing.assert_allclose(two["grad"], one["grad"], rtol=1e-5, atol=1e-7)
+    # the same through peft's LoRA on a tiny ViT
+    assert one["lora_penalty"] > 1e-4 and np.abs(one["lora_grad"]).max() > 1e-4
+    np.testing.assert_allclose(two["lora_penalty"], one["lora_penalty"], rtol=1e-5)
+    np.testing.assert_allclose(two["lora_grad"], one["lora_grad"], rtol=1e-4, atol=1e-7)
     # per-process statistics (the naive implementation) would give a different gradient: the test has power
     assert np.abs(two["naive_grad"] - one["grad"]).max() > 1e-3
     # and whole training runs with the term agree (up to float summation order)
