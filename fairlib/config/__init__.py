@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from .._validation import ConfigError, bounded, choice, validate_fields
 from ..models._tiny_vit import TinyViTSpec
 from ._fisher import FisherSVDConfig, FISHER_PROFILES
+from ._privacy import PRIVACY_PROFILES, PrivacyLoraConfig
 
-__all__ = ["Profile", "get_profile", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig"]
+__all__ = ["Profile", "get_profile", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig", "PrivacyLoraConfig"]
 
 PROFILE_NAMES = ("smoke", "full", "test")
 
@@ -58,6 +59,7 @@ class Profile:
     seeds: tuple[int, ...] = bounded((0, 1, 2), ge=0)
     stand_in_vit: TinyViTSpec = field(default_factory=TinyViTSpec)
     fisher: FisherSVDConfig = field(default_factory=FisherSVDConfig)
+    privacy: PrivacyLoraConfig = field(default_factory=PrivacyLoraConfig)
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -119,4 +121,4 @@ def get_profile(name: str = "smoke") -> Profile:
     """
     if name not in _PROFILES:
         raise ConfigError(f"unknown profile {name!r}; valid profiles: {PROFILE_NAMES}")
-    return Profile(name=name, fisher=FISHER_PROFILES[name], **_PROFILES[name])
+    return Profile(name=name, fisher=FISHER_PROFILES[name], privacy=PRIVACY_PROFILES[name], **_PROFILES[name])
