@@ -63,23 +63,23 @@ class PrivacyLoraConfig:
 
     backbone: str = "stand-in"
     tasks: tuple[str, ...] = STANDIN_PRIVACY_TASKS
-    n: int = bounded(2400, ge=0)
+    n: int = bounded(1000, ge=0)
     test_fraction: float = bounded(0.3, gt=0, lt=1)
     auditor_fraction: float = bounded(0.5, gt=0, lt=1)
     correlation: float = bounded(0.8, ge=0, le=1)
     rank: int = bounded(4, ge=1)
     alpha: float = bounded(8.0, gt=0)
-    epochs: int = bounded(4, ge=1)
+    epochs: int = bounded(3, ge=1)
     lr: float = bounded(3e-3, gt=0)
     batch_size: int = bounded(64, ge=1)
-    auditor_epochs: int = bounded(3, ge=1)
+    auditor_epochs: int = bounded(2, ge=1)
     unlearn_scale: float = bounded(1.0, ge=0)
-    orth_lambda: float = bounded(1.0, ge=0)
+    orth_lambda: float = bounded(0.1, ge=0)
     orth_space: str = choice("representation", ("representation", "weights"))
     orth_components: int = bounded(4, ge=1)
     adv_lambda: float = bounded(1.0, ge=0)
     adv_lr: float = bounded(3e-3, gt=0)
-    adv_refit_epochs: int = bounded(20, ge=1)
+    adv_refit_epochs: int = bounded(10, ge=1)
     image_size: int = bounded(224, ge=8)
     cpu_threads: int = bounded(1, ge=0)
 
@@ -125,7 +125,7 @@ PRIVACY_PROFILES = {
     # Bald, ...; sensitive Male) and UTK-Face; rank, rates and epochs below are our choices, not the paper's.
     "full": PrivacyLoraConfig(backbone=VIT_BASE_IN21K, tasks=PAPER_PRIVACY_TASKS, n=0, rank=16, alpha=16.0,
                               epochs=5, lr=1e-4, batch_size=64, auditor_epochs=3, adv_lr=1e-4, adv_refit_epochs=5,
-                              orth_lambda=0.1, cpu_threads=0),
-    "test": PrivacyLoraConfig(tasks=STANDIN_PRIVACY_TASKS[:2], n=600, epochs=2, auditor_epochs=1,
+                              cpu_threads=0),
+    "test": PrivacyLoraConfig(tasks=STANDIN_PRIVACY_TASKS[:2], n=400, epochs=2, auditor_epochs=1,
                               adv_refit_epochs=5),
 }
