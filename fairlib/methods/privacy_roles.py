@@ -43,7 +43,7 @@ from ..data import GroupedDataset
 __all__ = [
     "SensitiveAttributeError", "TaskLabelError", "ExchangeError", "SENSITIVE_NAMES", "ALLOWED_SIGNALS",
     "DeveloperView", "AuditorView", "split_roles", "refuse_sensitive", "refuse_labels",
-    "save_exchange", "check_exchange", "read_signals", "EXCHANGE_FILES",
+    "save_exchange", "check_exchange", "read_signals", "EXCHANGE_FILES", "roles_diagram",
 ]
 
 #: Column / key names treated as a sensitive attribute when they appear in the developer's data.
@@ -399,3 +399,43 @@ def read_signals(directory: str | Path) -> dict[str, float]:
         raise ExchangeError("signals.json must hold one object of scalars")
     _check_signals(signals)
     return signals
+
+
+def roles_diagram(*, title: str = "Who holds what, and what crosses") -> Any:
+    """A matplotlib drawing of the two roles, their private holdings and the exchanged artefacts.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(9, 4.6))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 6)
+    ax.axis("off")
+    boxes = [
+        (0.2, 1.0, 3.4, 4.2, "#dbe9f6", "Model developer",
+         "holds: images x, task labels y\nprivate: task head, optimiser\nnever: s, or a predictor of s\n\n"
+         "trains: task LoRA adapter\n(Erm / Unl / Adv / Orth)"),
+        (6.4, 1.0, 3.4, 4.2, "#fde2d4", "Fairness auditor",
+         "holds: images x', sensitive s\nprivate: sensitive head, adversary\nnever: task labels y\n\n"
+         "trains: sensitive LoRA adapter (Unl, Orth)\nadversarial rounds (Adv)"),
+        (3.9, 4.6, 2.2, 1.1, "#eeeeee", "Public", "frozen backbone W0\n(same checkpoint)"),
+    ]
+    for x, y, w, h, colour, head, body in boxes:
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=colour, ec="0.3"))
+        ax.text(x + w / 2, y + h - 0.3, head, ha="center", va="top", fontsize=10, weight="bold")
+        ax.text(x + w / 2, y + h - 0.75, body, ha="center", va="top", fontsize=7.5)
+    arrows = [((6.3, 3.6), (3.7, 3.6), "sensitive adapter {B_s, A_s}\n(Unl: negated, merged;\nOrth: frozen reference)"),
+              ((3.7, 2.4), (6.3, 2.4), "task adapter {B, A} (Adv round)"),
+              ((6.3, 1.5), (3.7, 1.5), "updated task adapter + scalars\n(adversary loss / accuracy)")]
+    for start, end, label in arrows:
+        ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=14, lw=1.5, color="0.2"))
+        ax.text((start[0] + end[0]) / 2, start[1] + 0.12, label, ha="center", va="bottom", fontsize=7.5)
+    ax.text(5.0, 0.45, "Crossing files: adapter_config.json + adapter_model.safetensors (lora_A / lora_B only)"
+            " + signals.json (allow-listed scalars)\nchecked by check_exchange(); heads, data, labels and groups never cross",
+            ha="center", va="center", fontsize=7.5, style="italic")
+    ax.set_title(title, fontsize=10)
+    return fig

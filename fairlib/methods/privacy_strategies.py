@@ -62,7 +62,8 @@ from .privacy_roles import (AuditorView, DeveloperView, SensitiveAttributeError,
 __all__ = [
     "STRATEGIES", "orthogonality_loss", "adapter_orthogonality", "GradientReversal", "grad_reverse",
     "adversarial_step", "adapter_active", "lora_wrap", "representation", "Developer", "Auditor",
-    "run_strategy", "train_sensitive_adapter", "evaluate_predictions", "load_task", "task_label", "backbone_factory", "run_task",
+    "run_strategy", "train_sensitive_adapter", "evaluate_predictions", "load_task", "task_label", "backbone_factory", "run_task", "require", "paired_differences", "claim_rows",
+    "METRIC_COLUMNS", "GAP_COLUMNS",
 ]
 
 STRATEGIES = ("erm", "unl", "adv", "orth")
@@ -838,4 +839,104 @@ def run_task(task: str, *, config: Any, seed: int, backbone: Any, store: Any, wo
 
         metrics, _ = store.run({**base, "strategy": strategy}, train_and_evaluate)
         rows.append({"task": task, "strategy": strategy, "seed": seed, **metrics})
+    return rows
+
+
+# ---------------------------------------------------------------------------------- requirements, claims
+def require(profile: Any) -> None:
+    """Fail fast, before any training, when the profile's backbone or datasets are not available.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming every missing checkpoint or dataset, where it was looked for and how to get it (the loaders
+        ``fairlib.data.load_celeba`` / ``load_utkface`` read the datasets from there).
+    """
+    from .._plan import check_requirement
+
+    missing = [r for r in profile.privacy.requirements(profile) if not check_requirement(r)]
+    if missing:
+        lines = [f"  - {r.kind} {r.name!r} at {r.location} (get it: {r.how_to_get})" for r in missing]
+        raise FileNotFoundError(f"notebook 03 at profile {profile.name!r} needs what is missing here:\n"
+                                + "\n".join(lines) + "\nDatasets are read by fairlib.data.load_celeba / "
+                                "load_utkface (see data/README.md); checkpoints by fairlib.models.load_backbone.")
+
+
+METRIC_COLUMNS = ("accuracy", "auc", "dp_gap", "eo_gap", "fpr_gap", "leakage")
+GAP_COLUMNS = ("dp_gap", "eo_gap", "fpr_gap")
+
+
+def paired_differences(runs: Any, *, baseline: str = "erm") -> Any:
+    """Per task and strategy, the seed-paired difference to ``baseline`` of every metric, with its 95% CI.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        One row per (task, strategy, seed) with the :data:`METRIC_COLUMNS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by (task, strategy) for every strategy but the baseline; columns ``<metric>_mean``,
+        ``_ci_low``, ``_ci_high``, ... of ``strategy - baseline`` (same task, same seed), plus ``mean_gap``
+        (the average of the three fairness gaps).
+    """
+    import pandas as pd
+
+    from ..metrics import summarize_frame
+
+    runs = runs.assign(mean_gap=runs[list(GAP_COLUMNS)].mean(axis=1))
+    columns = [*METRIC_COLUMNS, "mean_gap"]
+    base = runs[runs.strategy == baseline].set_index(["task", "seed"])[columns]
+    parts = []
+    for strategy in [s for s in runs.strategy.unique() if s != baseline]:
+        other = runs[runs.strategy == strategy].set_index(["task", "seed"])[columns]
+        diff = (other - base.loc[other.index]).reset_index()
+        parts.append(diff.assign(strategy=strategy))
+    frame = pd.concat(parts, ignore_index=True)
+    return summarize_frame(frame, by=["task", "strategy"], value_columns=columns)
+
+
+def claim_rows(differences: Any) -> list[dict]:
+    """The paper's three claims checked against seed-paired differences to Erm (see the notebook for the rules).
+
+    A difference is *clear* when its 95% CI over seeds excludes zero.
+
+    - Orth reduces bias and keeps utility: on every task Orth's mean fairness gap is lower than Erm's
+      (mean difference < 0) and its accuracy is not clearly lower (CI upper bound >= 0).
+    - Adv helps FPR parity and DP in some cases: on at least one task Adv clearly lowers the FPR gap, and on
+      at least one task it clearly lowers the DP gap.
+    - Unl gives no clear benefit: on no task does Unl clearly lower the mean fairness gap.
+    """
+    d = differences
+    tasks = list(dict.fromkeys(t for t, _ in d.index))
+
+    def row(strategy: str, column: str, stat: str) -> list[float]:
+        return [float(d.loc[(t, strategy), f"{column}_{stat}"]) for t in tasks if (t, strategy) in d.index]
+
+    rows = []
+    if "orth" in d.index.get_level_values(1):
+        gap, acc_high = row("orth", "mean_gap", "mean"), row("orth", "accuracy", "ci_high")
+        holds = all(g < 0 for g in gap) and all(a >= 0 for a in acc_high)
+        rows.append({"claim": "Orth consistently reduces bias and keeps or improves utility",
+                     "paper": "reduces bias, keeps/improves utility",
+                     "ours": (f"Δ mean gap {np.mean(gap):+.3f} (lower on {sum(g < 0 for g in gap)}/{len(gap)} tasks); "
+                              f"Δ accuracy {np.mean(row('orth', 'accuracy', 'mean')):+.3f}, clearly lower on "
+                              f"{sum(a < 0 for a in acc_high)}/{len(acc_high)} tasks"),
+                     "holds": bool(holds)})
+    if "adv" in d.index.get_level_values(1):
+        fpr, dp = row("adv", "fpr_gap", "ci_high"), row("adv", "dp_gap", "ci_high")
+        rows.append({"claim": "Adv helps FPR parity and demographic parity in some cases",
+                     "paper": "FPR parity and DP improve on some tasks",
+                     "ours": (f"FPR gap clearly lower on {sum(v < 0 for v in fpr)}/{len(fpr)} tasks "
+                              f"(mean Δ {np.mean(row('adv', 'fpr_gap', 'mean')):+.3f}); DP gap clearly lower on "
+                              f"{sum(v < 0 for v in dp)}/{len(dp)} (mean Δ {np.mean(row('adv', 'dp_gap', 'mean')):+.3f})"),
+                     "holds": bool(any(v < 0 for v in fpr) and any(v < 0 for v in dp))})
+    if "unl" in d.index.get_level_values(1):
+        high = row("unl", "mean_gap", "ci_high")
+        rows.append({"claim": "Unl gives no clear benefit",
+                     "paper": "no clear benefit",
+                     "ours": (f"mean gap clearly lower on {sum(v < 0 for v in high)}/{len(high)} tasks "
+                              f"(mean Δ {np.mean(row('unl', 'mean_gap', 'mean')):+.3f})"),
+                     "holds": bool(not any(v < 0 for v in high))})
     return rows
