@@ -48,6 +48,10 @@ class Profile:
     stand_in_vit : TinyViTSpec
         Architecture and pre-training budget of the ViT fairlib pre-trains on Fashion-MNIST (stand-in
         backbone of the smoke and test profiles).
+    fisher : FisherSVDConfig
+        Notebook 04.
+    privacy : PrivacyLoraConfig
+        Notebook 03 (tasks, LoRA and the Erm/Unl/Adv/Orth hyper-parameters).
     """
 
     name: str = choice("smoke", PROFILE_NAMES)
