@@ -2,6 +2,8 @@
 
 ``python -m fairlib reproduce [--profile smoke|full|test] [--only NN ...]``
     execute the numbered notebooks through papermill, then build the reproduction report.
+``accelerate launch --multi_gpu --num_processes N -m fairlib run NN [--profile full]``
+    one notebook's code as a script in N data-parallel processes (several GPUs); outputs as ``reproduce``.
 ``python -m fairlib report [--profile ...]``
     build ``figures/<profile>/REPORT.md`` and ``REPORT.html`` from the notebooks' results JSONs.
 """
@@ -22,9 +24,18 @@ def main(argv: list[str] | None = None) -> int:
     reproduce.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers, e.g. --only 01 04")
     reproduce.add_argument("--dry-run", action="store_true",
                            help="check that every dataset and checkpoint is present and print the plan; train nothing")
+    run = commands.add_parser("run", help="run one notebook's code as a script (for `accelerate launch`)")
+    run.add_argument("notebook", metavar="NN")
+    run.add_argument("--profile", default="smoke", choices=PROFILE_NAMES)
     report = commands.add_parser("report", help="build figures/<profile>/REPORT.md and .html from the results")
     report.add_argument("--profile", default="smoke", choices=PROFILE_NAMES)
     args = parser.parse_args(argv)
+
+    if args.command == "run":
+        from ._run_script import run_as_script
+
+        run_as_script(args.notebook, {"profile": args.profile})
+        return 0
 
     if args.command == "report":
         from ._report_builder import build_report

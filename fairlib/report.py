@@ -32,6 +32,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     An interrupted run leaves either the old file or the new one, never half of one.
     """
     path = Path(path)
+    if int(os.environ.get("RANK", "0")) != 0:
+        # Under `accelerate launch` every process runs the same code; one writer is enough.
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(fd)

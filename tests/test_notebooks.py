@@ -75,3 +75,30 @@ def test_template_runs_and_is_repeatable(executed_notebook):
     for doc in (first, second):
         doc.pop("written_at")
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+
+
+@pytest.mark.multiprocess
+def test_template_as_script_in_two_processes_matches_one(tmp_path):
+    """The several-GPU path: `accelerate launch ... -m fairlib run 00` trains data-parallel in two processes."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
+    results = {}
+    for label, launcher in (("one", [sys.executable]),
+                            ("two", [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
+                                     "1", "--mixed_precision", "no", "--dynamo_backend", "no"])):
+        env = {**os.environ, "FAIRLIB_FIGURES": str(tmp_path / label), "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": str(paths.ROOT)}
+        subprocess.run([*launcher, "-m", "fairlib", "run", "00", "--profile", "test"], check=True, env=env,
+                       cwd=tmp_path, timeout=600)
+        results[label] = json.loads((tmp_path / label / "test" / "00_results.json").read_text())
+    one, two = results["one"]["metrics"], results["two"]["metrics"]
+    assert one["trainable_parameters"] == two["trainable_parameters"] == 742
+    # Same global batches in both runs: the trained models agree up to float summation order.
+    assert two["summary"]["accuracy"] == pytest.approx(one["summary"]["accuracy"], abs=2e-3)
+    for a, b in zip(one["epoch_losses"], two["epoch_losses"]):
+        assert b == pytest.approx(a, rel=1e-3)

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["GroupedDataset", "Splits", "make_splits"]
+__all__ = ["GroupedDataset", "Splits", "make_splits", "standardize"]
 
 
 def _take(x: Any, index: np.ndarray) -> Any:
@@ -143,3 +143,32 @@ def make_splits(data: GroupedDataset, *, fractions: tuple[float, float, float] =
             part.append(chunk)
     train, val, test = (np.sort(np.concatenate(p)) for p in parts)
     return Splits(train=data.subset(train), val=data.subset(val), test=data.subset(test))
+
+
+def standardize(splits: Splits, *, columns: slice | np.ndarray | None = None) -> Splits:
+    """Scale feature columns to zero mean and unit variance with statistics of the training part only.
+
+    Parameters
+    ----------
+    splits : Splits
+        Splits whose ``x`` are float matrices.
+    columns : slice or index array, optional
+        Which columns to scale (default: all columns with more than two distinct values, i.e. not one-hot).
+
+    Returns
+    -------
+    Splits
+    """
+    train_x = np.asarray(splits.train.x, dtype=np.float64)
+    if columns is None:
+        columns = np.asarray([len(np.unique(train_x[:, j])) > 2 for j in range(train_x.shape[1])])
+    mean = train_x[:, columns].mean(axis=0)
+    std = train_x[:, columns].std(axis=0)
+    std[std == 0] = 1.0
+
+    def scale(part: GroupedDataset) -> GroupedDataset:
+        x = np.array(part.x, dtype=np.float32, copy=True)
+        x[:, columns] = ((x[:, columns] - mean) / std).astype(np.float32)
+        return replace(part, x=x)
+
+    return Splits(train=scale(splits.train), val=scale(splits.val), test=scale(splits.test))

@@ -56,7 +56,6 @@ class RunStore:
         from safetensors.torch import save_file
 
         folder = self.folder(spec)
-        folder.mkdir(parents=True, exist_ok=True)
         atomic_write(folder / "spec.json", lambda t: t.write_text(json.dumps(to_jsonable(spec), indent=1)))
         if tensors:
             contiguous = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
@@ -83,5 +82,8 @@ class RunStore:
                 return stored
         metrics, tensors = train_and_evaluate()
         self.save(spec, metrics=metrics, tensors=tensors)
+        stored = self.load(spec)
+        if stored is None:  # a non-main process under `accelerate launch`: only rank 0 writes
+            return to_jsonable(metrics), {k: v.detach().cpu() for k, v in (tensors or {}).items()}
         # Return what a later reuse would return, so a fresh and a reused run look exactly alike.
-        return self.load(spec)
+        return stored
