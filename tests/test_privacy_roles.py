@@ -172,8 +172,29 @@ def test_each_role_runs_as_its_own_process(tmp_path):
         tmp_path / "sens" / "adapter_model.safetensors")
     assert sent.keys() == got.keys() and any(not torch.equal(sent[k], got[k]) for k in sent)
 
-    # the developer's entry point refuses the auditor's data file (it holds s), before writing anything
+    # one adversarial round on the auditor's side, through the same entry point (in-process: no third start-up)
     from fairlib.methods.privacy_cli import main
+    assert main(["auditor-adversary", "--profile", "test", "--data", str(tmp_path / "auditor.npz"),
+                 "--adapter", str(tmp_path / "task"), "--out", str(tmp_path / "debiased"), "--epochs", "2"]) == 0
+    signals = check_exchange(tmp_path / "debiased")["signals"]
+    assert signals["round"] == 1 and 0.0 <= signals["adversary_accuracy"] <= 1.0
+    back = load_file(tmp_path / "debiased" / "adapter_model.safetensors")
+    assert back.keys() == sent.keys() and any(not torch.equal(back[k], sent[k]) for k in sent)
+
+    # the developer's entry point refuses the auditor's data file (it holds s), before writing anything
     with pytest.raises(SensitiveAttributeError):
         main(["developer", "--profile", "test", "--data", str(tmp_path / "auditor.npz"), "--out", str(tmp_path / "bad")])
     assert not (tmp_path / "bad").exists()
+
+
+def test_full_profile_fails_fast_naming_the_missing_datasets(tmp_path, monkeypatch):
+    from fairlib import paths
+    from fairlib.config import get_profile
+    from fairlib.methods.privacy_strategies import require
+
+    monkeypatch.setattr(paths, "DATA", tmp_path)  # an empty data directory
+    with pytest.raises(FileNotFoundError) as error:
+        require(get_profile("full"))
+    message = str(error.value)
+    assert "celeba" in message and "utkface" in message and "load_celeba" in message
+    require(get_profile("smoke"))  # the stand-ins need nothing from the data directory
