@@ -52,7 +52,8 @@ class PrivacyLoraConfig:
     orth_lambda, orth_space, orth_components
         ``orth``: penalty weight, representation- or weight-space loss, principal directions kept.
     adv_lambda, adv_lr, adv_refit_epochs
-        ``adv``: gradient-reversal weight, learning rate of the auditor's adapter update, adversary refit epochs.
+        ``adv``: gradient-reversal weight, learning rate of the auditor's adapter update (with Adam it, not
+        ``adv_lambda``, sets the step: see :mod:`fairlib.methods.privacy_strategies`), adversary refit epochs.
     image_size : int
         Input resolution of real images (224 for ViT-Base/16).
     cpu_threads : int

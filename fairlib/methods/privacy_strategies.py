@@ -22,7 +22,10 @@ Strategies (the paper's Figures 2-5) and the choices the paper's text leaves ope
     cross-entropy and the adapter, through a gradient-reversal layer of weight ``adv_lambda``, maximises it;
     the auditor sends the updated adapter back. **Choices made:** the adversary reads the [CLS]
     representation; after the last round the developer refits its head only (one epoch, adapter frozen), so
-    that its head matches the adapter the auditor returned without re-learning ``s`` into the adapter.
+    that its head matches the adapter the auditor returned without re-learning ``s`` into the adapter. The
+    adapter's optimiser in the auditor's pass is Adam; as the reversed gradient is the only one the adapter
+    receives there, Adam's invariance to gradient scale makes the step size ``adv_lr``, not ``adv_lambda``
+    (which matters with SGD, and is what the gradient-reversal layer applies).
 ``orth`` (orthogonality loss)
     The auditor trains the sensitive adapter as in ``unl`` and sends it; the developer loads it as a second,
     frozen adapter and adds ``orth_lambda * L_orth`` to its task loss. **Choice made** (the caption speaks of
