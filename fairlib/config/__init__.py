@@ -21,8 +21,10 @@ from .._validation import ConfigError, bounded, choice, validate_fields
 from ..models._tiny_vit import TinyViTSpec
 from ._fisher import FisherSVDConfig, FISHER_PROFILES
 from ._fairlora import FairLoRAConfig, FAIRLORA_PROFILES
+from ._privacy import PRIVACY_PROFILES, PrivacyLoraConfig
 
-__all__ = ["Profile", "get_profile", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig", "FairLoRAConfig"]
+__all__ = ["Profile", "get_profile", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig", "FairLoRAConfig",
+           "PrivacyLoraConfig"]
 
 PROFILE_NAMES = ("smoke", "full", "test")
 
@@ -48,6 +50,12 @@ class Profile:
     stand_in_vit : TinyViTSpec
         Architecture and pre-training budget of the ViT fairlib pre-trains on Fashion-MNIST (stand-in
         backbone of the smoke and test profiles).
+    fisher : FisherSVDConfig
+        Notebook 04.
+    fairlora : FairLoRAConfig
+        Notebook 02 (data, backbones, lambda and rank sweeps, training budget of the FairLoRA comparisons).
+    privacy : PrivacyLoraConfig
+        Notebook 03 (tasks, LoRA and the Erm/Unl/Adv/Orth hyper-parameters).
     """
 
     name: str = choice("smoke", PROFILE_NAMES)
@@ -60,6 +68,7 @@ class Profile:
     stand_in_vit: TinyViTSpec = field(default_factory=TinyViTSpec)
     fisher: FisherSVDConfig = field(default_factory=FisherSVDConfig)
     fairlora: FairLoRAConfig = field(default_factory=FairLoRAConfig)
+    privacy: PrivacyLoraConfig = field(default_factory=PrivacyLoraConfig)
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -121,4 +130,5 @@ def get_profile(name: str = "smoke") -> Profile:
     """
     if name not in _PROFILES:
         raise ConfigError(f"unknown profile {name!r}; valid profiles: {PROFILE_NAMES}")
-    return Profile(name=name, fisher=FISHER_PROFILES[name], fairlora=FAIRLORA_PROFILES[name], **_PROFILES[name])
+    return Profile(name=name, fisher=FISHER_PROFILES[name], fairlora=FAIRLORA_PROFILES[name],
+                   privacy=PRIVACY_PROFILES[name], **_PROFILES[name])

@@ -1,0 +1,132 @@
+"""Configuration of notebook 03 (fairness-aware LoRA under demographic privacy constraints, Kamalaruban et al.)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .._validation import ConfigError, bounded, choice, validate_fields
+
+__all__ = ["PrivacyLoraConfig", "PRIVACY_PROFILES", "STANDIN_PRIVACY_TASKS", "PAPER_PRIVACY_TASKS", "VIT_BASE_IN21K"]
+
+VIT_BASE_IN21K = "google/vit-base-patch16-224-in21k"
+
+#: Stand-in targets (named stand-ins everywhere): two CelebA-like tasks whose binary "sensitive" appearance is
+#: correlated with the label (as Male is with Smiling / Attractive / Bald), and a UTK-like task with five
+#: appearance groups independent of the label.
+STANDIN_PRIVACY_TASKS = ("standin:celeba-like:upper-body:low-contrast", "standin:celeba-like:footwear:inverted",
+                         "standin:utk-like:upper-body")
+#: The paper's targets: CelebA attributes with sensitive Male, and UTK-Face (gender target, race groups).
+PAPER_PRIVACY_TASKS = ("celeba:Smiling", "celeba:Attractive", "celeba:Bald", "utkface:gender")
+_TASK_KINDS = ("standin", "celeba", "utkface")
+
+
+@dataclass(frozen=True)
+class PrivacyLoraConfig:
+    """Tasks, LoRA and the four strategies' hyper-parameters.
+
+    Parameters
+    ----------
+    backbone : str
+        ``"stand-in"`` (the ViT fairlib pre-trains, ``profile.stand_in_vit``) or a hub id / local directory
+        (the paper: ViT-Base, ImageNet-21k pre-trained, frozen).
+    tasks : tuple of str
+        ``standin:celeba-like:<garment task>:<appearance>``, ``standin:utk-like:<garment task>``,
+        ``celeba:<target attribute>`` (sensitive Male) or ``utkface:<target>`` (sensitive race).
+    n : int
+        Stand-ins: examples drawn per task. Real data: cap on the training pool (0 = all of it).
+    test_fraction : float
+        Held-out share for evaluation (stand-ins and UTK-Face; CelebA uses its official test split).
+    auditor_fraction : float
+        Share of the training pool held by the auditor (with s, without y); the rest is the developer's.
+    correlation : float
+        CelebA-like stand-ins: ``P(s = 1 | y = 1)``.
+    rank, alpha : int, float
+        LoRA rank and alpha (both parties' adapters).
+    epochs, lr, batch_size : int, float, int
+        Developer training (Adam, constant rate); ``adv`` runs one round per epoch.
+    auditor_epochs : int
+        Epochs of the auditor's sensitive adapter (``unl``, ``orth``).
+    unlearn_scale : float
+        ``unl``: multiple of the sensitive adapter's update that is subtracted.
+    orth_lambda, orth_space, orth_components
+        ``orth``: penalty weight, representation- or weight-space loss, principal directions kept.
+    adv_lambda, adv_lr, adv_refit_epochs
+        ``adv``: gradient-reversal weight, learning rate of the auditor's adapter update (with Adam it, not
+        ``adv_lambda``, sets the step: see :mod:`fairlib.methods.privacy_strategies`), adversary refit epochs.
+    image_size : int
+        Input resolution of real images (224 for ViT-Base/16).
+    cpu_threads : int
+        Torch threads (1 on shared CPUs, where small models run faster single-threaded; 0 = torch's default).
+    """
+
+    notebook: ClassVar[str] = "03"
+
+    backbone: str = "stand-in"
+    tasks: tuple[str, ...] = STANDIN_PRIVACY_TASKS
+    n: int = bounded(1000, ge=0)
+    test_fraction: float = bounded(0.3, gt=0, lt=1)
+    auditor_fraction: float = bounded(0.5, gt=0, lt=1)
+    correlation: float = bounded(0.8, ge=0, le=1)
+    rank: int = bounded(4, ge=1)
+    alpha: float = bounded(8.0, gt=0)
+    epochs: int = bounded(3, ge=1)
+    lr: float = bounded(3e-3, gt=0)
+    batch_size: int = bounded(64, ge=1)
+    auditor_epochs: int = bounded(2, ge=1)
+    unlearn_scale: float = bounded(1.0, ge=0)
+    orth_lambda: float = bounded(0.1, ge=0)
+    orth_space: str = choice("representation", ("representation", "weights"))
+    orth_components: int = bounded(4, ge=1)
+    adv_lambda: float = bounded(1.0, ge=0)
+    adv_lr: float = bounded(3e-3, gt=0)
+    adv_refit_epochs: int = bounded(10, ge=1)
+    image_size: int = bounded(224, ge=8)
+    cpu_threads: int = bounded(1, ge=0)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        if not self.tasks:
+            raise ConfigError("PrivacyLoraConfig.tasks must not be empty")
+        for task in self.tasks:
+            if task.split(":")[0] not in _TASK_KINDS or len(task.split(":")) < 2:
+                raise ConfigError(f"PrivacyLoraConfig.tasks: {task!r} is invalid; each task starts with one of "
+                                  f"{_TASK_KINDS} followed by ':' and its parameters")
+
+    def requirements(self, profile) -> list:
+        from .._plan import Requirement
+        from .. import paths
+
+        needs = []
+        if self.backbone != "stand-in":
+            needs.append(Requirement("checkpoint", self.backbone, self.backbone,
+                                     f"huggingface-cli download {self.backbone}"))
+        kinds = {t.split(":")[0] for t in self.tasks}
+        if "celeba" in kinds:
+            needs.append(Requirement("dataset", "celeba", str(paths.DATA / "celeba" / "img_align_celeba"),
+                                     "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (see data/README.md)"))
+        if "utkface" in kinds:
+            needs.append(Requirement("dataset", "utkface", str(paths.DATA / "utkface"),
+                                     "https://susanqq.github.io/UTKFace/ (see data/README.md)"))
+        return needs
+
+    def plan(self, profile) -> list:
+        from .._plan import PlannedRuns
+
+        hours = 0.0 if self.backbone == "stand-in" else 0.5
+        return [PlannedRuns("03", "developer runs (erm, unl, adv, orth) per task", 4, len(profile.seeds),
+                            len(self.tasks), hours),
+                PlannedRuns("03", "auditor sensitive adapters per task", 1, len(profile.seeds), len(self.tasks),
+                            hours / 2)]
+
+
+PRIVACY_PROFILES = {
+    "smoke": PrivacyLoraConfig(),
+    # Paper scale. The text available to us states a frozen ViT-Base with LoRA on CelebA (Smiling, Attractive,
+    # Bald, ...; sensitive Male) and UTK-Face; rank, rates and epochs below are our choices, not the paper's.
+    "full": PrivacyLoraConfig(backbone=VIT_BASE_IN21K, tasks=PAPER_PRIVACY_TASKS, n=0, rank=16, alpha=16.0,
+                              epochs=5, lr=1e-4, batch_size=64, auditor_epochs=3, adv_lr=1e-4, adv_refit_epochs=5,
+                              cpu_threads=0),
+    "test": PrivacyLoraConfig(tasks=STANDIN_PRIVACY_TASKS[:2], n=400, epochs=2, auditor_epochs=1,
+                              adv_refit_epochs=5),
+}

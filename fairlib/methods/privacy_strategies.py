@@ -1,0 +1,949 @@
+"""Erm, Unl, Adv and Orth of Kamalaruban et al. (2025): fairness-aware LoRA when only adapters may cross.
+
+The model developer (:class:`Developer`, data ``(x, y)``) and the fairness auditor (:class:`Auditor`, data
+``(x, s)``) each wrap their own copy of the frozen backbone with peft LoRA (no ``modules_to_save``: each
+party's head is private) and exchange adapter folders through :mod:`fairlib.methods.privacy_roles`.
+
+Strategies (the paper's Figures 2-5) and the choices the paper's text leaves open
+--------------------------------------------------------------------------------
+``erm``
+    The developer fine-tunes a LoRA adapter and a head on ``(x, y)``; no auditor.
+``unl`` (sensitive unlearning)
+    The auditor fine-tunes a LoRA adapter (with its private head) to predict ``s`` and sends the adapter.
+    The text says only that this capability is "unlearned" before downstream fine-tuning. **Choice made:**
+    task-vector negation (Ilharco et al., 2023): the developer merges ``-unlearn_scale * B_s A_s`` into the
+    frozen weights, then fine-tunes a fresh task adapter on top. Alternatives the text would also allow
+    (gradient ascent on the auditor's side; projecting the task adapter out of the sensitive subspace) are
+    not implemented.
+``adv`` (adversarial training)
+    Alternating optimisation, one round per developer epoch: the developer trains its adapter and head on
+    the task and sends the adapter; the auditor loads it, refits its private adversary (a linear head on the
+    representation) on ``(x, s)``, then takes one pass of joint steps in which the adversary minimises its
+    cross-entropy and the adapter, through a gradient-reversal layer of weight ``adv_lambda``, maximises it;
+    the auditor sends the updated adapter back. **Choices made:** the adversary reads the [CLS]
+    representation; after the last round the developer refits its head only (one epoch, adapter frozen), so
+    that its head matches the adapter the auditor returned without re-learning ``s`` into the adapter. The
+    adapter's optimiser in the auditor's pass is Adam; as the reversed gradient is the only one the adapter
+    receives there, Adam's invariance to gradient scale makes the step size ``adv_lr``, not ``adv_lambda``
+    (which matters with SGD, and is what the gradient-reversal layer applies).
+``orth`` (orthogonality loss)
+    The auditor trains the sensitive adapter as in ``unl`` and sends it; the developer loads it as a second,
+    frozen adapter and adds ``orth_lambda * L_orth`` to its task loss. **Choice made** (the caption speaks of
+    "decorrelation between learned representations and sensitive features"): ``orth_space="representation"``
+    takes as sensitive features the shift the sensitive adapter causes in the representation of the
+    developer's own images, ``h_s(x) - h_0(x)``, reduced to its ``orth_components`` principal directions, and
+    ``L_orth`` is the squared Frobenius norm of the batch cross-correlation between the developer's
+    representation and these features. ``orth_space="weights"`` is the O-LoRA form
+    ``sum_layers ||A_task A_s^T||_F^2`` on the adapters' down-projections.
+
+peft's multi-adapter behaviour: ``set_adapter(name)`` makes ``name`` the only trainable adapter (every other
+adapter's ``requires_grad`` is switched off, and switching back switches the first one on again). The
+developer therefore never trains with the sensitive adapter active: :func:`adapter_active` runs a forward
+pass under another adapter and restores the active adapter and every ``requires_grad`` flag afterwards, and
+the sensitive features are computed once, before training.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from ..models import LORA_TARGETS, LoraSpec
+from ..train import seed_everything
+from .privacy_roles import (AuditorView, DeveloperView, SensitiveAttributeError, TaskLabelError, check_exchange,
+                            read_signals, refuse_labels, refuse_sensitive, save_exchange)
+
+__all__ = [
+    "STRATEGIES", "orthogonality_loss", "adapter_orthogonality", "GradientReversal", "grad_reverse",
+    "adversarial_step", "adapter_active", "lora_wrap", "representation", "Developer", "Auditor",
+    "run_strategy", "train_sensitive_adapter", "evaluate_predictions", "load_task", "task_label", "backbone_factory", "run_task", "require", "paired_differences", "claim_rows",
+    "METRIC_COLUMNS", "GAP_COLUMNS",
+]
+
+STRATEGIES = ("erm", "unl", "adv", "orth")
+
+
+# ----------------------------------------------------------------------------------------------- losses
+def orthogonality_loss(u: torch.Tensor, v: torch.Tensor, *, center: bool = True, normalize: bool = True,
+                       eps: float = 1e-8) -> torch.Tensor:
+    """Squared Frobenius norm of the cross-(co)rrelation ``U^T V`` between the columns of ``u`` and ``v``.
+
+    Parameters
+    ----------
+    u : tensor (n, d)
+    v : tensor (n, k)
+        Same rows (examples, or input dimensions for adapter weights).
+    center : bool
+        Subtract each column's mean first (then ``U^T V`` is a cross-covariance).
+    normalize : bool
+        Scale each column to unit norm (then the entries are correlations in [-1, 1], and the loss does not
+        depend on the scale of either representation).
+
+    Returns
+    -------
+    tensor
+        ``sum_ij (u_i . v_j)^2`` over columns ``i`` of ``u`` and ``j`` of ``v``: 0 exactly when every column of
+        ``u`` is orthogonal to every column of ``v``.
+    """
+    if u.ndim != 2 or v.ndim != 2 or u.shape[0] != v.shape[0]:
+        raise ValueError(f"u and v must be (n, d) and (n, k) with the same n, got {tuple(u.shape)}, {tuple(v.shape)}")
+    if center:
+        u = u - u.mean(dim=0, keepdim=True)
+        v = v - v.mean(dim=0, keepdim=True)
+    if normalize:
+        u = u / (u.norm(dim=0, keepdim=True) + eps)
+        v = v / (v.norm(dim=0, keepdim=True) + eps)
+    return (u.T @ v).pow(2).sum()
+
+
+def _lora_factors(model: nn.Module, adapter: str) -> dict[str, torch.Tensor]:
+    factors = {}
+    for name, module in model.named_modules():
+        lora_a = getattr(module, "lora_A", None)
+        if isinstance(lora_a, nn.ModuleDict) and adapter in lora_a:
+            factors[name] = lora_a[adapter].weight
+    return factors
+
+
+def adapter_orthogonality(model: nn.Module, adapter: str, other: str) -> torch.Tensor:
+    """O-LoRA's ``sum over adapted layers of ||A_adapter A_other^T||_F^2`` (peft's ``lora_A`` is ``(r, d_in)``).
+
+    Zero when the input subspaces the two adapters read are orthogonal in every layer.
+    """
+    mine, theirs = _lora_factors(model, adapter), _lora_factors(model, other)
+    if not mine or set(mine) != set(theirs):
+        raise ValueError(f"adapters {adapter!r} and {other!r} must adapt the same layers")
+    return sum(orthogonality_loss(mine[k].T, theirs[k].T.detach(), center=False, normalize=False) for k in mine)
+
+
+class GradientReversal(torch.autograd.Function):
+    """Identity forward; multiplies the gradient by ``-lam`` backward (Ganin & Lempitsky, 2015)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, lam: float) -> torch.Tensor:
+        ctx.lam = float(lam)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.lam * grad, None
+
+
+def grad_reverse(x: torch.Tensor, lam: float = 1.0) -> torch.Tensor:
+    """``x`` unchanged, with gradients flowing back through it multiplied by ``-lam``."""
+    return GradientReversal.apply(x, lam)
+
+
+def adversarial_step(features: torch.Tensor, adversary: nn.Module, s: torch.Tensor, *, lam: float,
+                     optimizers: Sequence[torch.optim.Optimizer]) -> float:
+    """One joint step: the adversary descends its cross-entropy, the encoder (through reversal) ascends it.
+
+    Parameters
+    ----------
+    features : tensor (n, d)
+        The representation, still attached to the encoder's (adapter's) graph.
+    adversary : nn.Module
+        Predicts ``s`` from the representation.
+    s : tensor (n,)
+    lam : float
+        Weight of the reversed gradient reaching the encoder.
+    optimizers : sequence of torch optimizers
+        Those of the adversary and of the encoder; each is stepped once and zeroed.
+
+    Returns
+    -------
+    float
+        The adversary's cross-entropy before the step.
+    """
+    loss = F.cross_entropy(adversary(grad_reverse(features, lam)), s)
+    for optimizer in optimizers:
+        optimizer.zero_grad()
+    loss.backward()
+    for optimizer in optimizers:
+        optimizer.step()
+        optimizer.zero_grad()
+    return float(loss.detach())
+
+
+# ------------------------------------------------------------------------------------- peft plumbing
+def lora_wrap(backbone: nn.Module, *, lora: LoraSpec) -> nn.Module:
+    """Wrap a (frozen) backbone with one LoRA adapter named ``"default"``, no head inside (heads stay private)."""
+    from peft import LoraConfig, get_peft_model
+
+    targets = lora.target_modules or LORA_TARGETS.get(backbone.config.model_type)
+    if targets is None:
+        raise ValueError(f"no default LoRA targets for model_type {backbone.config.model_type!r}")
+    backbone.requires_grad_(False)
+    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(targets),
+                        init_lora_weights=True if lora.init == "default" else "gaussian")
+    return get_peft_model(backbone, config)
+
+
+def representation(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The [CLS] representation of a (peft-wrapped) ViT: what the heads and the adversary read."""
+    return model(pixel_values=x).last_hidden_state[:, 0]
+
+
+@contextmanager
+def adapter_active(model: nn.Module, name: str) -> Iterator[nn.Module]:
+    """Run under adapter ``name``, then restore the active adapter and every parameter's ``requires_grad``.
+
+    peft's ``set_adapter`` switches gradients on for the adapter it activates and off for all others; without
+    the restore, computing a feature under a frozen adapter would silently freeze the adapter being trained.
+    """
+    flags = {p: p.requires_grad for p in model.parameters()}
+    previous = model.active_adapter
+    model.set_adapter(name)
+    try:
+        yield model
+    finally:
+        model.set_adapter(previous)
+        for p, flag in flags.items():
+            p.requires_grad_(flag)
+
+
+class _RoleData(Dataset):
+    def __init__(self, x: Any, target: np.ndarray | None, transform: Any):
+        self.x = torch.as_tensor(np.asarray(x), dtype=torch.float32) if isinstance(x, np.ndarray) else x
+        self.target = None if target is None else torch.as_tensor(target, dtype=torch.long)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> dict:
+        x = self.x[i] if self.transform is None else self.transform(self.x[i])
+        item = {"x": x, "index": i}
+        if self.target is not None:
+            item["target"] = self.target[i]
+        return item
+
+
+def _loader(x: Any, target: np.ndarray | None, transform: Any, *, batch_size: int, shuffle: bool,
+            seed: int) -> DataLoader:
+    generator = torch.Generator().manual_seed(int(seed))
+    return DataLoader(_RoleData(x, target, transform), batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+@torch.no_grad()
+def _features(model: nn.Module, x: Any, transform: Any, *, batch_size: int, device: str) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    out = [representation(model, b["x"].to(device)).cpu()
+           for b in _loader(x, None, transform, batch_size=batch_size, shuffle=False, seed=0)]
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def _fresh_head(width: int, classes: int, seed: int) -> nn.Linear:
+    torch.manual_seed(seed)
+    return nn.Linear(width, classes)
+
+
+# ------------------------------------------------------------------------------------------- developer
+class Developer:
+    """The model developer: LoRA adapter + private task head trained on a :class:`DeveloperView` only.
+
+    Parameters
+    ----------
+    view : DeveloperView
+        Anything carrying a sensitive attribute is refused (:class:`SensitiveAttributeError`).
+    backbone : nn.Module
+        The developer's own copy of the frozen backbone (modified in place by peft).
+    lora : LoraSpec
+    lr, batch_size : float, int
+        AdamW learning rate (constant) and batch size.
+    seed : int
+    unlearn_from : path, optional
+        An exchange folder with the auditor's sensitive adapter: its negation, times ``unlearn_scale``, is
+        merged into the frozen weights before the task adapter is created (strategy ``unl``).
+    orthogonal_to : path, optional
+        An exchange folder with the auditor's sensitive adapter, loaded as the frozen adapter
+        ``"sensitive"`` for the orthogonality loss (strategy ``orth``).
+    orth_space : {"representation", "weights"}
+    orth_components : int
+        Principal directions of the sensitive representation shift kept (representation space).
+    device : str
+    """
+
+    def __init__(self, view: DeveloperView, *, backbone: nn.Module, lora: LoraSpec, lr: float, batch_size: int,
+                 seed: int, unlearn_from: str | Path | None = None, unlearn_scale: float = 1.0,
+                 orthogonal_to: str | Path | None = None, orth_space: str = "representation",
+                 orth_components: int = 4, device: str = "cpu"):
+        refuse_sensitive(view, backbone, where="Developer")
+        if not isinstance(view, DeveloperView):
+            raise SensitiveAttributeError(f"the developer takes a DeveloperView, got {type(view).__name__}")
+        if orth_space not in ("representation", "weights"):
+            raise ValueError(f"orth_space={orth_space!r}; valid choices: ('representation', 'weights')")
+        self.view, self.lr, self.batch_size, self.seed, self.device = view, lr, batch_size, seed, device
+        self.orth_space, self.epochs_done = orth_space, 0
+        seed_everything(seed)
+        if unlearn_from is not None:
+            backbone = _merge_negated(backbone, unlearn_from, scale=unlearn_scale)
+        self.model = lora_wrap(backbone, lora=lora).to(device)
+        width = backbone.config.hidden_size
+        self.head = _fresh_head(width, len(view.class_names), seed).to(device)
+        self.sensitive_features: torch.Tensor | None = None
+        if orthogonal_to is not None:
+            check_exchange(orthogonal_to)
+            self.model.load_adapter(str(orthogonal_to), adapter_name="sensitive", is_trainable=False)
+            self.model.set_adapter("default")
+            if orth_space == "representation":
+                self.sensitive_features = self._sensitive_shift(orth_components)
+        self._optimizer = self._make_optimizer()
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad] + list(self.head.parameters())
+        return torch.optim.AdamW(params, lr=self.lr, weight_decay=0.0)
+
+    def _sensitive_shift(self, components: int) -> torch.Tensor:
+        # h_s(x) - h_0(x): what the auditor's adapter changes in the representation of the developer's images.
+        with adapter_active(self.model, "sensitive"):
+            h_s = _features(self.model, self.view.x, self.view.transform, batch_size=256, device=self.device)
+        with self.model.disable_adapter():
+            h_0 = _features(self.model, self.view.x, self.view.transform, batch_size=256, device=self.device)
+        shift = h_s - h_0
+        shift = shift - shift.mean(dim=0, keepdim=True)
+        _, _, vh = torch.linalg.svd(shift, full_matrices=False)
+        return shift @ vh[:components].T
+
+    def orthogonality(self, h: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The orthogonality loss of a batch (representation ``h`` of the examples at ``index``)."""
+        if self.orth_space == "weights":
+            return adapter_orthogonality(self.model, "default", "sensitive")
+        return orthogonality_loss(h, self.sensitive_features[index].to(h.device))
+
+    def train_epoch(self, *, orth_lambda: float = 0.0, head_only: bool = False) -> float:
+        """One pass over the developer's data; returns the mean loss (cross-entropy + weighted penalty)."""
+        if orth_lambda and self.model.peft_config.get("sensitive") is None:
+            raise ValueError("orth_lambda > 0 needs the auditor's adapter (orthogonal_to=...)")
+        adapter_params = [p for n, p in self.model.named_parameters() if "lora_" in n and ".default." in n]
+        for p in adapter_params:
+            p.requires_grad_(not head_only)
+        self.model.train()
+        total, count = 0.0, 0
+        loader = _loader(self.view.x, self.view.y, self.view.transform, batch_size=self.batch_size, shuffle=True,
+                         seed=self.seed * 1000 + self.epochs_done)
+        for batch in loader:
+            x, y = batch["x"].to(self.device), batch["target"].to(self.device)
+            h = representation(self.model, x)
+            loss = F.cross_entropy(self.head(h), y)
+            if orth_lambda:
+                loss = loss + orth_lambda * self.orthogonality(h, batch["index"])
+            self._optimizer.zero_grad()
+            loss.backward()
+            self._optimizer.step()
+            total += float(loss.detach()) * len(y)
+            count += len(y)
+        for p in adapter_params:
+            p.requires_grad_(True)
+        self.epochs_done += 1
+        return total / max(count, 1)
+
+    def export_adapter(self, directory: str | Path, **signals: float) -> Path:
+        """Write the task adapter (no head) to an exchange folder for the auditor."""
+        refuse_sensitive(signals, where="Developer.export_adapter")
+        return save_exchange(self.model, directory, adapter_name="default", signals=signals or None)
+
+    def import_adapter(self, directory: str | Path) -> dict[str, float]:
+        """Replace the task adapter's weights by those the auditor sent back; returns its signals."""
+        _load_into(self.model, directory)
+        return read_signals(directory)
+
+    @torch.no_grad()
+    def predict_proba(self, x: Any, *, transform: Any = None) -> np.ndarray:
+        """Class probabilities of the developer's model on inputs ``x`` (no labels, no groups)."""
+        refuse_sensitive(x, where="Developer.predict_proba")
+        self.model.eval()
+        out = [F.softmax(self.head(representation(self.model, b["x"].to(self.device))), dim=1).cpu()
+               for b in _loader(x, None, transform, batch_size=256, shuffle=False, seed=0)]
+        return torch.cat(out).numpy()
+
+    def features(self, x: Any, *, transform: Any = None) -> np.ndarray:
+        """The developer's representation of ``x`` (for the experimenter's leakage probe)."""
+        refuse_sensitive(x, where="Developer.features")
+        return _features(self.model, x, transform, batch_size=256, device=self.device).numpy()
+
+
+def _merge_negated(backbone: nn.Module, directory: str | Path, *, scale: float) -> nn.Module:
+    from peft import PeftModel
+
+    check_exchange(directory)
+    wrapped = PeftModel.from_pretrained(backbone, str(directory), is_trainable=False)
+    with torch.no_grad():
+        for name, param in wrapped.named_parameters():
+            if ".lora_B." in name:
+                param.mul_(-scale)
+    merged = wrapped.merge_and_unload()
+    merged.requires_grad_(False)
+    return merged
+
+
+def _load_into(model: nn.Module, directory: str | Path, adapter_name: str = "default") -> None:
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    check_exchange(directory)
+    state = load_file(str(Path(directory) / "adapter_model.safetensors"))
+    result = set_peft_model_state_dict(model, state, adapter_name=adapter_name)
+    unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
+    if unexpected:
+        raise ValueError(f"adapter tensors that do not fit this model: {unexpected[:3]}")
+
+
+# --------------------------------------------------------------------------------------------- auditor
+class Auditor:
+    """The fairness auditor: holds an :class:`AuditorView`; its heads (sensitive predictor, adversary) stay private.
+
+    Parameters
+    ----------
+    view : AuditorView
+        Anything carrying task labels is refused (:class:`TaskLabelError`).
+    backbone : nn.Module
+        The auditor's own copy of the frozen backbone.
+    lora : LoraSpec
+    lr, batch_size, seed, device
+    """
+
+    def __init__(self, view: AuditorView, *, backbone: nn.Module, lora: LoraSpec, lr: float, batch_size: int,
+                 seed: int, device: str = "cpu"):
+        refuse_labels(view, backbone, where="Auditor")
+        if not isinstance(view, AuditorView):
+            raise TaskLabelError(f"the auditor takes an AuditorView, got {type(view).__name__}")
+        self.view, self.backbone, self.lora = view, backbone, lora
+        self.lr, self.batch_size, self.seed, self.device = lr, batch_size, seed, device
+        self.model: nn.Module | None = None
+        self.adversary: nn.Module | None = None
+        self._adversary_opt: torch.optim.Optimizer | None = None
+        self.rounds = 0
+
+    def _loader(self, shuffle: bool, epoch: int = 0) -> DataLoader:
+        return _loader(self.view.x, self.view.s, self.view.transform, batch_size=self.batch_size, shuffle=shuffle,
+                       seed=self.seed * 1000 + 500 + epoch)
+
+    def train_sensitive_adapter(self, *, epochs: int) -> dict[str, float]:
+        """Fine-tune a LoRA adapter and a private head to predict ``s`` (strategies ``unl`` and ``orth``)."""
+        seed_everything(self.seed + 7)
+        self.model = lora_wrap(self.backbone, lora=self.lora).to(self.device)
+        head = _fresh_head(self.backbone.config.hidden_size, len(self.view.group_names), self.seed + 7)
+        head = head.to(self.device)
+        params = [p for p in self.model.parameters() if p.requires_grad] + list(head.parameters())
+        optimizer = torch.optim.AdamW(params, lr=self.lr)
+        self.model.train()
+        for epoch in range(epochs):
+            total = correct = count = 0.0
+            for batch in self._loader(True, epoch):
+                x, s = batch["x"].to(self.device), batch["target"].to(self.device)
+                logits = head(representation(self.model, x))
+                loss = F.cross_entropy(logits, s)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach()) * len(s)
+                correct += float((logits.argmax(1) == s).sum())
+                count += len(s)
+        self.model.eval()
+        return {"sensitive_loss": total / max(count, 1), "sensitive_accuracy": correct / max(count, 1)}
+
+    def export_sensitive_adapter(self, directory: str | Path, **signals: float) -> Path:
+        """Write the sensitive adapter (never its head) to an exchange folder for the developer."""
+        if self.model is None:
+            raise RuntimeError("train_sensitive_adapter(...) first")
+        return save_exchange(self.model, directory, signals=signals or None)
+
+    def adversarial_round(self, task_adapter: str | Path, out: str | Path, *, lam: float, lr: float | None = None,
+                          refit_epochs: int = 20) -> dict[str, float]:
+        """One auditor turn of ``adv``: load the developer's adapter, refit the adversary, push the adapter away.
+
+        Parameters
+        ----------
+        task_adapter : path
+            The developer's exchange folder.
+        out : path
+            Where the updated adapter is written (with the adversary's loss and accuracy as signals).
+        lam : float
+            Gradient-reversal weight of the adapter update.
+        lr : float, optional
+            Learning rate of the adapter update (default: the auditor's ``lr``).
+        refit_epochs : int
+            Epochs of adversary training on the frozen representation before the joint pass (cheap: the
+            representation is computed once).
+
+        Returns
+        -------
+        dict
+            The signals written with the adapter.
+        """
+        from peft import PeftModel
+
+        check_exchange(task_adapter)
+        if self.model is None:
+            self.model = PeftModel.from_pretrained(self.backbone, str(task_adapter), is_trainable=True).to(self.device)
+            torch.manual_seed(self.seed + 11)
+            self.adversary = nn.Linear(self.backbone.config.hidden_size, len(self.view.group_names)).to(self.device)
+            self._adversary_opt = torch.optim.AdamW(self.adversary.parameters(), lr=self.lr)
+        else:
+            _load_into(self.model, task_adapter)
+        # 1. The adversary catches up with the current adapter (full-batch on cached features).
+        feats = _features(self.model, self.view.x, self.view.transform, batch_size=256, device=self.device)
+        s_all = torch.as_tensor(self.view.s).to(self.device)
+        for _ in range(refit_epochs):
+            for idx in torch.randperm(len(s_all)).split(self.batch_size):
+                loss = F.cross_entropy(self.adversary(feats[idx].to(self.device)), s_all[idx])
+                self._adversary_opt.zero_grad()
+                loss.backward()
+                self._adversary_opt.step()
+        with torch.no_grad():
+            logits = self.adversary(feats.to(self.device))
+            accuracy = float((logits.argmax(1) == s_all).float().mean())
+            adv_loss = float(F.cross_entropy(logits, s_all))
+        # 2. One pass of joint steps: adversary down its loss, adapter (reversed gradient) up.
+        adapter_params = [p for p in self.model.parameters() if p.requires_grad]
+        adapter_opt = torch.optim.AdamW(adapter_params, lr=lr or self.lr, weight_decay=0.0)
+        self.model.train()
+        losses = []
+        for batch in self._loader(True, self.rounds):
+            x, s = batch["x"].to(self.device), batch["target"].to(self.device)
+            losses.append(adversarial_step(representation(self.model, x), self.adversary, s, lam=lam,
+                                           optimizers=(self._adversary_opt, adapter_opt)))
+        self.model.eval()
+        # The pass's last steps (running estimate; a second full pass would double the auditor's cost).
+        loss_after = float(np.mean(losses[-max(1, len(losses) // 4):]))
+        self.rounds += 1
+        signals = {"round": self.rounds, "adversary_loss": adv_loss, "adversary_accuracy": accuracy,
+                   "adversary_loss_after": loss_after}
+        save_exchange(self.model, out, signals=signals)
+        return signals
+
+
+# ------------------------------------------------------------------------------------------ orchestration
+def train_sensitive_adapter(auditor_view: AuditorView, out: str | Path, *, backbone: nn.Module, lora: LoraSpec,
+                            lr: float, batch_size: int, epochs: int, seed: int, device: str = "cpu") -> dict:
+    """The auditor's whole job for ``unl`` and ``orth``: train the sensitive adapter, write it to ``out``."""
+    auditor = Auditor(auditor_view, backbone=backbone, lora=lora, lr=lr, batch_size=batch_size, seed=seed,
+                      device=device)
+    signals = auditor.train_sensitive_adapter(epochs=epochs)
+    auditor.export_sensitive_adapter(out, **signals)
+    return signals
+
+
+def run_strategy(strategy: str, developer_view: DeveloperView, *, backbone: Any, lora: LoraSpec, epochs: int,
+                 lr: float, batch_size: int, seed: int, workdir: str | Path,
+                 auditor_view: AuditorView | None = None, sensitive_adapter: str | Path | None = None,
+                 unlearn_scale: float = 1.0, orth_lambda: float = 1.0, orth_space: str = "representation",
+                 orth_components: int = 4, adv_lambda: float = 1.0, adv_lr: float | None = None,
+                 adv_refit_epochs: int = 20, device: str = "cpu") -> tuple[Developer, list[dict]]:
+    """Run one strategy end to end; the two roles meet only through exchange folders under ``workdir``.
+
+    Parameters
+    ----------
+    strategy : {"erm", "unl", "adv", "orth"}
+    developer_view : DeveloperView
+    backbone : callable
+        Returns a fresh copy of the frozen backbone (each party, each run, gets its own).
+    lora : LoraSpec
+    epochs, lr, batch_size, seed
+        The developer's training (``adv``: one round per epoch).
+    workdir : path
+        Exchange folders are written here.
+    auditor_view : AuditorView, optional
+        Needed for ``adv`` (the auditor runs its rounds).
+    sensitive_adapter : path, optional
+        The auditor's exchange folder with the sensitive adapter; needed for ``unl`` and ``orth``.
+    unlearn_scale, orth_lambda, orth_space, orth_components, adv_lambda, adv_lr, adv_refit_epochs
+        See the module docstring.
+    device : str
+
+    Returns
+    -------
+    (Developer, list of dict)
+        The trained developer and the signals received from the auditor (``adv``), one dict per round.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy={strategy!r}; valid choices: {STRATEGIES}")
+    if strategy in ("unl", "orth") and sensitive_adapter is None:
+        raise ValueError(f"strategy {strategy!r} needs the auditor's sensitive adapter (sensitive_adapter=...)")
+    if strategy == "adv" and auditor_view is None:
+        raise ValueError("strategy 'adv' needs the auditor's data (auditor_view=...) for its rounds")
+    workdir = Path(workdir)
+    developer = Developer(developer_view, backbone=backbone(), lora=lora, lr=lr, batch_size=batch_size, seed=seed,
+                          unlearn_from=sensitive_adapter if strategy == "unl" else None, unlearn_scale=unlearn_scale,
+                          orthogonal_to=sensitive_adapter if strategy == "orth" else None, orth_space=orth_space,
+                          orth_components=orth_components, device=device)
+    received: list[dict] = []
+    if strategy == "adv":
+        auditor = Auditor(auditor_view, backbone=backbone(), lora=lora, lr=lr, batch_size=batch_size, seed=seed,
+                          device=device)
+        for r in range(epochs):
+            developer.train_epoch()
+            sent = developer.export_adapter(workdir / f"adv_round{r}_developer")
+            auditor.adversarial_round(sent, workdir / f"adv_round{r}_auditor", lam=adv_lambda, lr=adv_lr,
+                                      refit_epochs=adv_refit_epochs)
+            received.append(developer.import_adapter(workdir / f"adv_round{r}_auditor"))
+        developer.train_epoch(head_only=True)
+    else:
+        for _ in range(epochs):
+            developer.train_epoch(orth_lambda=orth_lambda if strategy == "orth" else 0.0)
+    return developer, received
+
+
+# ------------------------------------------------------------------------------------------- evaluation
+def evaluate_predictions(y: np.ndarray, prob: np.ndarray, s: np.ndarray, *,
+                         group_names: Sequence[str]) -> dict:
+    """Utility and the paper's three fairness gaps of a binary classifier (the experimenter's evaluation).
+
+    Parameters
+    ----------
+    y : array (n,)
+        True task labels (0/1).
+    prob : array (n, 2) or (n,)
+        Predicted probabilities (of class 1 when one-dimensional).
+    s : array (n,)
+        Group codes.
+    group_names : sequence of str
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``auc``, ``dp_gap`` (max - min selection rate over groups), ``eo_gap`` (max - min TPR),
+        ``fpr_gap`` (max - min FPR), and ``per_group`` {name: {count, selection_rate, tpr, fpr, accuracy}}.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from .. import metrics
+
+    prob = np.asarray(prob)
+    p1 = prob[:, 1] if prob.ndim == 2 else prob
+    y, s = np.asarray(y), np.asarray(s)
+    y_pred = (p1 >= 0.5).astype(np.int64)
+    kwargs = dict(sensitive_features=s, group_names=tuple(group_names))
+    table = metrics.group_metrics(y, y_pred, **kwargs)
+    per_group = {str(g): {"count": int(row["count"]), "selection_rate": float(row["selection_rate"]),
+                          "tpr": float(row["recall"]), "fpr": float(row["fpr"]), "accuracy": float(row["accuracy"])}
+                 for g, row in table.iterrows()}
+    return {
+        "accuracy": float((y_pred == y).mean()),
+        "auc": float(roc_auc_score(y, p1)) if len(np.unique(y)) == 2 else math.nan,
+        "dp_gap": float(metrics.demographic_parity_difference(y, y_pred, **kwargs)),
+        "eo_gap": float(metrics.equal_opportunity_difference(y, y_pred, **kwargs)),
+        "fpr_gap": float(metrics.fpr_parity_difference(y, y_pred, **kwargs)),
+        "per_group": per_group,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ data
+def task_label(task: str) -> str:
+    """Readable name of a task key of :class:`fairlib.config.PrivacyLoraConfig` (stand-ins say so)."""
+    parts = task.split(":")
+    if parts[0] == "standin" and parts[1] == "celeba-like":
+        return f"CelebA-like stand-in: {parts[2]} (s = {parts[3]})"
+    if parts[0] == "standin" and parts[1] == "utk-like":
+        return f"UTK-like stand-in: {parts[2]} (s = 5 appearances)"
+    if parts[0] == "celeba":
+        return f"CelebA {parts[1]} (s = Male)"
+    if parts[0] == "utkface":
+        return f"UTK-Face {parts[1]} (s = race)"
+    raise ValueError(f"unknown task {task!r}")
+
+
+def load_task(task: str, *, n: int, seed: int, correlation: float = 0.8, test_fraction: float = 0.3,
+              image_size: int = 224) -> tuple[Any, Any, Any]:
+    """The training pool, the held-out test set and the input transform of one task.
+
+    Parameters
+    ----------
+    task : str
+        A task key (see :class:`fairlib.config.PrivacyLoraConfig`).
+    n : int
+        Stand-ins: examples drawn. Real data: cap on the training pool (0 = all).
+    seed : int
+        Draw and split seed.
+    correlation, test_fraction, image_size
+        As in the configuration.
+
+    Returns
+    -------
+    (GroupedDataset, GroupedDataset, callable or None)
+        Training pool (split later between the roles by :func:`~fairlib.methods.privacy_roles.split_roles`),
+        test set (held by the experimenter only), and the per-example transform (None for in-memory images).
+
+    Raises
+    ------
+    fairlib.data.MissingDataError
+        Real data that is not in the data directory (the message says where to get it and where to put it).
+    """
+    from ..data import celeba_like, load_celeba, load_utkface, make_splits, utk_like
+
+    parts = task.split(":")
+    fractions = (1 - test_fraction, 0.0, test_fraction)
+    if parts[0] == "standin":
+        if parts[1] == "celeba-like":
+            data = celeba_like(n=n, seed=seed, correlation=correlation, task=parts[2], appearance=parts[3])
+        elif parts[1] == "utk-like":
+            data = utk_like(n=n, seed=seed, task=parts[2])
+        else:
+            raise ValueError(f"unknown stand-in {parts[1]!r} in task {task!r}")
+        splits = make_splits(data, fractions=fractions, seed=seed)
+        return splits.train, splits.test, None
+    from ..data import make_image_processor
+    from ..data._images import _open_rgb
+
+    processor = make_image_processor(size=image_size)
+
+    def transform(path: str) -> torch.Tensor:
+        return processor(images=_open_rgb(path), return_tensors="pt")["pixel_values"][0]
+
+    if parts[0] == "celeba":
+        data = load_celeba(target=parts[1], sensitive="Male")
+        split = data.info["split"]
+        train, test = data.subset(np.flatnonzero(split == "train")), data.subset(np.flatnonzero(split == "test"))
+    elif parts[0] == "utkface":
+        splits = make_splits(load_utkface(target=parts[1], sensitive="race"), fractions=fractions, seed=seed)
+        train, test = splits.train, splits.test
+    else:
+        raise ValueError(f"unknown task {task!r}")
+    if n and len(train) > n:
+        train = train.subset(np.sort(np.random.default_rng(seed).choice(len(train), size=n, replace=False)))
+    return train, test, transform
+
+
+def backbone_factory(name: str, *, stand_in_vit: Any = None) -> Any:
+    """A callable returning a fresh, frozen copy of the backbone (loaded once; every party gets its own copy).
+
+    ``name="stand-in"`` uses :func:`fairlib.train.pretrained_tiny_vit` with ``stand_in_vit``; anything else is
+    a hub id or local directory read by :func:`fairlib.models.load_backbone`, which raises
+    :class:`~fairlib.models.CheckpointMissingError` with instructions when the checkpoint is absent.
+    """
+    if name == "stand-in":
+        from ..train import pretrained_tiny_vit
+
+        base = pretrained_tiny_vit(stand_in_vit, verbose=False)
+    else:
+        from ..models import load_backbone
+
+        base = load_backbone(name)
+    base.requires_grad_(False).eval()
+
+    def fresh() -> nn.Module:
+        return copy.deepcopy(base)
+
+    fresh.config = base.config
+    return fresh
+
+
+def _probe_leakage(features: np.ndarray, s: np.ndarray, seed: int) -> float:
+    # How much of s a linear probe recovers from the developer's representation (two-fold balanced accuracy).
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(seed)
+    fold = rng.permutation(len(s)) % 2
+    scores = []
+    for k in (0, 1):
+        train, test = fold != k, fold == k
+        scaler = StandardScaler().fit(features[train])
+        probe = LogisticRegression(max_iter=500).fit(scaler.transform(features[train]), s[train])
+        scores.append(balanced_accuracy_score(s[test], probe.predict(scaler.transform(features[test]))))
+    return float(np.mean(scores))
+
+
+def run_task(task: str, *, config: Any, seed: int, backbone: Any, store: Any, workdir: str | Path,
+             strategies: Sequence[str] = STRATEGIES, device: str = "cpu") -> list[dict]:
+    """Every strategy on one task and seed, as the notebook runs them; finished runs come from ``store``.
+
+    The data owner splits the training pool between the roles; the auditor's sensitive adapter (``unl``,
+    ``orth``) is trained once and shared; the experimenter evaluates each developer on the held-out test set
+    (the only place where predictions, labels and groups meet).
+
+    Parameters
+    ----------
+    task : str
+    config : fairlib.config.PrivacyLoraConfig
+    seed : int
+    backbone : callable
+        From :func:`backbone_factory`.
+    store : fairlib.train.RunStore
+    workdir : path
+        Exchange folders of this task and seed.
+    strategies : sequence of str
+    device : str
+
+    Returns
+    -------
+    list of dict
+        One row per strategy: ``task, strategy, seed``, the metrics of :func:`evaluate_predictions`,
+        ``leakage`` (balanced accuracy of a linear probe for ``s`` on the developer's test representation),
+        ``exchanged_parameters`` and ``seconds``.
+    """
+    import dataclasses
+    import time
+
+    from ..report import to_jsonable
+
+    lora = LoraSpec(r=config.rank, alpha=config.alpha)
+    base = {"task": task, "seed": seed, "config": dataclasses.asdict(config),
+            "backbone": config.backbone if config.backbone != "stand-in" else dict(backbone.config.to_dict())}
+    cache: dict[str, Any] = {}
+    workdir = Path(workdir) / f"{task.replace(':', '_')}_seed{seed}"
+
+    def data() -> tuple:
+        if "data" not in cache:
+            train, test, transform = load_task(task, n=config.n, seed=seed, correlation=config.correlation,
+                                               test_fraction=config.test_fraction, image_size=config.image_size)
+            from .privacy_roles import split_roles
+
+            developer_view, auditor_view = split_roles(train, auditor_fraction=config.auditor_fraction, seed=seed,
+                                                       transform=transform)
+            cache["data"] = (developer_view, auditor_view, test, transform)
+        return cache["data"]
+
+    def sensitive() -> Path:
+        if "sensitive" not in cache:
+            _, auditor_view, _, _ = data()
+            folder = workdir / "auditor_sensitive"
+            cache["signals"] = train_sensitive_adapter(auditor_view, folder, backbone=backbone(), lora=lora,
+                                                       lr=config.lr, batch_size=config.batch_size,
+                                                       epochs=config.auditor_epochs, seed=seed, device=device)
+            cache["sensitive"] = folder
+        return cache["sensitive"]
+
+    rows = []
+    for strategy in strategies:
+        def train_and_evaluate(strategy: str = strategy) -> tuple[dict, dict]:
+            start = time.perf_counter()
+            developer_view, auditor_view, test, transform = data()
+            developer, received = run_strategy(
+                strategy, developer_view, backbone=backbone, lora=lora, epochs=config.epochs, lr=config.lr,
+                batch_size=config.batch_size, seed=seed, workdir=workdir, auditor_view=auditor_view,
+                sensitive_adapter=sensitive() if strategy in ("unl", "orth") else None,
+                unlearn_scale=config.unlearn_scale, orth_lambda=config.orth_lambda, orth_space=config.orth_space,
+                orth_components=config.orth_components, adv_lambda=config.adv_lambda, adv_lr=config.adv_lr,
+                adv_refit_epochs=config.adv_refit_epochs, device=device)
+            prob = developer.predict_proba(test.x, transform=transform)
+            result = evaluate_predictions(test.y, prob, test.s, group_names=test.group_names)
+            result["leakage"] = _probe_leakage(developer.features(test.x, transform=transform), test.s, seed)
+            exported = developer.export_adapter(workdir / f"{strategy}_final")
+            result["exchanged_parameters"] = check_exchange(exported)["parameters"]
+            result["auditor_signals"] = received
+            result["sensitive_adapter_signals"] = cache.get("signals", {}) if strategy in ("unl", "orth") else {}
+            result["seconds"] = time.perf_counter() - start
+            state = {n: p.detach().cpu() for n, p in developer.model.named_parameters() if ".default." in n}
+            return to_jsonable(result), state
+
+        metrics, _ = store.run({**base, "strategy": strategy}, train_and_evaluate)
+        rows.append({"task": task, "strategy": strategy, "seed": seed, **metrics})
+    return rows
+
+
+# ---------------------------------------------------------------------------------- requirements, claims
+def require(profile: Any) -> None:
+    """Fail fast, before any training, when the profile's backbone or datasets are not available.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming every missing checkpoint or dataset, where it was looked for and how to get it (the loaders
+        ``fairlib.data.load_celeba`` / ``load_utkface`` read the datasets from there).
+    """
+    from .._plan import check_requirement
+
+    missing = [r for r in profile.privacy.requirements(profile) if not check_requirement(r)]
+    if missing:
+        lines = [f"  - {r.kind} {r.name!r} at {r.location} (get it: {r.how_to_get})" for r in missing]
+        raise FileNotFoundError(f"notebook 03 at profile {profile.name!r} needs what is missing here:\n"
+                                + "\n".join(lines) + "\nDatasets are read by fairlib.data.load_celeba / "
+                                "load_utkface (see data/README.md); checkpoints by fairlib.models.load_backbone.")
+
+
+METRIC_COLUMNS = ("accuracy", "auc", "dp_gap", "eo_gap", "fpr_gap", "leakage")
+GAP_COLUMNS = ("dp_gap", "eo_gap", "fpr_gap")
+
+
+def paired_differences(runs: Any, *, baseline: str = "erm") -> Any:
+    """Per task and strategy, the seed-paired difference to ``baseline`` of every metric, with its 95% CI.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        One row per (task, strategy, seed) with the :data:`METRIC_COLUMNS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by (task, strategy) for every strategy but the baseline; columns ``<metric>_mean``,
+        ``_ci_low``, ``_ci_high``, ... of ``strategy - baseline`` (same task, same seed), plus ``mean_gap``
+        (the average of the three fairness gaps).
+    """
+    import pandas as pd
+
+    from ..metrics import summarize_frame
+
+    runs = runs.assign(mean_gap=runs[list(GAP_COLUMNS)].mean(axis=1))
+    columns = [*METRIC_COLUMNS, "mean_gap"]
+    base = runs[runs.strategy == baseline].set_index(["task", "seed"])[columns]
+    parts = []
+    for strategy in [s for s in runs.strategy.unique() if s != baseline]:
+        other = runs[runs.strategy == strategy].set_index(["task", "seed"])[columns]
+        diff = (other - base.loc[other.index]).reset_index()
+        parts.append(diff.assign(strategy=strategy))
+    frame = pd.concat(parts, ignore_index=True)
+    return summarize_frame(frame, by=["task", "strategy"], value_columns=columns)
+
+
+def claim_rows(differences: Any) -> list[dict]:
+    """The paper's three claims checked against seed-paired differences to Erm (see the notebook for the rules).
+
+    A difference is *clear* when its 95% CI over seeds excludes zero.
+
+    - Orth reduces bias and keeps utility: on every task Orth's mean fairness gap is lower than Erm's
+      (mean difference < 0) and its accuracy is not clearly lower (CI upper bound >= 0).
+    - Adv helps FPR parity and DP in some cases: on at least one task Adv clearly lowers the FPR gap, and on
+      at least one task it clearly lowers the DP gap.
+    - Unl gives no clear benefit: on no task does Unl clearly lower the mean fairness gap.
+    """
+    d = differences
+    tasks = list(dict.fromkeys(t for t, _ in d.index))
+
+    def row(strategy: str, column: str, stat: str) -> list[float]:
+        return [float(d.loc[(t, strategy), f"{column}_{stat}"]) for t in tasks if (t, strategy) in d.index]
+
+    rows = []
+    if "orth" in d.index.get_level_values(1):
+        gap, acc_high = row("orth", "mean_gap", "mean"), row("orth", "accuracy", "ci_high")
+        holds = all(g < 0 for g in gap) and all(a >= 0 for a in acc_high)
+        rows.append({"claim": "Orth consistently reduces bias and keeps or improves utility",
+                     "paper": "reduces bias, keeps/improves utility",
+                     "ours": (f"Δ mean gap {np.mean(gap):+.3f} (lower on {sum(g < 0 for g in gap)}/{len(gap)} tasks); "
+                              f"Δ accuracy {np.mean(row('orth', 'accuracy', 'mean')):+.3f}, clearly lower on "
+                              f"{sum(a < 0 for a in acc_high)}/{len(acc_high)} tasks"),
+                     "holds": bool(holds)})
+    if "adv" in d.index.get_level_values(1):
+        fpr, dp = row("adv", "fpr_gap", "ci_high"), row("adv", "dp_gap", "ci_high")
+        rows.append({"claim": "Adv helps FPR parity and demographic parity in some cases",
+                     "paper": "FPR parity and DP improve on some tasks",
+                     "ours": (f"FPR gap clearly lower on {sum(v < 0 for v in fpr)}/{len(fpr)} tasks, lower in mean on "
+                              f"{sum(v < 0 for v in row('adv', 'fpr_gap', 'mean'))} (mean Δ "
+                              f"{np.mean(row('adv', 'fpr_gap', 'mean')):+.3f}); DP gap clearly lower on "
+                              f"{sum(v < 0 for v in dp)}/{len(dp)}, lower in mean on "
+                              f"{sum(v < 0 for v in row('adv', 'dp_gap', 'mean'))} (mean Δ "
+                              f"{np.mean(row('adv', 'dp_gap', 'mean')):+.3f}); Δ accuracy "
+                              f"{np.mean(row('adv', 'accuracy', 'mean')):+.3f}"),
+                     "holds": bool(any(v < 0 for v in fpr) and any(v < 0 for v in dp))})
+    if "unl" in d.index.get_level_values(1):
+        high = row("unl", "mean_gap", "ci_high")
+        rows.append({"claim": "Unl gives no clear benefit",
+                     "paper": "no clear benefit",
+                     "ours": (f"mean gap clearly lower on {sum(v < 0 for v in high)}/{len(high)} tasks "
+                              f"(mean Δ {np.mean(row('unl', 'mean_gap', 'mean')):+.3f})"),
+                     "holds": bool(not any(v < 0 for v in high))})
+    return rows
