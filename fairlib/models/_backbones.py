@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,12 @@ def load_backbone(name_or_path: str | Path, *, auto_class: str = "AutoModel", **
         return loader.from_pretrained(str(local), **kwargs)
     allow_download = os.environ.get("FAIRLIB_ALLOW_DOWNLOAD") == "1"
     try:
-        return loader.from_pretrained(str(name_or_path), local_files_only=not allow_download, **kwargs)
+        if allow_download:
+            return loader.from_pretrained(str(name_or_path), **kwargs)
+        # local_files_only alone still lets transformers probe the hub for optional files (adapter configs),
+        # which on a closed network retries for tens of seconds; offline mode makes the failure immediate.
+        with _hub_offline():
+            return loader.from_pretrained(str(name_or_path), local_files_only=True, **kwargs)
     except OSError as error:
         raise CheckpointMissingError(
             f"checkpoint {name_or_path!r} is not a local directory and not in the Hugging Face cache "
@@ -66,6 +72,18 @@ def load_backbone(name_or_path: str | Path, *, auto_class: str = "AutoModel", **
             f"copy ~/.cache/huggingface or set HF_HOME), or set FAIRLIB_ALLOW_DOWNLOAD=1 to let fairlib fetch it;\n"
             f"  2. save it to a directory and pass that directory instead of the hub id."
         ) from None
+
+
+@contextlib.contextmanager
+def _hub_offline():
+    from huggingface_hub import constants
+
+    previous = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = previous
 
 
 def cls_pool(output: Any, inputs: Any) -> torch.Tensor:

@@ -182,6 +182,11 @@ def fit(model: nn.Module, train: GroupedDataset | Any, *, config: TrainConfig,
     return result
 
 
+def _device_of(model: nn.Module) -> torch.device | None:
+    param = next(model.parameters(), None)
+    return None if param is None else param.device
+
+
 def unwrap_classifier(model: nn.Module) -> nn.Module:
     """The :class:`~fairlib.models.Classifier` inside a peft or DDP wrapper (for ``.features``)."""
     inner = getattr(model, "module", model)
@@ -191,12 +196,21 @@ def unwrap_classifier(model: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
+def _to_device(x: Any, device: torch.device) -> Any:
+    if isinstance(x, dict):
+        return {k: _to_device(v, device) for k, v in x.items()}
+    return x.to(device) if isinstance(x, torch.Tensor) else x
+
+
 def _batched(model_fn: Callable, data: GroupedDataset | Any, *, batch_size: int, encode: Callable | None,
-             transform: Callable | None, num_workers: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             transform: Callable | None, num_workers: int = 0, device: torch.device | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     dataset = as_torch(data, encode=encode, transform=transform)
     outputs, ys, ss = [], [], []
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers):
-        outputs.append(model_fn(batch["x"]).float().cpu().numpy())
+        # Inputs go where the model's weights are (a GPU at full scale); outputs come back as numpy.
+        x = batch["x"] if device is None else _to_device(batch["x"], device)
+        outputs.append(model_fn(x).float().cpu().numpy())
         ys.append(batch["y"].numpy())
         ss.append(batch["s"].numpy())
     return np.concatenate(outputs), np.concatenate(ys), np.concatenate(ss)
@@ -211,7 +225,7 @@ def predict(model: nn.Module, data: GroupedDataset | Any, *, batch_size: int = 5
     was_training = model.training
     model.eval()
     logits, y, s = _batched(model, data, batch_size=batch_size, encode=encode, transform=transform,
-                            num_workers=num_workers)
+                            num_workers=num_workers, device=_device_of(model))
     model.train(was_training)
     return Predictions(logits=logits, y=y, s=s)
 
@@ -222,6 +236,7 @@ def extract_features(model: nn.Module, data: GroupedDataset | Any, *, batch_size
     classifier = unwrap_classifier(model)
     was_training = classifier.training
     classifier.eval()
-    features, _, _ = _batched(classifier.features, data, batch_size=batch_size, encode=encode, transform=transform)
+    features, _, _ = _batched(classifier.features, data, batch_size=batch_size, encode=encode, transform=transform,
+                              device=_device_of(classifier))
     classifier.train(was_training)
     return features
