@@ -195,13 +195,13 @@ def unwrap_classifier(model: nn.Module) -> nn.Module:
     return inner
 
 
-@torch.no_grad()
 def _to_device(x: Any, device: torch.device) -> Any:
     if isinstance(x, dict):
         return {k: _to_device(v, device) for k, v in x.items()}
     return x.to(device) if isinstance(x, torch.Tensor) else x
 
 
+@torch.no_grad()
 def _batched(model_fn: Callable, data: GroupedDataset | Any, *, batch_size: int, encode: Callable | None,
              transform: Callable | None, num_workers: int = 0, device: torch.device | None = None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
