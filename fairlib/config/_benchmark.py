@@ -10,8 +10,9 @@ from .._validation import ConfigError, bounded, choice, validate_fields
 __all__ = ["BenchmarkConfig", "ModalityBudget", "BENCHMARK_PROFILES", "BENCHMARK_METHODS", "STANDIN_BENCHMARK_TASKS",
            "PAPER_BENCHMARK_TASKS", "BENCHMARK_TASK_KINDS", "BENCHMARK_SELECTION_METRICS"]
 
-#: Every method of the benchmark, in display order (keys of :data:`fairlib.methods.benchmark.METHODS`).
-BENCHMARK_METHODS = ("probe", "full", "lora", "fairlora", "fair_full", "erm", "unl", "adv", "orth", "tl", "fsvd",
+#: Every method of the benchmark, in display order (keys of :data:`fairlib.methods.benchmark.METHODS`);
+#: ``"pretrained"`` is the reference: the pre-trained model every method starts from, not adapted.
+BENCHMARK_METHODS = ("pretrained", "probe", "full", "lora", "fairlora", "fair_full", "erm", "unl", "adv", "orth", "tl", "fsvd",
                      "fisher_svd", "threshold")
 #: Smoke tasks: Adult (real at every profile) and the CelebA-like image stand-in of notebook 03. The text
 #: stand-in joins as ``"text:<name>"`` once notebook 01's text data and MiniLM classifier are merged (see
