@@ -75,8 +75,8 @@ def normalize_verdict(verdict: str | None, *, paper=None, ours=None, difference_
         if difference_in_pooled_std is not None and _number(difference_in_pooled_std):
             close = abs(difference_in_pooled_std) <= TOLERANCE_POOLED_STD
             return (REPRODUCED if close else NOT_REPRODUCED,
-                    f"|difference| = {abs(difference_in_pooled_std):.2f} pooled std "
-                    f"({'<=' if close else '>'} {TOLERANCE_POOLED_STD:g})")
+                    f"{abs(difference_in_pooled_std):.2f} pooled std from the paper's value "
+                    f"(tolerance {TOLERANCE_POOLED_STD:g})")
         if isinstance(paper, int) and isinstance(ours, int):
             return (REPRODUCED if paper == ours else NOT_REPRODUCED), "exact count"
         close = abs(ours - paper) <= TOLERANCE_RELATIVE * abs(paper)
@@ -103,8 +103,9 @@ def _rows_from_results(claims: list[dict], *, profile: str) -> list[dict]:
     table = paper_vs_reproduced([{**c, "claim": str(c.get("claim"))} for c in claims], profile=profile)
     rows = []
     for claim, (_, t) in zip(claims, table.reset_index().iterrows()):
-        pooled = t["difference_in_pooled_std"]
-        pooled = None if pooled is None or (isinstance(pooled, float) and math.isnan(pooled)) else float(pooled)
+        # Recomputed from the stds when the row has them, else as the notebook recorded it (a table row).
+        pooled = next((float(v) for v in (t["difference_in_pooled_std"], claim.get("difference_in_pooled_std"))
+                       if _number(v)), None)
         # paper_vs_reproduced's verdict: the row's own, or from its "holds" flag, or "compared" / "not run".
         verdict, detail = normalize_verdict(t["verdict"], paper=claim.get("paper"), ours=claim.get("ours"),
                                             difference_in_pooled_std=pooled)

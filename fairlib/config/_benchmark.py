@@ -68,7 +68,7 @@ class ModalityBudget:
         return asdict(self)
 
 
-_TABULAR = ModalityBudget(epochs=10, batch_size=256, lr_full=3e-3, lr_lora=1e-2, lora_rank=2, lora_alpha=2.0,
+_TABULAR = ModalityBudget(epochs=5, batch_size=512, lr_full=3e-3, lr_lora=1e-2, lora_rank=2, lora_alpha=2.0,
                           head_epochs=10, lr_head=1e-2, pretrain_fraction=0.6, pretrain_epochs=20, pretrain_lr=1e-2)
 _IMAGE = ModalityBudget()
 _TEXT = ModalityBudget(epochs=2, batch_size=32, lr_full=5e-5, lr_lora=5e-4, lora_rank=8, lora_alpha=16.0,
@@ -253,7 +253,7 @@ BENCHMARK_PROFILES = {
                             fair_lambdas=(0.1, 1.0, 10.0, 100.0), fisher_alphas=(0.5, 0.7, 0.9),
                             orth_lambdas=(0.1, 1.0, 10.0), num_threads=0),
     "test": BenchmarkConfig(n_standin=700,
-                            tabular=ModalityBudget(epochs=3, batch_size=256, lr_full=3e-3, lr_lora=1e-2, lora_rank=2,
+                            tabular=ModalityBudget(epochs=3, batch_size=512, lr_full=3e-3, lr_lora=1e-2, lora_rank=2,
                                                    lora_alpha=2.0, head_epochs=5, lr_head=1e-2, pretrain_fraction=0.6,
                                                    pretrain_epochs=3, pretrain_lr=1e-2),
                             image=ModalityBudget(epochs=1, head_epochs=10, pretrain_epochs=10),
