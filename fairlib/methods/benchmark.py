@@ -659,6 +659,9 @@ class BenchmarkTask:
         The frozen transformers ViT the two-party strategies wrap (image tasks).
     spec : dict
         What identifies the task's data and models (part of every run-store key).
+    pretrained, pretrain_record, pool_features
+        Set by :class:`Benchmark`: the pre-trained classifier (frozen), how it was trained, and the
+        penultimate features of every example of ``pool`` under it.
     """
 
     key: str
@@ -676,6 +679,7 @@ class BenchmarkTask:
     vit_backbone: nn.Module | None = None
     spec: dict = field(default_factory=dict)
     pretrained: nn.Module | None = None
+    pretrain_record: dict | None = None
     pool_features: np.ndarray | None = None
 
     @property
@@ -1356,11 +1360,15 @@ class Benchmark:
                 state = {f"head.{k}": v for k, v in classifier.head.state_dict().items()}
             return {"seconds": time.perf_counter() - start, "examples": len(task.pretrain_pool)}, state
 
+        from ..train import run_key
+
         record, tensors = self.store.run(spec, train)
         classifier.load_state_dict({**classifier.state_dict(), **tensors})
         classifier.requires_grad_(False).eval()
         task.pretrained = classifier
-        task.spec = {**task.spec, "pretrained": record}
+        task.pretrain_record = record
+        # Every run of the task depends on the pre-trained model, hence on how it was trained.
+        task.spec = {**task.spec, "pretrained_model": run_key(spec)}
         start = time.perf_counter()
         task.pool_features = extract_features(classifier, task.pool, encode=task.encode, transform=task.transform)
         self.seconds[f"{task.key}: features of the pool"] = time.perf_counter() - start
@@ -1377,7 +1385,7 @@ class Benchmark:
 
     def spec(self, ctx: SeedContext, method: Method, params: dict) -> dict:
         """Everything that determines a run (the RunStore key)."""
-        spec = {"notebook": "05", "version": 1, "task": {k: v for k, v in ctx.task.spec.items() if k != "pretrained"},
+        spec = {"notebook": "05", "version": 1, "task": ctx.task.spec,
                 "split_fractions": list(self.cfg.split_fractions), "method": method.key, "params": params,
                 "seed": int(ctx.seed), "uses": method.uses(self.cfg, self.profile, ctx.budget)}
         if method.requires:
