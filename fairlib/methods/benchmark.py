@@ -1401,7 +1401,10 @@ class Benchmark:
 
         def train() -> tuple[dict, dict]:
             fresh.append(True)
-            outcome = method.run(ctx, params)
+            with warnings.catch_warnings():
+                # peft asks transformers a deprecated question on every wrap; the notebook would print it per run.
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+                outcome = method.run(ctx, params)
             return self._evaluate(ctx, outcome), {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in
                                                   (("val_prob", outcome.val_prob), ("test_prob", outcome.test_prob))
                                                   if v is not None}
@@ -1516,18 +1519,19 @@ def headline(ranking: pd.DataFrame, membership: pd.DataFrame, *, task_labels: di
         part = ranking.xs(task, level="task")
         name = lambda m: METHODS[m].label if m in METHODS else m  # noqa: E731
         top = part.index[0]
-        lines.append(f"**{(task_labels or {}).get(task, task)}** — best mean rank: {name(top)} "
-                     f"({part.loc[top, 'mean_rank']:.2f}).")
+        lines.append(f"**{(task_labels or {}).get(task, task)}**")
+        lines.append("")
+        lines.append(f"- Best mean rank: {name(top)} ({part.loc[top, 'mean_rank']:.2f}).")
         best = []
         for metric in ("accuracy", *FAIRNESS_METRICS):
             values = part[f"{metric}_mean"].astype(float)
             if values.notna().any():
                 m = values.idxmin() if metric in LOWER_IS_BETTER else values.idxmax()
                 best.append(f"{METRIC_LABELS[metric]}: {name(m)} ({values[m]:.3f})")
-        lines.append("Best mean per metric — " + "; ".join(best) + ".")
+        lines.append("- Best mean per metric: " + "; ".join(best) + ".")
         front = membership.xs(task, level="task")
         on_all = [name(m) for m in front.index if front.loc[m].all()]
-        lines.append("On every utility-vs-fairness front: " + (", ".join(on_all) if on_all else "no method") + ".")
+        lines.append("- On every accuracy-vs-fairness front: " + (", ".join(on_all) if on_all else "no method") + ".")
         lines.append("")
     return "\n".join(lines)
 
