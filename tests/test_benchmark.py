@@ -356,3 +356,37 @@ def test_runner_records_every_setting_caches_runs_and_counts_parameters(tmp_path
     records2, _ = again.run_task("toy", methods=methods, seeds=[0, 1])
     assert records2["reused"].all()
     pd.testing.assert_frame_equal(records.drop(columns="reused"), records2.drop(columns="reused"))
+
+
+def test_real_image_task_path_on_fixture_files_and_a_local_vit(tmp_path, monkeypatch):
+    """The full profile's path (image files, official split, a transformers ViT from a directory), tiny."""
+    import dataclasses
+
+    from fairlib import paths
+    from fairlib.models import vit_from_config
+    from fairlib.train import RunStore
+    from tests.fixtures_full import write_waterbirds
+
+    rows = [(y, place, split) for split, n in ((0, 12), (1, 6), (2, 6)) for y in (0, 1) for place in (0, 1)
+            for _ in range(n)]
+    write_waterbirds(tmp_path / "data" / "waterbirds", rows)
+    monkeypatch.setattr(paths, "DATA", tmp_path / "data")
+    vit = vit_from_config(image_size=16, patch_size=8, num_channels=3, hidden_size=16, num_hidden_layers=1,
+                          num_attention_heads=2, intermediate_size=32)
+    vit.save_pretrained(str(tmp_path / "vit"))
+    base = get_profile("test")
+    bc = dataclasses.replace(base.benchmark, tasks=("waterbirds",), image_backbone=str(tmp_path / "vit"), image_size=16,
+                             image=dataclasses.replace(base.benchmark.image, batch_size=16, head_epochs=2,
+                                                       pretrain_epochs=2))
+    profile = dataclasses.replace(base, benchmark=bc, privacy=dataclasses.replace(base.privacy, auditor_epochs=1,
+                                                                                  adv_refit_epochs=1))
+    runner = bm.Benchmark(profile, store=RunStore("wb", root=tmp_path / "runs"), workdir=tmp_path / "exchange")
+    records, skipped = runner.run_task("waterbirds", methods=["pretrained", "probe", "lora", "fisher_svd", "threshold",
+                                                               "erm", "orth"], seeds=[0])
+    task = runner.tasks["waterbirds"]
+    assert task.modality == "image" and not task.stand_in and task.vit_backbone is not None
+    assert len(task.pretrain_pool) == 4 * round(0.3 * 12)  # a share of official train, stratified by (y, place)
+    test = records[records["split"] == "test"]
+    assert set(test["n"]) == {4 * 6}  # the official test split, whatever the seed
+    assert skipped.empty and {"erm", "orth", "threshold"} <= set(test["method"])
+    assert test.set_index("method").loc["probe", "trainable_parameters"] == 16 * 2 + 2

@@ -12,8 +12,8 @@ __all__ = ["BenchmarkConfig", "ModalityBudget", "BENCHMARK_PROFILES", "BENCHMARK
 
 #: Every method of the benchmark, in display order (keys of :data:`fairlib.methods.benchmark.METHODS`);
 #: ``"pretrained"`` is the reference: the pre-trained model every method starts from, not adapted.
-BENCHMARK_METHODS = ("pretrained", "probe", "full", "lora", "fairlora", "fair_full", "erm", "unl", "adv", "orth", "tl", "fsvd",
-                     "fisher_svd", "threshold")
+BENCHMARK_METHODS = ("pretrained", "probe", "full", "lora", "fairlora", "fair_full", "erm", "unl", "adv", "orth", "tl",
+                     "fsvd", "fisher_svd", "threshold")
 #: Smoke tasks: Adult (real at every profile) and the CelebA-like image stand-in of notebook 03. The text
 #: stand-in joins as ``"text:<name>"`` once notebook 01's text data and MiniLM classifier are merged (see
 #: :func:`fairlib.methods.benchmark.register_task_kind`).

@@ -502,7 +502,8 @@ def claim_rows(chosen: pd.DataFrame, *, task_labels: dict[str, str] | None = Non
                     "OURS < TL", s, _better_verdict(s))
         if task == "adult":
             test = chosen[(chosen["task"] == task) & (chosen["split"] == "test")]
-            for method, paper, name in (("fisher_svd", 46, "Fisher-neutralised SVD"), ("full", 742, "retraining (full FT)")):
+            for method, paper, name in (("fisher_svd", 46, "Fisher-neutralised SVD"),
+                                        ("full", 742, "retraining (full FT)")):
                 if method in methods:
                     count = int(test.loc[test["method"] == method, "trainable_parameters"].iloc[0])
                     rows.append({"claim": f"Paper 4: trainable parameters of {name} on the Adult MLP", "paper": paper,
@@ -824,12 +825,13 @@ def backbone_task(key: str, *, label: str, modality: str, stand_in: bool, data: 
         pool = _concat(parts)
     num_labels = len(data.class_names)
     is_vit = getattr(getattr(backbone, "config", None), "model_type", None) in ("vit", "dinov2")
-    spec = {"key": key, "data": {**(data_spec or {}), "data_seed": cfg.data_seed,
-                                 "pretrain_fraction": budget.pretrain_fraction, "pool": len(pool), "pretrain": len(pre)},
+    spec = {"key": key, "data": {**(data_spec or {}), "data_seed": cfg.data_seed, "pool": len(pool),
+                                 "pretrain_fraction": budget.pretrain_fraction, "pretrain": len(pre)},
             "backbone": backbone_spec, "pretrain_budget": {k: getattr(budget, k) for k in
                                                            ("pretrain_epochs", "pretrain_lr", "batch_size")}}
     return BenchmarkTask(key=key, label=label, modality=modality, stand_in=stand_in, pretrain_pool=pre, pool=pool,
-                         make_classifier=lambda: classifier(copy.deepcopy(backbone), num_labels=num_labels), pretrain="head",
+                         make_classifier=lambda: classifier(copy.deepcopy(backbone), num_labels=num_labels),
+                         pretrain="head",
                          encode=encode, transform=transform, official_splits=official_splits,
                          vit_backbone=backbone if is_vit else None, spec=spec)
 
@@ -849,7 +851,8 @@ def _standin_backbone(profile: Any) -> tuple[nn.Module, Any]:
 
     cfg = profile.benchmark
     if cfg.image_backbone == "stand-in":
-        return pretrained_tiny_vit(profile.stand_in_vit, verbose=False), {"stand_in_vit": profile.stand_in_vit.to_dict()}
+        spec = profile.stand_in_vit
+        return pretrained_tiny_vit(spec, verbose=False), {"stand_in_vit": spec.to_dict()}
     from ..models import load_backbone
 
     return load_backbone(cfg.image_backbone), {"hub": cfg.image_backbone, "image_size": cfg.image_size}
@@ -907,7 +910,8 @@ def _image_file_task(key: str, *, profile: Any) -> BenchmarkTask:
         split = np.asarray(data.info["split"])
         train = data.subset(np.flatnonzero(split == "train"))
         pre, rest = _partition(train, pretrain_fraction=budget.pretrain_fraction, seed=cfg.data_seed)
-        official = Splits(rest, data.subset(np.flatnonzero(split == "val")), data.subset(np.flatnonzero(split == "test")))
+        official = Splits(rest, data.subset(np.flatnonzero(split == "val")),
+                          data.subset(np.flatnonzero(split == "test")))
         data = pre
     pre_cfg = HUB_PREPROCESSING.get(cfg.image_backbone, HUB_PREPROCESSING["google/vit-base-patch16-224-in21k"])
     processor = make_image_processor(size=cfg.image_size, image_mean=pre_cfg["mean"], image_std=pre_cfg["std"])
@@ -1005,8 +1009,9 @@ class SeedContext:
         if "roles" not in self._cache:
             from .privacy_roles import split_roles
 
-            self._cache["roles"] = split_roles(self.splits.train, auditor_fraction=self.profile.privacy.auditor_fraction,
-                                               seed=self.seed, transform=self.task.transform)
+            share = self.profile.privacy.auditor_fraction
+            self._cache["roles"] = split_roles(self.splits.train, auditor_fraction=share, seed=self.seed,
+                                               transform=self.task.transform)
         return self._cache["roles"]
 
     def backbone_factory(self) -> Callable[[], nn.Module]:
@@ -1050,7 +1055,8 @@ def _predictions(model: nn.Module, ctx: SeedContext, *, features: bool) -> dict:
     return out
 
 
-def _train_head(ctx: SeedContext, head: nn.Module, *, extra_seconds: float = 0.0, details: dict | None = None) -> Outcome:
+def _train_head(ctx: SeedContext, head: nn.Module, *, extra_seconds: float = 0.0,
+                details: dict | None = None) -> Outcome:
     from ..models import Classifier, count_parameters
     from ..train import fit
 
