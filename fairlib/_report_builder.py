@@ -186,6 +186,16 @@ def _markdown(profile: str, sections: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def _inline(line: str) -> str:
+    """Escaped text with the report's own Markdown emphasis (``**b**``, ```code```, ``*i*``) as HTML tags."""
+    text = html.escape(line)
+    for marker, tag in (("**", "b"), ("`", "code"), ("*", "i")):
+        parts = text.split(marker)
+        if len(parts) % 2 == 1:  # balanced markers only
+            text = "".join(p if i % 2 == 0 else f"<{tag}>{p}</{tag}>" for i, p in enumerate(parts))
+    return text
+
+
 def _html(markdown: str, figures: list[Path]) -> str:
     by_notebook: dict[str, list[Path]] = {}
     for figure in figures:
@@ -217,18 +227,13 @@ def _html(markdown: str, figures: list[Path]) -> str:
                 body += images(by_notebook.pop(section, []))  # each notebook's figures follow its claims
         if line.startswith("## "):
             section = line[3:5]
-            body.append(f"<h2>{html.escape(line[3:])}</h2>")
+            body.append(f"<h2>{_inline(line[3:])}</h2>")
         elif line.startswith("# "):
-            body.append(f"<h1>{html.escape(line[2:])}</h1>")
+            body.append(f"<h1>{_inline(line[2:])}</h1>")
         elif line.startswith("> "):
-            body.append(f"<blockquote>{html.escape(line[2:])}</blockquote>")
+            body.append(f"<blockquote>{_inline(line[2:])}</blockquote>")
         elif line:
-            text = html.escape(line)
-            for marker, tag in (("**", "b"), ("`", "code"), ("*", "i")):
-                parts = text.split(marker)
-                text = "".join(p if i % 2 == 0 else f"<{tag}>{p}</{tag}>" for i, p in enumerate(parts)) \
-                    if len(parts) % 2 == 1 else text
-            body.append(f"<p>{text}</p>")
+            body.append(f"<p>{_inline(line)}</p>")
     rest = [f for notebook in sorted(by_notebook) for f in by_notebook[notebook]]
     if rest:
         body.append("<h2>Other figures</h2>")

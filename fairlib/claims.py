@@ -2,7 +2,9 @@
 
 Each notebook records its own verdicts in the ``claims`` list of its results JSON (rows built with
 :func:`fairlib.report.paper_vs_reproduced`). This catalogue is what the report lists for a notebook that has
-not run at a profile, so that nothing the papers claim silently disappears from the report.
+not run at a profile, so that nothing the papers claim silently disappears from the report. The report reads each
+row's verdict into one of three categories (reproduced / not reproduced / not run at this profile, see
+:func:`fairlib._report_builder.normalize_verdict`) and keeps the notebook's wording beside it.
 """
 
 from __future__ import annotations
