@@ -143,7 +143,8 @@ def test_pareto_front_rejects_mismatched_inputs():
 def _records():
     rows = []
     # method "a": two settings; "x=1" is better on validation, "x=2" on test (test must not decide)
-    values = {("a", "x=1"): ([0.80, 0.82, 0.84], [0.70, 0.71, 0.72]), ("a", "x=2"): ([0.60, 0.61, 0.62], [0.90, 0.91, 0.92]),
+    values = {("a", "x=1"): ([0.80, 0.82, 0.84], [0.70, 0.71, 0.72]),
+              ("a", "x=2"): ([0.60, 0.61, 0.62], [0.90, 0.91, 0.92]),
               ("b", "default"): ([0.70, 0.70, 0.70], [0.75, 0.77, 0.79]),
               ("c", "default"): ([0.50, 0.50, 0.50], [0.75, 0.77, 0.79])}
     gaps = {("a", "x=1"): [0.10, 0.12, 0.14], ("a", "x=2"): [0.0, 0.0, 0.0], ("b", "default"): [0.20, 0.20, 0.20],
@@ -261,8 +262,13 @@ def test_unknown_and_unavailable_tasks_fail_before_training():
     profile = get_profile("test")
     with pytest.raises(bm.UnknownTaskError, match="task kinds"):
         bm.build_task("imagenet:dogs", profile=profile)
-    with pytest.raises(bm.TaskUnavailableError, match="notebook 01"):
-        bm.build_task("text:standin", profile=profile)
+    # The text kind is a hook until notebook 01's text stand-in is merged: before, a clear error; after, a text task.
+    try:
+        task = bm.build_task("text:standin", profile=profile)
+    except bm.TaskUnavailableError as error:
+        assert "notebook 01" in str(error) and "register" in str(error)
+    else:
+        assert task.modality == "text"
     with pytest.raises(bm.UnknownTaskError, match="stand-in keys"):
         bm.build_task("standin:celeba-like:upper-body", profile=profile)
 
