@@ -22,9 +22,10 @@ from ..models._tiny_vit import TinyViTSpec
 from ._fisher import FisherSVDConfig, FISHER_PROFILES
 from ._fairlora import FairLoRAConfig, FAIRLORA_PROFILES
 from ._privacy import PRIVACY_PROFILES, PrivacyLoraConfig
+from ._benchmark import BENCHMARK_PROFILES, BenchmarkConfig, ModalityBudget
 
 __all__ = ["Profile", "get_profile", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig", "FairLoRAConfig",
-           "PrivacyLoraConfig"]
+           "PrivacyLoraConfig", "BenchmarkConfig", "ModalityBudget"]
 
 PROFILE_NAMES = ("smoke", "full", "test")
 
@@ -56,6 +57,8 @@ class Profile:
         Notebook 02 (data, backbones, lambda and rank sweeps, training budget of the FairLoRA comparisons).
     privacy : PrivacyLoraConfig
         Notebook 03 (tasks, LoRA and the Erm/Unl/Adv/Orth hyper-parameters).
+    benchmark : BenchmarkConfig
+        Notebook 05 (tasks, methods, budgets and validation grids of the benchmark of every method).
     """
 
     name: str = choice("smoke", PROFILE_NAMES)
@@ -69,6 +72,7 @@ class Profile:
     fisher: FisherSVDConfig = field(default_factory=FisherSVDConfig)
     fairlora: FairLoRAConfig = field(default_factory=FairLoRAConfig)
     privacy: PrivacyLoraConfig = field(default_factory=PrivacyLoraConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -131,4 +135,4 @@ def get_profile(name: str = "smoke") -> Profile:
     if name not in _PROFILES:
         raise ConfigError(f"unknown profile {name!r}; valid profiles: {PROFILE_NAMES}")
     return Profile(name=name, fisher=FISHER_PROFILES[name], fairlora=FAIRLORA_PROFILES[name],
-                   privacy=PRIVACY_PROFILES[name], **_PROFILES[name])
+                   privacy=PRIVACY_PROFILES[name], benchmark=BENCHMARK_PROFILES[name], **_PROFILES[name])
