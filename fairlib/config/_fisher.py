@@ -185,11 +185,16 @@ class FisherSVDConfig:
                         gpu_hours_each=0.0),
             PlannedRuns("04", "Adult Table 4 (OURS on MLP-3/4/5) and Fig. 5 (alphas)", methods=1, seeds=n,
                         configs=len(self.depths) + len(self.alphas) - 1, gpu_hours_each=0.0),
-            PlannedRuns("04", "reviewer: optimiser x learning rate (4 heads), ranks (3 factorisations)",
-                        methods=4, seeds=self.review_runs, configs=lrs + len(self.review_ranks), gpu_hours_each=0.0),
-            PlannedRuns("04", "image features (once per backbone and task) and heads (TL, f+SVD, OURS, variants)",
+            PlannedRuns("04", "reviewer: optimiser x learning rate (TL, f+SVD, OURS)", methods=3,
+                        seeds=self.review_runs, configs=lrs, gpu_hours_each=0.0),
+            PlannedRuns("04", "reviewer: ranks (f+SVD, OURS, shuffled control)", methods=3, seeds=n,
+                        configs=len(self.review_ranks), gpu_hours_each=0.0),
+            PlannedRuns("04", "image features: one pass of each backbone over each task's images", methods=1,
+                        seeds=1, configs=len(self.image_tasks) * (1 + len(self.image_variants)),
+                        gpu_hours_each=0.2 if hub else 0.0),
+            PlannedRuns("04", "image heads on cached features (TL, f+SVD, OURS; OURS per variant)",
                         methods=3 + len(self.image_variants), seeds=n, configs=len(self.image_tasks),
-                        gpu_hours_each=0.05 if hub else 0.0),
+                        gpu_hours_each=0.0),
         ]
 
 

@@ -141,10 +141,15 @@ def schedule_factor(name: str, step: int, *, total_steps: int, warmup_steps: int
 
 
 def _tensors(data: GroupedDataset) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    x = torch.as_tensor(np.asarray(data.x), dtype=torch.float32)
-    if x.ndim != 2:
-        raise ValueError(f"{data.name}: x must be a feature matrix (n, d), got shape {tuple(x.shape)}; compute "
-                         f"the features first (FeatureCache.features)")
+    try:
+        array = np.asarray(data.x, dtype=np.float32)
+        # Cached features are read-only (shared); torch wants its own writable memory.
+        x = torch.from_numpy(array if array.flags.writeable else array.copy())
+    except (TypeError, ValueError):
+        raise ValueError(f"{data.name}: x must be a numeric array (n, ...) held in memory, e.g. a feature matrix; "
+                         f"compute the features first (FeatureCache.features)") from None
+    if x.ndim < 2:
+        raise ValueError(f"{data.name}: x must have shape (n, ...), got {tuple(x.shape)}")
     return x, torch.as_tensor(data.y, dtype=torch.long), torch.as_tensor(data.s, dtype=torch.long)
 
 
@@ -161,10 +166,10 @@ def fit_on_features(model: nn.Module, train: GroupedDataset, *, config: Any, los
     Parameters
     ----------
     model : nn.Module
-        Maps a ``(batch, d)`` float tensor to logits (a head, a factorised head, or a whole MLP on raw
-        tabular inputs).
+        Maps a batch of ``x`` to logits (a head, a factorised head, or a whole MLP on raw tabular inputs).
     train : GroupedDataset
-        ``x`` a float matrix (cached features or tabular inputs).
+        ``x`` a float array ``(n, ...)`` in memory: cached features, tabular inputs, or (to time the
+        alternative, ``bench/bench_feature_cache.py``) raw images under a frozen backbone.
     config : fairlib.train.TrainConfig
         ``grad_accum_steps`` must be 1, ``group_balanced`` False and ``mixed_precision`` "no".
     loss_terms : sequence of LossTerm
