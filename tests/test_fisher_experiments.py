@@ -67,7 +67,7 @@ def test_fit_on_features_is_fit_step_for_step(config, terms):
     assert rb.steps == ra.steps == config.epochs * math.ceil(len(data) / config.batch_size)
     np.testing.assert_allclose(rb.epoch_losses, ra.epoch_losses, rtol=1e-5)
     for p, q in zip(a.parameters(), b.parameters()):
-        torch.testing.assert_close(p, q, rtol=0, atol=1e-6)
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-5)  # AdamW: fused kernel vs fit's, float rounding
 
 
 def test_fit_on_features_refuses_what_it_does_not_implement():

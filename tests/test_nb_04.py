@@ -18,7 +18,8 @@ FIGURES = ("04_fig1_pca", "04_fig3_fisher", "04_fig4_methods", "04_fig5_alpha", 
            "04_review_rank")
 TABLES = ("04_settings", "04_adult_data", "04_fig1_separability", "04_fig3_fisher", "04_fig4_methods",
           "04_table2_fair_pretraining", "04_table3_retrain", "04_table4_architectures", "04_fig5_alpha",
-          "04_review_optimiser_lr", "04_review_weight_gaps", "04_review_rank", "04_paper_vs_reproduced", "04_claims")
+          "04_review_optimiser_lr", "04_review_weight_gaps", "04_review_selected_lr", "04_review_rank",
+          "04_paper_vs_reproduced", "04_claims")
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +60,8 @@ def test_every_figure_and_table_is_written(results):
         for suffix in ("csv", "md"):
             assert (paths.FIGURES / "test" / f"{name}.{suffix}").exists(), name
     assert set(pd.read_csv(paths.FIGURES / "test" / "04_paper_vs_reproduced.csv")["profile"]) == {"test"}
-    for key in ("runs", "fig1", "fig3", "fig4", "table2", "table3", "table4", "fig5", "review", "weight_gaps", "rank",
-                "paper_vs_reproduced", "parameters", "method_demo"):
+    for key in ("runs", "fig1", "fig3", "fig4", "table2", "table3", "table4", "fig5", "review", "review_selected",
+                "weight_gaps", "rank", "paper_vs_reproduced", "parameters", "method_demo"):
         assert results["metrics"][key], key
 
 
@@ -248,3 +249,34 @@ def test_claims_are_the_catalogue_and_match_the_tables(results):
     assert by_name["Trainable parameters: 46 (OURS) vs 742 (retraining), a 93.8% reduction"]["verdict"] == "reproduced"
     for claim in claims:
         assert claim["verdict"], claim["claim"]
+
+
+def test_rank_table_changes_are_paired_differences_to_the_pretrained_model(results, runs):
+    pre = part(runs, task="Adult", pretrained="f_B", method="pre-trained").set_index("run")
+    for row in results["metrics"]["rank"]:
+        got = part(runs, task="Adult", pretrained="f_B", method=row["method"], rank=row["rank"], lr=FC.finetune_lr,
+                   optimizer=FC.optimizer)
+        got = got[got["alpha"].isna() | (got["alpha"] == 0.5)].set_index("run")
+        for metric in ("error", "eo"):
+            change = got[metric] - pre.loc[got.index, metric]
+            assert row[f"{metric}_change_mean"] == pytest.approx(change.mean(), abs=1e-12)
+            if row["rank"] == 2:  # exact factorisation: the head before fine-tuning is the pre-trained model
+                assert row[f"init_{metric}_change_mean"] == pytest.approx(0.0, abs=1e-9)
+        assert row["init_margin_gap_mean"] <= 2 * row["init_logit_gap_mean"] + 1e-9
+
+
+def test_review_learning_rates_are_chosen_on_validation(results, runs):
+    for row in results["metrics"]["review_selected"]:
+        mine = part(runs, split="val", task="Adult", pretrained="f_B", method=row["method"],
+                    optimizer=row["optimizer"])
+        if row["method"] != "TL":
+            mine = mine[(mine["rank"] == FC.rank) & (mine["alpha"].isna() | (mine["alpha"] == 0.5))]
+        lrs = FC.review_adamw_lrs if row["optimizer"] == "adamw" else FC.review_sgd_lrs
+        mine = mine[(mine["run"] < FC.review_runs) & mine["lr"].isin(lrs)]
+        val = mine.groupby("lr")["error"].mean()
+        assert row["lr"] == pytest.approx(val.idxmin()) and row["val_error"] == pytest.approx(val.min())
+        test = part(runs, task="Adult", pretrained="f_B", method=row["method"], optimizer=row["optimizer"],
+                    lr=row["lr"])
+        if row["method"] != "TL":
+            test = test[(test["rank"] == FC.rank) & (test["alpha"].isna() | (test["alpha"] == 0.5))]
+        assert row["error_mean"] == pytest.approx(test[test["run"] < FC.review_runs]["error"].mean())

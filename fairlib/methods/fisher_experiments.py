@@ -52,14 +52,14 @@ __all__ = [
     "METRICS", "HEAD_METHODS", "REVIEW_METHODS", "METHOD_ORDER", "IMAGE_TASKS", "PAPER_TABLE2", "PAPER_TABLE3",
     "PAPER_TABLE4", "VERSION", "NEGLIGIBLE", "evaluate", "two_way_split", "Pretrained", "NewTask", "AdultStudy",
     "ImageStudy", "stand_in_variant", "BackboneUnavailable", "require", "RECORD_KEY", "dedupe", "select",
-    "summarize", "fig4_summary", "table2", "table3", "table4", "alpha_summary", "review_summary", "rank_summary",
+    "summarize", "fig4_summary", "table2", "table3", "table4", "alpha_summary", "review_summary", "review_selected", "rank_summary",
     "weight_gaps", "fisher_profile", "positive_representations", "pca_2d", "group_separability", "paper_rows",
     "claim_rows", "CLAIM_NAMES", "plot_fig1", "plot_fig3", "plot_fig4", "plot_fig5", "plot_review_lr",
     "plot_review_rank", "format_mean_std",
 ]
 
 #: Bump when a change makes stored runs stale (it is part of every RunStore key).
-VERSION = 1
+VERSION = 3
 #: The paper's three metrics (error in %, the two gaps as fractions).
 METRICS = ("error", "dp", "eo")
 #: Methods that train only the last layer (or its factors) on cached features.
@@ -287,7 +287,10 @@ class NewTask:
         result: dict = {"trainable_parameters": count_parameters(head)["trainable"], **extra}
         with torch.no_grad():
             x = torch.as_tensor(test.x)
-            result["init_logit_gap"] = float((head(x) - pre.model.head(x)).abs().max())
+            new, old = head(x), pre.model.head(x)
+            result["init_logit_gap"] = float((new - old).abs().max())
+            # Softmax ignores a shift common to both logits: the decision depends on z1 - z0 only.
+            result["init_margin_gap"] = float(((new[:, 1] - new[:, 0]) - (old[:, 1] - old[:, 0])).abs().max())
         # Before fine-tuning, on test only: at full rank it is the pre-trained model (the gap says so), below
         # full rank it shows what the truncation alone does.
         result["init_test"] = _metrics_of(head, test)
@@ -343,7 +346,7 @@ class NewTask:
             init = {f"init_{k}": result["init_test"][k] if split == "test" else float("nan")
                     for k in (*METRICS, "accuracy")}
             rows.append({**base, "split": split, **result[split], **init,
-                         "init_logit_gap": result["init_logit_gap"],
+                         "init_logit_gap": result["init_logit_gap"], "init_margin_gap": result["init_margin_gap"],
                          "trainable_parameters": result["trainable_parameters"],
                          "train_seconds": result["train_seconds"], "reused": not fresh})
         return rows
@@ -890,7 +893,46 @@ def review_summary(records: pd.DataFrame, *, cfg: Any) -> pd.DataFrame:
         mean = diffs.groupby(level=["optimizer", "lr"]).mean().stack()
         mean.index = mean.index.set_names(["optimizer", "lr", "method"])
         summary[f"{metric}_minus_TL"] = mean.reindex(summary.index).to_numpy()
-    return summary
+    return summary.sort_index(level=["optimizer", "lr"], sort_remaining=False)
+
+
+def review_selected(records: pd.DataFrame, *, cfg: Any) -> pd.DataFrame:
+    """Each method at its *own* learning rate, chosen on validation (lowest mean validation error over the
+    reviewer's runs), per optimiser: the fair way to compare methods whose best step sizes differ.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by (optimizer, method): ``lr`` chosen, ``val_error``, test ``<metric>_mean`` and
+        ``<metric>_minus_TL`` (paired by run, against TL at TL's own chosen learning rate).
+    """
+    part = select(records, task="Adult", pretrained="f_B", split="")
+    part = dedupe(part[part["method"].isin(REVIEW_METHODS) & (part["run"] < cfg.review_runs)])
+    part = part[(part["method"] == "TL") | ((part["rank"] == cfg.rank) & (
+        part["alpha"].isna() | np.isclose(part["alpha"].astype(float).fillna(0.5), 0.5)))]
+    rows, chosen = {}, {}
+    for optimizer, lrs in (("adamw", cfg.review_adamw_lrs), ("sgd", cfg.review_sgd_lrs)):
+        for method in REVIEW_METHODS:
+            mine = part[(part["optimizer"] == optimizer) & (part["method"] == method)]
+            mine = mine[np.isin(mine["lr"].astype(float), np.asarray(lrs, dtype=float))]
+            if mine.empty:
+                continue
+            val = mine[mine["split"] == "val"].groupby("lr")["error"].mean()
+            lr = float(val.idxmin())
+            test = mine[(mine["split"] == "test") & np.isclose(mine["lr"].astype(float), lr)].set_index("run")
+            chosen[(optimizer, method)] = test
+            rows[(optimizer, method)] = {"lr": lr, "val_error": float(val.min()),
+                                         **{f"{m}_mean": float(test[m].mean()) for m in METRICS}}
+    for (optimizer, method), row in rows.items():
+        tl = chosen.get((optimizer, "TL"))
+        mine = chosen[(optimizer, method)]
+        for m in METRICS:
+            common = mine.index.intersection(tl.index) if tl is not None else []
+            row[f"{m}_minus_TL"] = float((mine.loc[common, m] - tl.loc[common, m]).mean()) if len(common) else \
+                float("nan")
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index = pd.MultiIndex.from_tuples(out.index, names=["optimizer", "method"])
+    return out
 
 
 def _merged(head: nn.Module) -> torch.Tensor:
@@ -922,12 +964,24 @@ def weight_gaps(task: NewTask, pre: Pretrained, *, cfg: Any) -> pd.DataFrame:
 
 
 def rank_summary(records: pd.DataFrame, *, cfg: Any) -> pd.DataFrame:
-    """The reviewer's rank experiment: factorised heads at each rank, before and after fine-tuning."""
-    part = select(records, task="Adult", pretrained="f_B", split="", **_settings(cfg))
+    """The reviewer's rank experiment: factorised heads at each rank, before and after fine-tuning.
+
+    Besides the metrics, ``<metric>_change`` and ``init_<metric>_change`` are the per-run differences to the
+    pre-trained model ``f_B`` on the same test part (after and before fine-tuning), summarised over runs, and
+    ``init_logit_gap`` / ``init_margin_gap`` the largest change of a logit / of the logit difference
+    ``z1 - z0`` (the decision) made by the factorisation itself.
+    """
+    part = select(records, task="Adult", pretrained="f_B", split="test", **_settings(cfg))
     part = part[part["method"].isin(("f+SVD", "OURS", "OURS (shuffled I_N)")) & part["rank"].isin(cfg.review_ranks)]
-    part = part[part["alpha"].isna() | np.isclose(part["alpha"].astype(float).fillna(0.5), 0.5)]
-    return summarize(part, by=["rank", "method"], metrics=(*METRICS, "init_error", "init_dp", "init_eo",
-                                                          "init_logit_gap"))
+    part = part[part["alpha"].isna() | np.isclose(part["alpha"].astype(float).fillna(0.5), 0.5)].copy()
+    pre = select(records, task="Adult", pretrained="f_B", method="pre-trained").set_index("run")
+    for metric in METRICS:
+        base = pre.loc[part["run"], metric].to_numpy(dtype=float)
+        part[f"{metric}_change"] = part[metric].to_numpy(dtype=float) - base
+        part[f"init_{metric}_change"] = part[f"init_{metric}"].to_numpy(dtype=float) - base
+    columns = (*METRICS, *(f"{m}_change" for m in METRICS), *(f"init_{m}_change" for m in METRICS),
+               "init_logit_gap", "init_margin_gap")
+    return summarize(part, by=["rank", "method"], metrics=columns)
 
 
 def fisher_profile(details: Sequence[dict]) -> dict:
@@ -1332,18 +1386,18 @@ def claim_rows(records: pd.DataFrame, *, cfg: Any, t2: pd.DataFrame, t3: pd.Data
 
 
 # -------------------------------------------------------------------------------------------------- figures
-def _bars(ax: Any, summary: pd.DataFrame, methods: Sequence[str], metric: str, x0: float, width: float) -> None:
+def _dots(ax: Any, summary: pd.DataFrame, methods: Sequence[str], metric: str) -> None:
+    # Points with whiskers, not bars: the axis is zoomed on small differences and a cut bar would mislead.
     for k, method in enumerate(methods):
         if method not in summary.index:
             continue
         row = summary.loc[method]
-        ax.bar(x0 + (k - (len(methods) - 1) / 2) * width, row[f"{metric}_mean"], width,
-               yerr=np.nan_to_num(row[f"{metric}_std"]), capsize=2, color=_COLOURS.get(method),
-               label=method)
+        ax.errorbar([k], [row[f"{metric}_mean"]], yerr=[np.nan_to_num(row[f"{metric}_std"])], fmt="o", ms=6,
+                    capsize=4, color=_COLOURS.get(method), label=method)
 
 
 def plot_fig4(summary: pd.DataFrame, *, title: str = "") -> Any:
-    """Fig. 4: one panel per task and metric, bars = mean over runs, whiskers = std (the paper's ±)."""
+    """Fig. 4: one panel per task and metric, points = mean over runs, whiskers = std (the paper's ±)."""
     import matplotlib.pyplot as plt
 
     tasks = list(dict.fromkeys(summary.index.get_level_values("task")))
@@ -1353,18 +1407,18 @@ def plot_fig4(summary: pd.DataFrame, *, title: str = "") -> Any:
         part = summary.xs(task, level="task")
         for i, metric in enumerate(METRICS):
             ax = axes[i, j]
-            _bars(ax, part, methods, metric, 0.0, 0.8 / len(methods))
+            _dots(ax, part, methods, metric)
             means = part[f"{metric}_mean"].to_numpy(dtype=float)
             spread = np.nanmax(part[f"{metric}_std"].to_numpy(dtype=float)) if len(part) else 0
             lo, hi = np.nanmin(means) - 3 * spread, np.nanmax(means) + 3 * spread
             pad = max(hi - lo, 1e-3) * 0.15
             ax.set_ylim(max(0.0, lo - pad), hi + pad)  # the differences are small: zoom on them
-            ax.set_xticks([])
+            ax.set_xticks(range(len(methods)), methods, fontsize=7)
+            ax.set_xlim(-0.6, len(methods) - 0.4)
             ax.set_ylabel(_LABELS[metric], fontsize=7)
             if i == 0:
                 ax.set_title(task, fontsize=8)
             ax.tick_params(labelsize=7)
-    axes[0, 0].legend(fontsize=6, loc="lower left")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
@@ -1445,10 +1499,11 @@ def plot_fig5(summary: pd.DataFrame, *, title: str = "") -> Any:
 
 
 def plot_review_lr(summary: pd.DataFrame, gaps: pd.DataFrame, *, pretrained: dict[str, float],
-                   title: str = "") -> Any:
+                   spread: dict[str, float] | None = None, title: str = "") -> Any:
     """Reviewer: each metric against the learning rate (log), one row per optimiser, one line per head method
     (mean over runs; dashed: the pre-trained model); last column: how far apart the methods' fine-tuned weights
-    are. Bottom row: paired difference to TL, and how far fine-tuning moved each method's weights."""
+    are. Bottom row: paired difference to TL (grey band: +-:data:`NEGLIGIBLE` x ``spread[metric]``, the
+    run-to-run std, i.e. differences too small to matter), and how far fine-tuning moved each method's weights."""
     import matplotlib.pyplot as plt
 
     optimizers = list(dict.fromkeys(summary.index.get_level_values("optimizer")))
@@ -1477,6 +1532,8 @@ def plot_review_lr(summary: pd.DataFrame, gaps: pd.DataFrame, *, pretrained: dic
                     ax.plot(s.index.to_numpy(dtype=float), s[f"{metric}_minus_TL"], marker, ms=3,
                             color=_COLOURS[method], label=f"{method} [{optimizer}]")
             ax.axhline(0.0, color="k", lw=0.6)
+            if spread and i == 0:
+                ax.axhspan(-NEGLIGIBLE * spread[metric], NEGLIGIBLE * spread[metric], color="0.85", zorder=0)
             ax.set_xscale("log")
             ax.set_title(f"{metric}: method minus TL (paired mean)", fontsize=7)
             ax.set_xlabel("learning rate", fontsize=7)
@@ -1508,28 +1565,33 @@ def plot_review_lr(summary: pd.DataFrame, gaps: pd.DataFrame, *, pretrained: dic
     return fig
 
 
-def plot_review_rank(summary: pd.DataFrame, *, pretrained: dict[str, float], title: str = "") -> Any:
-    """Reviewer: the factorised heads at each rank, before (hatched) and after fine-tuning, per metric."""
+def plot_review_rank(summary: pd.DataFrame, *, title: str = "") -> Any:
+    """Reviewer: change of each metric from the pre-trained model (paired by run) made by the factorised heads,
+    before fine-tuning (hollow) and after (filled), at each rank; whiskers: 95% CI over runs."""
     import matplotlib.pyplot as plt
 
     ranks = sorted(set(summary.index.get_level_values("rank")))
     methods = [m for m in ("f+SVD", "OURS", "OURS (shuffled I_N)") if m in summary.index.get_level_values("method")]
     fig, axes = plt.subplots(1, len(METRICS), figsize=(3.9 * len(METRICS), 3.2))
-    width = 0.8 / (2 * len(methods))
+    step = 0.8 / (2 * len(methods))
     for ax, metric in zip(axes, METRICS):
         for r_i, rank in enumerate(ranks):
             for k, method in enumerate(methods):
                 if (rank, method) not in summary.index:
                     continue
                 row = summary.loc[(rank, method)]
-                x = r_i + (2 * k - len(methods) + 0.5) * width
-                ax.bar(x, row[f"init_{metric}_mean"], width, color=_COLOURS[method], alpha=0.35, hatch="//",
-                       label=f"{method}, before" if r_i == 0 else None)
-                ax.bar(x + width, row[f"{metric}_mean"], width, yerr=np.nan_to_num(row[f"{metric}_std"]), capsize=2,
-                       color=_COLOURS[method], label=f"{method}, after" if r_i == 0 else None)
-        ax.axhline(pretrained[metric], color="0.4", ls="--", lw=0.8)
+                for j, (prefix, face) in enumerate((("init_", "white"), ("", _COLOURS[method]))):
+                    column = f"{prefix}{metric}_change"
+                    mean = row[f"{column}_mean"]
+                    err = [[np.nan_to_num(mean - row[f"{column}_ci_low"])],
+                           [np.nan_to_num(row[f"{column}_ci_high"] - mean)]]
+                    x = r_i - 0.4 + step * (2 * k + j + 0.5)
+                    label = f"{method}, {'before' if j == 0 else 'after'} fine-tuning" if r_i == 0 else None
+                    ax.errorbar([x], [mean], yerr=err, fmt="o", ms=5, mfc=face, color=_COLOURS[method], capsize=2,
+                                label=label)
+        ax.axhline(0.0, color="0.4", ls="--", lw=0.8)
         ax.set_xticks(range(len(ranks)), [f"rank {r}" for r in ranks], fontsize=7)
-        ax.set_title(_LABELS[metric], fontsize=8)
+        ax.set_title(f"change of {_LABELS[metric]}\nfrom the pre-trained model", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=6)
     fig.suptitle(title, fontsize=9)
