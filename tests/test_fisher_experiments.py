@@ -177,8 +177,9 @@ def test_run_splits_are_disjoint_seeded_and_equal_in_size(toy):
         assert sorted(np.r_[train, val, test]) == list(range(len(task.pool)))
     assert [len(p) for p in parts[0]] == [len(p) for p in parts[1]]  # stratified: the same sizes every run
     assert not np.array_equal(parts[0][0], parts[1][0])
-    np.testing.assert_array_equal(task.split(0)[2], fx.NewTask(
-        name="x", pool=task.pool, fractions=task.fractions, spec={}, cfg=task.cfg, store=None, stand_in=True).split(0)[2])
+    other = fx.NewTask(name="x", pool=task.pool, fractions=task.fractions, spec={}, cfg=task.cfg, store=None,
+                       stand_in=True)
+    np.testing.assert_array_equal(task.split(0)[2], other.split(0)[2])
 
 
 def test_factorised_heads_equal_the_pretrained_head_at_full_rank_only(toy):
@@ -252,7 +253,8 @@ def synthetic_records():
                                                                               0.17)):
             rows.append({"task": "Adult", "pretrained": "f_B", "method": method, "rank": 2 if method == "OURS" else 0,
                          "alpha": 0.5 if method == "OURS" else float("nan"), "penalty": "", "intensity": 0.0,
-                         "optimizer": "adamw" if method == "OURS" else "", "lr": 0.01 if method == "OURS" else float("nan"),
+                         "optimizer": "adamw" if method == "OURS" else "",
+                         "lr": 0.01 if method == "OURS" else float("nan"),
                          "run": run, "split": "test", "error": error, "eo": eo, "dp": dp,
                          "trainable_parameters": 46 if method == "OURS" else 0})
     return pd.DataFrame(rows)
@@ -381,3 +383,51 @@ def test_config_rejects_inconsistent_settings(kwargs, field):
 
     with pytest.raises(ConfigError, match=field):
         FisherSVDConfig(**kwargs)
+
+
+def test_full_profile_image_path_on_a_tiny_celeba_and_a_random_resnet(tmp_path, monkeypatch):
+    """The full profile's code path without the real data or weights: CelebA files in the official format, a
+    randomly initialised transformers ResNet in place of microsoft/resnet-18, features cached once."""
+    import dataclasses
+
+    import fairlib.models
+    from fairlib import paths
+    from tests.fixtures_full import write_celeba
+    from transformers import ResNetConfig, ResNetModel
+
+    rng = np.random.default_rng(0)
+    signs = rng.integers(0, 2, size=(200, 2)) * 2 - 1
+    rows = [(f"{i + 1:06d}.jpg", {"Wavy_Hair": int(w), "Male": int(m)}, 0) for i, (w, m) in enumerate(signs)]
+    write_celeba(tmp_path / "celeba", rows)
+    monkeypatch.setattr(paths, "DATA", tmp_path)
+    loaded = []
+
+    def tiny_resnet(name, **kwargs):
+        loaded.append(name)
+        torch.manual_seed(0)
+        return ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic"))
+
+    monkeypatch.setattr(fairlib.models, "load_backbone", tiny_resnet)
+    full = get_profile("full")
+    cfg = dataclasses.replace(full.fisher, image_tasks=("celeba",), image_size=32, n_runs=1, finetune_epochs=2,
+                              head_pretrain_epochs=2, num_threads=1)
+    profile = dataclasses.replace(full, fisher=cfg)
+    cache = FeatureCache(tmp_path / "features")
+    study = fx.ImageStudy(profile, task="celeba", store=RunStore("img", root=tmp_path / "runs"), cache=cache)
+    pre = study.pretrained("microsoft/resnet-18")
+    assert loaded == ["microsoft/resnet-18"] and pre.name == "ResNet-18" and pre.model.head.in_features == 16
+    assert len(pre.features) == len(study.task.pool) and pre.features.x.shape == (len(study.task.pool), 16)
+    assert study.task.name == "CelebA (WavyHair, sensitive Male)" and not study.stand_in
+    records = study.task.finetune(pre, method="OURS", run=0)
+    assert records[1]["trainable_parameters"] == 16 * 2 + 2 * 2 + 2 and records[1]["init_logit_gap"] < 1e-4
+    # a second study (a re-run) reads the features from disk instead of running the backbone
+    again = fx.ImageStudy(profile, task="celeba", store=RunStore("img", root=tmp_path / "runs"),
+                          cache=FeatureCache(tmp_path / "features"))
+    np.testing.assert_array_equal(again.pretrained("microsoft/resnet-18").features.x, pre.features.x)
+    assert (cache.computed, again.cache.computed, again.cache.loaded) == (1, 0, 1)
+    assert fx.ImageStudy.paper_model("timm/densenet121.tv_in1k") == "DenseNet"
+    try:
+        import timm  # noqa: F401
+    except Exception:  # noqa: BLE001 - timm fails to import here (it needs torchvision)
+        with pytest.raises(fx.BackboneUnavailable, match="timm"):
+            study.pretrained("timm/densenet121.tv_in1k")

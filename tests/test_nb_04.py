@@ -1,4 +1,4 @@
-"""Notebook 04 (Fisher-neutralised weighted SVD) on the test profile: its recorded numbers must agree with each other."""
+"""Notebook 04 (Fisher-neutralised weighted SVD) on the test profile: its recorded numbers agree with each other."""
 
 import math
 
@@ -75,7 +75,8 @@ def test_each_run_is_recorded_once_and_every_planned_run_is_there(runs):
             name = f"f_F ({kind}, {intensity:g})"
             assert sorted(ours(runs, pretrained=name)["run"]) == RUNS
             assert sorted(part(runs, pretrained=name, method="pre-trained")["run"]) == RUNS
-            assert sorted(part(runs, pretrained="f_B", method=f"Retrain+{kind}", intensity=float(intensity))["run"]) == RUNS
+            retrain = part(runs, pretrained="f_B", method=f"Retrain+{kind}", intensity=float(intensity))
+            assert sorted(retrain["run"]) == RUNS
     for depth in FC.depths:
         assert sorted(ours(runs, pretrained=f"MLP-{depth}")["run"]) == RUNS
     for alpha in FC.alphas:
