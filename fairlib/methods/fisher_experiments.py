@@ -685,6 +685,9 @@ class ImageStudy:
             model = Classifier(net, nn.Linear(width, 2), pool=_flat_pool, model_type=net.config.model_type)
             identity = {"hub": backbone, "image_size": self.cfg.image_size}
         model.eval().requires_grad_(False)
+        if torch.cuda.is_available() and not backbone.startswith(FISHER_STAND_IN_VIT):
+            # One forward pass over every image is the only heavy step at full scale; heads train on CPU.
+            model.backbone.to("cuda")
         return model, identity
 
     def _inputs(self, identity: dict) -> Any:
