@@ -741,7 +741,9 @@ class ImageStudy:
         head = build()
         head.load_state_dict(tensors)
         model.head = head.eval().requires_grad_(False)
-        record = {**record, "backbone_parameters": sum(p.numel() for p in model.backbone.parameters())}
+        record = {**record, "backbone_parameters": sum(p.numel() for p in model.backbone.parameters()),
+                  # the stand-in ViT's own pre-training record (held-out Fashion-MNIST accuracy), if any
+                  "backbone_pretraining": getattr(model.backbone, "fairlib_pretraining", None)}
         pre = Pretrained(name=self.display_name(backbone), spec=spec, model=model,
                          features=feats.subset(self.pool_index), info=record)
         self._models[backbone] = pre
