@@ -37,8 +37,7 @@ CLAIMS = {
         "Adv helps FPR parity and demographic parity in some cases",
         "Unl gives no clear benefit",
     ],
-    # The same strings, in the same order, as fairlib.methods.fisher_experiments.CLAIM_NAMES (the rows the
-    # notebook records; tests/test_fisher_experiments.py checks that the two agree).
+    # fairlib.methods.fisher_experiments records one row per string, in this order.
     "04": [
         "Table 3: OURS error 15.829 ± 0.340 (Adult)",
         "Table 3: OURS Delta_EO 0.197 ± 0.011 (Adult)",

@@ -411,3 +411,22 @@ def test_fairness_summary_keys_values_and_single_warning():
     assert out["max_group_ece"] == pytest.approx(0.4)
     without_prob = M.fairness_summary(Y, P, sensitive_features=S)
     assert math.isnan(without_prob["ece"]) and tuple(without_prob) == M.SUMMARY_KEYS
+
+
+def test_paired_over_seeds_by_hand():
+    import pandas as pd
+
+    from fairlib.metrics import paired_over_seeds
+
+    method = pd.Series({0: 0.8, 1: 0.7, 2: 0.9, 5: 0.1})
+    baseline = pd.Series({0: 0.6, 1: 0.6, 2: 0.6, 3: 0.9})
+    up = paired_over_seeds(method, baseline)
+    assert up["per_seed"] == pytest.approx({0: 0.2, 1: 0.1, 2: 0.3})  # seeds 3 and 5 unpaired, left out
+    assert up["mean"] == pytest.approx(0.2) and up["std"] == pytest.approx(0.1) and up["n"] == 3
+    half = 4.302652729911275 * 0.1 / np.sqrt(3)  # t(0.975, df=2)
+    assert (up["ci_low"], up["ci_high"]) == pytest.approx((0.2 - half, 0.2 + half))
+    assert (up["method_mean"], up["baseline_mean"]) == pytest.approx((0.8, 0.6))
+    down = paired_over_seeds(method, baseline, higher_is_better=False)  # a gap: lower is better
+    assert down["mean"] == pytest.approx(-0.2)
+    none = paired_over_seeds(method, pd.Series({7: 1.0}))
+    assert none["n"] == 0 and np.isnan(none["method_mean"])

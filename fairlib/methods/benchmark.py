@@ -426,15 +426,7 @@ def paired_difference(chosen: pd.DataFrame, *, task: str, method: str, baseline:
             raise ValueError(f"method {name!r} has more than one record per seed on {task!r}: select settings first")
         return rows.set_index("seed")[metric].astype(float)
 
-    a, b = side(method), side(baseline)
-    common = a.index.intersection(b.index)
-    diff = _oriented(metric) * (a.loc[common] - b.loc[common])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        out = fm.summarize_over_seeds(diff.to_numpy())
-    return {**out, "per_seed": {int(k): float(v) for k, v in diff.items()},
-            "method_mean": float(a.loc[common].mean()) if len(common) else float("nan"),
-            "baseline_mean": float(b.loc[common].mean()) if len(common) else float("nan")}
+    return fm.paired_over_seeds(side(method), side(baseline), higher_is_better=_oriented(metric) > 0)
 
 
 def _better_verdict(s: dict) -> str:

@@ -386,14 +386,7 @@ def paired_improvement(records: pd.DataFrame, *, method: dict, baseline: dict, m
             raise ValueError(f"filters {filters} select more than one run per seed")
         return part.set_index("seed")[metric].astype(float)
 
-    a, b = side(method), side(baseline)
-    common = a.index.intersection(b.index)
-    diff = _oriented(metric) * (a.loc[common] - b.loc[common])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        out = fm.summarize_over_seeds(diff.to_numpy())
-    return {**out, "per_seed": diff.to_dict(), "method_mean": float(a.loc[common].mean()),
-            "baseline_mean": float(b.loc[common].mean())}
+    return fm.paired_over_seeds(side(method), side(baseline), higher_is_better=_oriented(metric) > 0)
 
 
 def _verdict(summary: dict) -> str:

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from .. import metrics as fm
+from ..claims import CLAIMS
 from ..config._fisher import FISHER_STAND_IN_VIT
 from ..data import GroupedDataset, make_splits
 from .fair_penalties import FairnessPenalty
@@ -1157,41 +1158,20 @@ def paper_rows(t2: pd.DataFrame, t3: pd.DataFrame, t4: pd.DataFrame, fig4: pd.Da
     return rows
 
 
-#: The headline claims the notebook records (same strings as ``fairlib.claims.CLAIMS["04"]``).
-CLAIM_NAMES = (
-    "Table 3: OURS error 15.829 ± 0.340 (Adult)",
-    "Table 3: OURS Delta_EO 0.197 ± 0.011 (Adult)",
-    "Table 3: OURS Delta_DP 0.180 ± 0.022 (Adult)",
-    "OURS reduces bias relative to the pre-trained model without retraining (Table 3)",
-    "OURS has lower error than every Retrain+EO/DP setting (Table 3)",
-    "OURS has lower Delta_DP than Retrain+EO and lower Delta_EO than Retrain+DP (Table 3)",
-    "Retrain+EO/DP trade error for bias as the intensity grows (Table 3)",
-    "Fair pre-training does not transfer: bias rises after fine-tuning (Table 2)",
-    "Fig. 4 (Adult): OURS has the lowest error of TL, f+SVD and OURS",
-    "Fig. 4 (Adult): OURS has lower Delta_DP and Delta_EO than TL and f+SVD",
-    "Fig. 4 (image sets): OURS has the lowest error, Delta_DP and Delta_EO",
-    "Fig. 1: fine-tuned representations separate the groups, less so for the fair pre-trained model",
-    "Fig. 3: the last layer's important weights differ between the groups",
-    "Table 4: deeper MLPs give marginally lower error with similar bias (Adult)",
-    "Fig. 5: as alpha grows, error falls slightly while Delta_DP and Delta_EO rise",
-    "Trainable parameters: 46 (OURS) vs 742 (retraining), a 93.8% reduction",
-    "At full rank (2) the factorised head equals the pre-trained one before fine-tuning (reviewer check)",
-)
+#: The headline claims the notebook records, in order: the catalogue's (:data:`fairlib.claims.CLAIMS`).
+CLAIM_NAMES = tuple(CLAIMS["04"])
 
 
 def _paired(records: pd.DataFrame, a: dict, b: dict, metric: str) -> dict:
     """Per-run differences ``a - b`` of ``metric`` on test (runs present in both), summarised."""
     left = select(records, **a).set_index("run")[metric].astype(float)
     right = select(records, **b).set_index("run")[metric].astype(float)
-    common = left.index.intersection(right.index)
     if left.index.duplicated().any() or right.index.duplicated().any():
         raise ValueError(f"filters select more than one record per run: {a} / {b}")
-    diff = (left.loc[common] - right.loc[common]).to_numpy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        out = fm.summarize_over_seeds(diff)
+    out = fm.paired_over_seeds(left, right)
+    common = left.index.intersection(right.index)
     scale = float(right.loc[common].std(ddof=1)) if len(common) >= 2 else float("nan")
-    return {**out, "per_run": diff.tolist(), "scale": scale}
+    return {**out, "per_run": list(out["per_seed"].values()), "scale": scale}
 
 
 #: A paired difference smaller than this share of the baseline's run-to-run std is negligible, however

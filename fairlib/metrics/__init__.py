@@ -22,7 +22,7 @@ from ._disparity import (
     weighted_f1_error,
 )
 from ._group import f1_gap, group_metrics, min_group_f1, min_group_recall
-from ._intervals import summarize_frame, summarize_over_seeds
+from ._intervals import paired_over_seeds, summarize_frame, summarize_over_seeds
 from ._summary import SUMMARY_KEYS, fairness_summary
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "ece_by_group",
     "reliability_diagram",
     "summarize_over_seeds",
+    "paired_over_seeds",
     "summarize_frame",
     "fairness_summary",
     "SUMMARY_KEYS",
