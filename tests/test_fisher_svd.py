@@ -284,3 +284,16 @@ def test_replace_last_linear_swaps_the_head_in_place():
     outer.inner = model
     replace_last_linear(outer, "inner.body.0", rank=4)
     assert isinstance(model.body[0], FactorizedLinear)
+
+
+def test_neutralized_importance_composes_the_three_steps():
+    from fairlib.methods.fisher_svd import neutralized_importance
+
+    torch.manual_seed(0)
+    layer = nn.Linear(5, 2)
+    x, y, g = torch.randn(40, 5), torch.randint(0, 2, (40,)), torch.arange(40) % 2
+    steps = neutralized_importance(layer, x, y, groups=g, num_groups=2, alpha=0.7)
+    fisher = group_fisher_diagonal(layer, x, y, groups=g, num_groups=2)
+    assert torch.equal(steps["fisher"], fisher)
+    assert torch.equal(steps["per_group"], row_importance(fisher))
+    assert torch.allclose(steps["importance"], 0.7 * row_importance(fisher)[0] + 0.3 * row_importance(fisher)[1])

@@ -1104,14 +1104,14 @@ def run_fisher_svd(ctx: SeedContext, params: dict) -> Outcome:
     (``params["alpha"]``), and used to weight the rank-``svd_rank`` SVD; the factors are then fine-tuned like TL.
     Notebook 04's runner can replace this adapter (same signature, same cached features).
     """
-    from .fisher_svd import FactorizedLinear, group_fisher_diagonal, neutralize, row_importance
+    from .fisher_svd import FactorizedLinear, neutralized_importance
 
     head = _pretrained_head(ctx)
     train = ctx.head_data("train")
     start = time.perf_counter()
-    fisher = group_fisher_diagonal(head, torch.as_tensor(train.x), torch.as_tensor(train.y),
-                                   groups=torch.as_tensor(train.s), num_groups=len(train.group_names))
-    importance = neutralize(row_importance(fisher), alpha=float(params.get("alpha", 0.5)))
+    importance = neutralized_importance(head, torch.as_tensor(train.x), torch.as_tensor(train.y),
+                                        groups=torch.as_tensor(train.s), num_groups=len(train.group_names),
+                                        alpha=float(params.get("alpha", 0.5)))["importance"]
     layer = FactorizedLinear.from_linear(head, rank=ctx.cfg.svd_rank, importance=importance.to(head.weight.dtype))
     seconds = time.perf_counter() - start
     return _train_head(ctx, layer, extra_seconds=seconds, details={"importance": importance.tolist()})

@@ -47,7 +47,7 @@ from ..config._fisher import FISHER_STAND_IN_VIT
 from ..data import GroupedDataset, make_splits
 from .fair_penalties import FairnessPenalty
 from .feature_cache import FeatureCache, fit_on_features, predict_on_features
-from .fisher_svd import FactorizedLinear, group_fisher_diagonal, neutralize, row_importance
+from .fisher_svd import FactorizedLinear, neutralized_importance
 
 __all__ = [
     "METRICS", "HEAD_METHODS", "REVIEW_METHODS", "METHOD_ORDER", "IMAGE_TASKS", "PAPER_TABLE2", "PAPER_TABLE3",
@@ -258,10 +258,9 @@ class NewTask:
             head = FactorizedLinear.from_linear(layer, rank=rank)
         elif method in ("OURS", "OURS (shuffled I_N)"):
             train, _, _ = self.parts(pre.features, run)
-            fisher = group_fisher_diagonal(layer, torch.as_tensor(train.x), torch.as_tensor(train.y),
-                                           groups=torch.as_tensor(train.s), num_groups=2)
-            per_group = row_importance(fisher)
-            importance = neutralize(per_group, alpha=alpha)
+            steps = neutralized_importance(layer, torch.as_tensor(train.x), torch.as_tensor(train.y),
+                                           groups=torch.as_tensor(train.s), num_groups=2, alpha=alpha)
+            fisher, per_group, importance = steps["fisher"], steps["per_group"], steps["importance"]
             if method != "OURS":
                 order = torch.randperm(len(importance), generator=torch.Generator().manual_seed(int(run)))
                 importance = importance[order]

@@ -31,6 +31,7 @@ __all__ = [
     "group_fisher_diagonal_loop",
     "row_importance",
     "neutralize",
+    "neutralized_importance",
     "weighted_svd_factors",
     "svd_factors",
     "FactorizedLinear",
@@ -264,6 +265,29 @@ def neutralize(importance: torch.Tensor, *, alpha: float = 0.5) -> torch.Tensor:
         raise ValueError(f"alpha={alpha} is defined for exactly two groups; with {num_groups} groups only "
                          f"alpha=0.5 (the unweighted mean over groups) is supported")
     return importance.mean(dim=0)
+
+
+def neutralized_importance(layer: nn.Linear, features: torch.Tensor, labels: torch.Tensor, *,
+                           groups: torch.Tensor, num_groups: int | None = None, alpha: float = 0.5
+                           ) -> dict[str, torch.Tensor]:
+    """Steps 1-3 of the method in one call: per-group Fisher, row importances, neutralised importance.
+
+    Parameters
+    ----------
+    layer, features, labels, groups, num_groups
+        As in :func:`group_fisher_diagonal`.
+    alpha : float
+        As in :func:`neutralize`.
+
+    Returns
+    -------
+    dict
+        ``fisher`` (num_groups, out, in), ``per_group`` (num_groups, in) and ``importance`` (in,), the
+        ``I_N`` that :meth:`FactorizedLinear.from_linear` takes.
+    """
+    fisher = group_fisher_diagonal(layer, features, labels, groups=groups, num_groups=num_groups)
+    per_group = row_importance(fisher)
+    return {"fisher": fisher, "per_group": per_group, "importance": neutralize(per_group, alpha=alpha)}
 
 
 # ----------------------------------------------------------------------------------------- factorising
