@@ -22,9 +22,10 @@ from ..models._tiny_vit import TinyViTSpec
 from ._fisher import FisherSVDConfig, FISHER_PROFILES
 from ._fairlora import FairLoRAConfig, FAIRLORA_PROFILES
 from ._privacy import PRIVACY_PROFILES, PrivacyLoraConfig
+from ._lora_fairness import LORA_FAIRNESS_PROFILES, LoRAFairnessConfig
 
 __all__ = ["Profile", "get_profile", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig", "FairLoRAConfig",
-           "PrivacyLoraConfig"]
+           "PrivacyLoraConfig", "LoRAFairnessConfig"]
 
 PROFILE_NAMES = ("smoke", "full", "test")
 
@@ -56,6 +57,8 @@ class Profile:
         Notebook 02 (data, backbones, lambda and rank sweeps, training budget of the FairLoRA comparisons).
     privacy : PrivacyLoraConfig
         Notebook 03 (tasks, LoRA and the Erm/Unl/Adv/Orth hyper-parameters).
+    lora_fairness : LoRAFairnessConfig
+        Notebook 01 (LoRA vs full fine-tuning: data, models, the authors' recipes, LiRA, rank ablation).
     """
 
     name: str = choice("smoke", PROFILE_NAMES)
@@ -69,6 +72,7 @@ class Profile:
     fisher: FisherSVDConfig = field(default_factory=FisherSVDConfig)
     fairlora: FairLoRAConfig = field(default_factory=FairLoRAConfig)
     privacy: PrivacyLoraConfig = field(default_factory=PrivacyLoraConfig)
+    lora_fairness: LoRAFairnessConfig = field(default_factory=LoRAFairnessConfig)
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -131,4 +135,4 @@ def get_profile(name: str = "smoke") -> Profile:
     if name not in _PROFILES:
         raise ConfigError(f"unknown profile {name!r}; valid profiles: {PROFILE_NAMES}")
     return Profile(name=name, fisher=FISHER_PROFILES[name], fairlora=FAIRLORA_PROFILES[name],
-                   privacy=PRIVACY_PROFILES[name], **_PROFILES[name])
+                   privacy=PRIVACY_PROFILES[name], lora_fairness=LORA_FAIRNESS_PROFILES[name], **_PROFILES[name])
