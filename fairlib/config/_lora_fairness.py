@@ -123,8 +123,9 @@ class LoRAFairnessConfig:
         Shadow models per domain (authors: 16). Shadows are LoRA whatever the target, as in the authors' code.
     mia_vision_candidates, mia_text_candidates : int
         Candidate pool size: the target trains on a random half, each shadow on a random half.
-    mia_epochs : int
-        Epochs of targets and shadows (authors' shadows: 3-4); the learning rate is the domain's LoRA / full one.
+    mia_vision_epochs, mia_text_epochs : int
+        Epochs of the targets and shadows of each domain (the authors' shadows: 3, Llama-2 4); the learning rate
+        is the LoRA / full recipe's of the attacked backbone and task.
     lira_online, lira_global_variance : bool
         Online (IN and OUT fits) or offline LiRA; one pooled variance per side (advised below ~64 shadows).
     mia_fprs : tuple of float
@@ -183,9 +184,10 @@ class LoRAFairnessConfig:
     mia_domains: tuple[str, ...] = _DOMAINS
     mia_vision_task: str = "gender"
     n_shadows: int = bounded(8, ge=2)
-    mia_vision_candidates: int = bounded(300, ge=8)
-    mia_text_candidates: int = bounded(120, ge=8)
-    mia_epochs: int = bounded(4, ge=1)
+    mia_vision_candidates: int = bounded(200, ge=8)
+    mia_text_candidates: int = bounded(100, ge=8)
+    mia_vision_epochs: int = bounded(8, ge=1)
+    mia_text_epochs: int = bounded(4, ge=1)
     lira_online: bool = True
     lira_global_variance: bool = True
     mia_fprs: tuple[float, ...] = bounded((0.001, 0.01), gt=0, lt=1)
@@ -317,11 +319,12 @@ LORA_FAIRNESS_PROFILES = {
         vision_rank=16, vision_alpha=16.0, text_rank=8, text_alpha=16.0,
         batch_size=8, grad_accum_steps=4, weight_decay=0.001, warmup_ratio=0.01,
         recipes=dict(AUTHORS_RECIPES), n_shadows=16, mia_vision_candidates=4000, mia_text_candidates=4000,
-        mia_epochs=3, ranks=(1, 2, 4, 8, 16, 32, 64, 128, 256), rank_alpha_over_rank=2.0, num_threads=0,
+        mia_vision_epochs=3, mia_text_epochs=4, ranks=(1, 2, 4, 8, 16, 32, 64, 128, 256), rank_alpha_over_rank=2.0, num_threads=0,
     ),
     # One stand-in base model (the test profile's stand-in ViT is already the small one), fewer and smaller runs.
     "test": LoRAFairnessConfig(vision_n_train=160, vision_n_test=200, text_n_train=64, text_n_test=100,
                                vision_backbones=(STAND_IN_VIT,), text_epochs=1, n_shadows=4,
-                               mia_vision_candidates=120, mia_text_candidates=48, mia_epochs=2, bootstrap=200,
+                               mia_vision_candidates=120, mia_text_candidates=48, mia_vision_epochs=2, mia_text_epochs=2,
+                               bootstrap=200,
                                ranks=(1, 16)),
 }

@@ -680,7 +680,7 @@ class LoRAFairnessExperiment:
                    members: np.ndarray, seed: int, role: str) -> tuple[np.ndarray, dict, bool]:
         rank, alpha = self._lora(domain, method, None, None)
         lr = self.cfg.recipe(backbone, task, method)[1]
-        epochs = self.cfg.mia_epochs
+        epochs = self.cfg.mia_vision_epochs if domain == "vision" else self.cfg.mia_text_epochs
         digest = hashlib.sha256(np.packbits(members).tobytes()).hexdigest()[:16]
         spec = self.run_spec(domain=domain, backbone=backbone, task=task, method=method, rank=rank, alpha=alpha,
                              epochs=epochs, lr=lr, seed=seed, members=f"{len(members)}:{digest}")
@@ -1120,8 +1120,12 @@ def plot_ece_by_group(records: pd.DataFrame, table: pd.DataFrame, *, group_names
     import matplotlib.pyplot as plt
 
     cells = list(records.groupby(["domain", "backbone", "task"], sort=False).groups)
-    fig, axes = plt.subplots(1, len(cells), figsize=(3.6 * len(cells), 3.0), squeeze=False)
-    for ax, (domain, backbone, task) in zip(axes[0], cells):
+    ncols = min(3, len(cells))
+    nrows = -(-len(cells) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols, 2.9 * nrows + 0.5), squeeze=False)
+    for ax in axes.ravel()[len(cells):]:
+        ax.set_visible(False)
+    for ax, (domain, backbone, task) in zip(axes.ravel(), cells):
         part = records[(records["domain"] == domain) & (records["backbone"] == backbone) & (records["task"] == task)]
         names = list(group_names[(domain, task)])
         _bars(ax, part, columns=group_columns("ece", names), labels=names, methods=methods)
