@@ -28,7 +28,8 @@ import torch.nn.functional as F  # noqa: E402
 
 from fairlib.config import get_profile  # noqa: E402
 from fairlib.data import religion_standin, utk_like  # noqa: E402
-from fairlib.models import LoraSpec, adapt, count_parameters, image_classifier, text_classifier, vit_from_config  # noqa: E402
+from fairlib.models import (LoraSpec, adapt, count_parameters, image_classifier, text_classifier,  # noqa: E402
+                            vit_from_config)
 from fairlib.train import seed_everything, tokenize_texts  # noqa: E402
 
 

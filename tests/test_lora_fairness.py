@@ -13,8 +13,8 @@ from sklearn.metrics import roc_auc_score
 from fairlib import metrics as M
 from fairlib.claims import CLAIMS
 from fairlib.config import ConfigError, LoRAFairnessConfig, get_profile
-from fairlib.config._lora_fairness import (AUTHORS_RECIPES, MINILM, PAPER_TEXT_BACKBONES, PAPER_VISION_BACKBONES,
-                                           STAND_IN_VIT, STAND_IN_VIT_WEAK)
+from fairlib.config._lora_fairness import (AUTHORS_RECIPES, AUTHORS_SHADOW_RECIPES, MINILM, PAPER_TEXT_BACKBONES,
+                                           PAPER_VISION_BACKBONES, STAND_IN_VIT, STAND_IN_VIT_WEAK)
 from fairlib.data import IDENTITY_TERMS, RELIGION_GROUPS, TEXT_CATEGORIES, religion_standin
 from fairlib.data._text_standin import CATEGORY_SEVERITY, DEFAULT_CATEGORY_MIX, DEFAULT_NOISE_SD
 from fairlib.methods import lora_fairness_experiments as lx
@@ -106,6 +106,10 @@ def test_full_profile_names_the_papers_models_data_and_the_authors_hyperparamete
     assert c.recipe("meta-llama/Llama-2-7b-hf", "religion", "full") == AUTHORS_RECIPES[
         "meta-llama/Llama-2-7b-hf|religion|full"]
     assert max(c.ranks) >= 64 and min(c.ranks) == 1
+    # the attacked models train like the authors' shadows (always LoRA): same epochs and learning rate
+    for backbone, task, epochs in ((c.vision_backbones[0], c.mia_vision_task, c.mia_vision_epochs),
+                                   (c.text_backbones[0], c.text_attribute, c.mia_text_epochs)):
+        assert (epochs, c.recipe(backbone, task, "lora")[1]) == AUTHORS_SHADOW_RECIPES[backbone]
 
 
 def test_smoke_profile_is_a_named_stand_in_with_fewer_shadows_and_three_seeds():
@@ -122,7 +126,8 @@ def test_smoke_profile_is_a_named_stand_in_with_fewer_shadows_and_three_seeds():
 
 @pytest.mark.parametrize("kwargs, field", [
     (dict(vision_tasks=("height",)), "vision_tasks"),
-    (dict(vision_tasks=("age",)), "mia_vision_task"),
+    (dict(vision_tasks=("gender",)), "mia_vision_task"),
+    (dict(vision_tasks=("age",)), "rank_task"),
     (dict(vision_backbones=()), "vision_backbones"),
     (dict(ranks=(4, 4)), "ranks"),
     (dict(mia_vision_candidates=1000), "mia_vision_candidates"),

@@ -41,8 +41,7 @@ from scipy.stats import rankdata, spearmanr
 from torch import nn
 
 from .. import metrics as fm
-from ..config._lora_fairness import (MINILM, STAND_IN_VIT, STAND_IN_VIT_WEAK, TEXT_METHODS, VISION_METHODS,
-                                     LoRAFairnessConfig)
+from ..config._lora_fairness import MINILM, STAND_IN_VIT, STAND_IN_VIT_WEAK, TEXT_METHODS, VISION_METHODS
 from ..data import GroupedDataset
 from . import membership as mi
 
