@@ -361,6 +361,22 @@ class MIAResult:
         return pd.concat(parts, names=["attack", "target", "group"])
 
 
+class _quiet_loading:
+    """Silence transformers' per-checkpoint "Loading weights" bar (one per backbone, noise in a notebook)."""
+
+    def __enter__(self) -> None:
+        from transformers.utils import logging
+
+        self.was_enabled = logging.is_progress_bar_enabled()
+        logging.disable_progress_bar()
+
+    def __exit__(self, *exc: Any) -> None:
+        from transformers.utils import logging
+
+        if self.was_enabled:
+            logging.enable_progress_bar()
+
+
 class LoRAFairnessExperiment:
     """All runs of notebook 01: data and backbones loaded once, each run cached by its full configuration.
 
@@ -474,25 +490,28 @@ class LoRAFairnessExperiment:
         """A fresh copy of backbone ``name`` (stand-ins and MiniLM are loaded once and copied)."""
         small = name in (STAND_IN_VIT, STAND_IN_VIT_WEAK, MINILM)
         if name not in self._templates:
-            if name in (STAND_IN_VIT, STAND_IN_VIT_WEAK):
-                from ..train import pretrained_tiny_vit
-
-                spec = self.profile.stand_in_vit if name == STAND_IN_VIT else self.weak_vit_spec()
-                model = pretrained_tiny_vit(spec, verbose=True)
-            elif name == MINILM:
-                from transformers import AutoModel
-
-                from ..models import minilm_path
-
-                model = AutoModel.from_pretrained(str(minilm_path()))
-            else:
-                from ..models import load_backbone
-
-                model = load_backbone(name)
+            with _quiet_loading():
+                model = self._load_backbone(name)
             if not small:
                 return model  # a 7B model is reloaded per run rather than kept twice in memory
             self._templates[name] = model
         return copy.deepcopy(self._templates[name])
+
+    def _load_backbone(self, name: str) -> nn.Module:
+        if name in (STAND_IN_VIT, STAND_IN_VIT_WEAK):
+            from ..train import pretrained_tiny_vit
+
+            spec = self.profile.stand_in_vit if name == STAND_IN_VIT else self.weak_vit_spec()
+            return pretrained_tiny_vit(spec, verbose=True)  # pre-trains once (printing so), then loads the cache
+        if name == MINILM:
+            from transformers import AutoModel
+
+            from ..models import minilm_path
+
+            return AutoModel.from_pretrained(str(minilm_path()))
+        from ..models import load_backbone
+
+        return load_backbone(name)
 
     def backbone_quality(self, name: str) -> float | None:
         """Held-out Fashion-MNIST accuracy of a stand-in ViT's pre-training (None for other backbones)."""
