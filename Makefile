@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.fairlib-installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 PROFILE ?= smoke
 
-.PHONY: install reproduce test lab bench clean-outputs
+.PHONY: install reproduce report test lab bench clean-outputs
 
 install: $(STAMP) $(FASHION_MNIST)
 
@@ -29,8 +29,12 @@ $(FASHION_MNIST):
 	elif command -v sudo >/dev/null; then sudo apt-get install -y -q dataset-fashion-mnist >/dev/null; \
 	else echo "Fashion-MNIST missing: run 'apt-get install dataset-fashion-mnist' or put the IDX files in data/fashion-mnist/" >&2; exit 1; fi
 
+# Runs every notebook, then writes figures/$(PROFILE)/REPORT.md and REPORT.html (the reproduction report).
 reproduce: install
 	$(BIN)/python -m fairlib reproduce --profile $(PROFILE)
+
+report: install
+	$(BIN)/python -m fairlib report --profile $(PROFILE)
 
 test: install
 	FAIRLIB_PROGRESS=0 $(BIN)/python -m pytest -q

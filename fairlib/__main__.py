@@ -54,9 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if missing else 0
 
     if args.command == "reproduce":
-        from ._reproduce import NotebookFailed, run_notebooks
+        from ._reproduce import NotebookFailed, notebook_paths, prepare_shared_backbones, run_notebooks
 
         try:
+            notebook_paths(args.only)  # an unknown number fails before any pre-training
+            prepare_shared_backbones(args.profile)
             seconds = run_notebooks(profile=args.profile, only=args.only)
         except (NotebookFailed, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)

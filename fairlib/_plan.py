@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Requirement", "PlannedRuns", "check_requirement", "format_plan"]
+__all__ = ["Requirement", "PlannedRuns", "check_requirement", "missing_reason", "format_plan"]
 
 
 @dataclass(frozen=True)
@@ -18,8 +18,9 @@ class Requirement:
     name : str
         Dataset name or hub id.
     location : str
-        For a dataset, the path that must exist (a file inside the dataset's folder); for a checkpoint, a hub
-        id or a local directory.
+        For a dataset, its folder (datasets fairlib has a loader for are checked file by file, as the loader
+        would; any other dataset by the existence of this path); for a checkpoint, a hub id or a local
+        directory.
     how_to_get : str
         Where to get it, shown when it is missing.
     """
@@ -55,15 +56,30 @@ class PlannedRuns:
 
 
 def check_requirement(requirement: Requirement) -> bool:
-    """True if the dataset path exists, or the checkpoint is a local directory or in the HF cache."""
+    """True if the dataset has every file its loader needs, or the checkpoint is local or in the HF cache."""
+    return missing_reason(requirement) is None
+
+
+def missing_reason(requirement: Requirement) -> str | None:
+    """None if the requirement is met, else what exactly is missing (the first file a loader would miss)."""
     if requirement.kind == "dataset":
-        return Path(requirement.location).exists()
+        from .data import DATASET_LOCATORS, MissingDataError, locate_dataset
+
+        if requirement.name in DATASET_LOCATORS:
+            try:
+                locate_dataset(requirement.name, requirement.location)
+            except MissingDataError as error:
+                return f"missing {error.path}"
+            return None
+        return None if Path(requirement.location).exists() else f"missing {requirement.location}"
     local = Path(requirement.location).expanduser()
     if local.is_dir():
-        return (local / "config.json").exists()
+        return None if (local / "config.json").exists() else f"no config.json in {local}"
     from huggingface_hub import try_to_load_from_cache
 
-    return isinstance(try_to_load_from_cache(requirement.location, "config.json"), str)
+    if isinstance(try_to_load_from_cache(requirement.location, "config.json"), str):
+        return None
+    return "neither a local directory nor in the Hugging Face cache"
 
 
 def format_plan(requirements: dict[str, list[Requirement]], plans: dict[str, list[PlannedRuns]]) -> tuple[str, int]:
@@ -72,10 +88,11 @@ def format_plan(requirements: dict[str, list[Requirement]], plans: dict[str, lis
     for notebook in sorted(set(requirements) | set(plans)):
         lines.append(f"Notebook {notebook}")
         for req in requirements.get(notebook, []):
-            ok = check_requirement(req)
-            missing += not ok
-            status = "ok     " if ok else "MISSING"
-            hint = "" if ok else f"\n        get it: {req.how_to_get}" if req.how_to_get else ""
+            reason = missing_reason(req)
+            missing += reason is not None
+            status = "ok     " if reason is None else "MISSING"
+            hint = "" if reason is None else f"\n        {reason}" + (f"\n        get it: {req.how_to_get}"
+                                                                       if req.how_to_get else "")
             lines.append(f"  [{status}] {req.kind:10s} {req.name}: {req.location}{hint}")
         total_runs = total_hours = 0.0
         for block in plans.get(notebook, []):

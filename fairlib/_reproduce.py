@@ -11,7 +11,7 @@ from pathlib import Path
 from . import paths
 from .config import PROFILE_NAMES
 
-__all__ = ["notebook_paths", "run_notebooks", "NotebookFailed"]
+__all__ = ["notebook_paths", "run_notebooks", "prepare_shared_backbones", "NotebookFailed"]
 
 _NAME = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
 
@@ -35,6 +35,21 @@ def notebook_paths(only: list[str] | None = None) -> list[Path]:
             raise ValueError(f"no notebook numbered {unknown}; available: {sorted(found)}")
         return [found[n.zfill(2)] for n in sorted(set(n.zfill(2) for n in only))]
     return [found[k] for k in sorted(found)]
+
+
+def prepare_shared_backbones(profile: str) -> None:
+    """Pre-train (once; then cached) the stand-in backbone that several notebooks share.
+
+    Done before the first notebook so that its one-off cost is not charged to whichever notebook happens to
+    need it first; a profile without stand-ins has nothing to prepare.
+    """
+    from .config import get_profile
+
+    cfg = get_profile(profile)
+    if cfg.stand_in:
+        from .train import pretrained_tiny_vit
+
+        pretrained_tiny_vit(cfg.stand_in_vit)
 
 
 def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, parameters: dict | None = None,

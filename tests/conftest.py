@@ -6,6 +6,21 @@ import pytest
 os.environ.setdefault("FAIRLIB_PROGRESS", "0")
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Run a test on one torch thread.
+
+    For tests on tiny tensors: on a shared, loaded 2-core machine intra-op threads only add synchronisation,
+    which made single ops take milliseconds. One thread keeps such tests fast and their timing stable.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def executed_notebook():
     """Execute a numbered notebook once per session on the `test` profile; return its results JSON."""

@@ -19,14 +19,7 @@ LABELS = [1, 0, 1, 0]
 GROUPS = [0, 0, 1, 1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The tensors here are tiny: intra-op threads only add synchronisation, which on a shared, loaded machine
-    # made single ops take milliseconds. One thread keeps the module fast and its timing stable.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_dp_hand_value_two_groups():

@@ -18,14 +18,7 @@ from fairlib.methods.fisher_svd import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The tensors here are tiny: intra-op threads only add synchronisation, which on a shared, loaded machine
-    # made single ops take milliseconds. One thread keeps the module fast and its timing stable.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def linear(weight, bias):

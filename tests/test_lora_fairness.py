@@ -330,13 +330,13 @@ def test_claim_rows_follow_the_catalogue_and_their_rules():
     assert [r["claim"] for r in rows] == CLAIMS["01"]
     verdicts = [r["verdict"] for r in rows]
     assert verdicts[0] == "not reproduced (LoRA consistently less fair)"  # 4/4 significantly less fair
-    assert rows[0]["detail"] == {"less_fair": 4, "fairer": 0, "comparisons": 4}
+    assert rows[0]["numbers"] == {"less_fair": 4, "fairer": 0, "comparisons": 4}
     assert verdicts[1] == "reproduced"  # identical ECE: no significant difference
     assert verdicts[2] == "not reproduced (LoRA more exposed: text)"
     assert verdicts[3] == "reproduced"
     # base effect: |A - B| = .4 (lora), .3 (full); method effect: |.1 - .2| = .1 (A), 0 (B)
-    assert rows[4]["detail"]["base_effect"] == pytest.approx(0.35)
-    assert rows[4]["detail"]["method_effect"] == pytest.approx(0.05)
+    assert rows[4]["numbers"]["base_effect"] == pytest.approx(0.35)
+    assert rows[4]["numbers"]["method_effect"] == pytest.approx(0.05)
     paired_flat = lx.paired_differences(_records({("b", "lora"): flat, ("b", "full"): flat}))
     assert lx.claim_rows(paired=paired_flat, calibration=calibration, mia={}, ranks=ranks,
                          vision=vision)[0]["verdict"] == "reproduced"

@@ -62,3 +62,17 @@ def test_shipped_minilm_loads_with_lora_on_query_value():
     logits = model({k: enc[k] for k in ("input_ids", "attention_mask")})
     assert logits.shape == (2, 2)
     assert any("query.lora_A" in n for n, p in model.named_parameters() if p.requires_grad)
+
+
+def test_training_state_memory_by_hand():
+    from fairlib.models import training_state_gb
+
+    # 10 frozen bf16 weights (20 B) + 2 trainable with fp32 weight, grad and two Adam moments (2 x 16 B)
+    assert training_state_gb(12, 2) * 1e9 == pytest.approx(20 + 32)
+    assert training_state_gb(12, 2, weights="fp32", optimizer="sgd") * 1e9 == pytest.approx(40 + 2 * 12)
+    # the claim of the README: a 7B model with LoRA fits on one 80 GB GPU, full fine-tuning does not
+    assert training_state_gb(6_738_415_616, 4_194_304) < 80 < training_state_gb(6_738_415_616, 6_738_415_616)
+    with pytest.raises(ValueError, match="trainable_params"):
+        training_state_gb(1, 2)
+    with pytest.raises(ValueError, match="valid choices"):
+        training_state_gb(2, 1, weights="int3")

@@ -209,14 +209,15 @@ def test_claims_are_the_catalogue_and_follow_the_recorded_numbers(results):
     claims = results["claims"]
     assert [c["claim"] for c in claims] == CLAIMS["01"]
     paired = pd.DataFrame(results["metrics"]["lora_vs_full"])
-    first = claims[0]["detail"]
+    first = claims[0]["numbers"]
     assert first["comparisons"] == len(paired)
     assert first["less_fair"] == paired["verdict"].str.endswith("less fair").sum()
     consistent = first["fairer"] == 0 and first["less_fair"] > first["comparisons"] / 2
     assert (claims[0]["verdict"] == "reproduced") == (not consistent)
-    for domain, detail in claims[2]["detail"].items():
+    for domain, detail in claims[2]["numbers"].items():
         boot = pd.DataFrame(results["metrics"]["mia"][domain]["auc_bootstrap"]).set_index(["model", "group"])
         assert detail["auc_difference"] == pytest.approx(boot.loc[("lora - full", "all"), "auc"])
         exposed = detail["ci"][0] is not None and detail["ci"][0] > 0
         assert (domain in claims[2]["verdict"]) == exposed
-    assert all(c["verdict"] for c in claims)
+    # every verdict starts with a wording the reproduction report reads (fairlib._report_builder)
+    assert all(c["verdict"].startswith(("reproduced", "not reproduced", "not run at this profile")) for c in claims)

@@ -5,12 +5,14 @@ from fairlib._plan import PlannedRuns, Requirement, check_requirement, format_pl
 
 def test_requirements_checked_on_disk_and_in_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    (tmp_path / "celeba").mkdir()
-    (tmp_path / "celeba" / "list_attr_celeba.txt").write_text("1\n")
+    for part in ("celeba/img_align_celeba", "celeba/Anno", "celeba/Eval"):
+        (tmp_path / part).mkdir(parents=True)
+    (tmp_path / "celeba" / "Anno" / "list_attr_celeba.txt").write_text("1\n")
+    (tmp_path / "celeba" / "Eval" / "list_eval_partition.txt").write_text("000001.jpg 0\n")
     ckpt = tmp_path / "vit"
     ckpt.mkdir()
     (ckpt / "config.json").write_text("{}")
-    present = Requirement("dataset", "celeba", str(tmp_path / "celeba" / "list_attr_celeba.txt"))
+    present = Requirement("dataset", "celeba", str(tmp_path / "celeba"))
     absent = Requirement("dataset", "utkface", str(tmp_path / "UTKFace"), how_to_get="https://susanqq.github.io/UTKFace/")
     local = Requirement("checkpoint", "vit", str(ckpt))
     hub = Requirement("checkpoint", "meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-7b-hf", how_to_get="hub")
@@ -25,3 +27,32 @@ def test_requirements_checked_on_disk_and_in_cache(tmp_path, monkeypatch):
 def test_requirement_kind_validated():
     with pytest.raises(ValueError, match="valid choices"):
         Requirement("weights", "x", "y")
+
+
+def test_dry_run_names_the_first_file_the_loader_would_miss(tmp_path):
+    from fairlib._plan import missing_reason
+    from fairlib.data import load_celeba
+
+    root = tmp_path / "celeba"
+    (root / "img_align_celeba").mkdir(parents=True)
+    (root / "list_attr_celeba.txt").write_text("1\n")
+    req = Requirement("dataset", "celeba", str(root))
+    assert missing_reason(req) == f"missing {root / 'list_eval_partition.txt'}"
+    # the loader stops at the same file
+    with pytest.raises(FileNotFoundError, match="list_eval_partition.txt"):
+        load_celeba(root=root)
+    waterbirds = tmp_path / "waterbirds" / "waterbird_complete95_forest2water2"
+    waterbirds.mkdir(parents=True)
+    req = Requirement("dataset", "waterbirds", str(tmp_path / "waterbirds"))
+    assert missing_reason(req) == f"missing {tmp_path / 'waterbirds' / 'metadata.csv'}"
+    (waterbirds / "metadata.csv").write_text("img_filename,y,place,split\n")
+    assert missing_reason(req) is None
+    text, missing = format_plan({"04": [Requirement("dataset", "lfwa", str(tmp_path / "lfwa"), "lfw.tgz")]}, {})
+    assert missing == 1 and f"missing {tmp_path / 'lfwa'}" in text and "lfw.tgz" in text
+
+
+def test_unknown_dataset_name_lists_the_known_ones():
+    from fairlib.data import locate_dataset
+
+    with pytest.raises(ValueError, match="known datasets.*celeba"):
+        locate_dataset("imagenet")

@@ -79,3 +79,17 @@ def test_paper_vs_reproduced_pooled_std():
     assert table.loc["not run", "verdict"] == "not run at this profile"
     assert table.loc["qualitative", "verdict"] == "reproduced"
     assert set(table["profile"]) == {"smoke"}
+
+
+def test_atomic_write_gives_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    from fairlib.report import atomic_write
+
+    umask = os.umask(0o022)
+    try:
+        path = atomic_write(tmp_path / "out.txt", lambda tmp: tmp.write_text("x"))
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

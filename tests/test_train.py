@@ -10,7 +10,7 @@ import torch
 
 from fairlib.data import GroupedDataset
 from fairlib.models import mlp_classifier
-from fairlib.train import RunStore, TrainConfig, fit, predict, run_key, seed_everything
+from fairlib.train import RunStore, resolve_mixed_precision, TrainConfig, fit, predict, run_key, seed_everything
 
 HERE = Path(__file__).resolve().parent
 
@@ -55,6 +55,27 @@ def test_loss_terms_are_added_to_the_objective():
         assert torch.equal(a, b)
     # a constant adds nothing to the gradient but 3 to every reported loss
     assert np.allclose(np.asarray(r2.epoch_losses) - np.asarray(r0.epoch_losses), 3.0, atol=1e-6)
+
+
+def test_gradient_accumulation_matches_the_effective_batch():
+    """Batches of 8 accumulated twice take the same SGD steps as batches of 16 (the papers' effective batch)."""
+    data = blobs(n=64)
+    models = []
+    for batch_size, accum in ((16, 1), (8, 2)):
+        seed_everything(3)
+        model = mlp_classifier(4, hidden=(8,))
+        config = TrainConfig(epochs=2, lr=0.1, batch_size=batch_size, grad_accum_steps=accum, optimizer="sgd",
+                             schedule="constant", seed=3)
+        result = fit(model, data, config=config)
+        models.append(model)
+    assert result.steps == 2 * 8
+    for a, b in zip(*(m.parameters() for m in models)):
+        assert torch.allclose(a, b, atol=1e-6)
+    # and differs from not accumulating (batches of 8, one step each)
+    seed_everything(3)
+    single = mlp_classifier(4, hidden=(8,))
+    fit(single, data, config=TrainConfig(epochs=2, lr=0.1, batch_size=8, optimizer="sgd", schedule="constant", seed=3))
+    assert any(not torch.allclose(a, b, atol=1e-4) for a, b in zip(single.parameters(), models[0].parameters()))
 
 
 def test_no_trainable_parameters_is_an_error():
@@ -105,3 +126,13 @@ def test_two_processes_match_one_process(tmp_path):
     # Same global batches, gradients averaged across the two halves: equal up to float summation order.
     np.testing.assert_allclose(two["logits"], one["logits"], rtol=0, atol=1e-4)
     np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-5)
+
+
+def test_mixed_precision_bf16_where_supported_fp16_otherwise_off_on_cpu():
+    assert resolve_mixed_precision("bf16", on_gpu=True, bf16_supported=True) == "bf16"
+    with pytest.warns(UserWarning, match="fp16"):
+        assert resolve_mixed_precision("bf16", on_gpu=True, bf16_supported=False) == "fp16"
+    assert resolve_mixed_precision("fp16", on_gpu=True, bf16_supported=False) == "fp16"
+    assert resolve_mixed_precision("bf16", on_gpu=False, bf16_supported=False) == "no"
+    with pytest.raises(ValueError, match="valid choices"):
+        resolve_mixed_precision("fp8", on_gpu=True, bf16_supported=True)

@@ -103,7 +103,7 @@ class PrivacyLoraConfig:
                                      f"huggingface-cli download {self.backbone}"))
         kinds = {t.split(":")[0] for t in self.tasks}
         if "celeba" in kinds:
-            needs.append(Requirement("dataset", "celeba", str(paths.DATA / "celeba" / "img_align_celeba"),
+            needs.append(Requirement("dataset", "celeba", str(paths.DATA / "celeba"),
                                      "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (see data/README.md)"))
         if "utkface" in kinds:
             needs.append(Requirement("dataset", "utkface", str(paths.DATA / "utkface"),

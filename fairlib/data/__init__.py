@@ -13,6 +13,7 @@ from ._celeba import load_celeba
 from ._lfwa import LFWA_SPLIT_FRACTIONS, load_lfwa
 from ._hatespeech import load_measuring_hate_speech
 from ._waterbirds import load_waterbirds
+from ._locate import DATASET_LOCATORS, locate_dataset
 from ._text_standin import IDENTITY_TERMS, RELIGION_GROUPS, TEXT_CATEGORIES, religion_standin
 
 __all__ = [
@@ -23,6 +24,6 @@ __all__ = [
     "fashion_standin", "utk_like", "celeba_like", "waterbirds_like", "APPEARANCES", "GARMENT_TASKS",
     "ImageFileDataset", "image_loader", "make_image_processor", "verify_images",
     "load_utkface", "UTK_AGE_EDGES", "UTK_AGE_CLASSES", "UTK_RACES", "load_celeba", "load_lfwa",
-    "LFWA_SPLIT_FRACTIONS", "load_measuring_hate_speech", "load_waterbirds",
+    "LFWA_SPLIT_FRACTIONS", "load_measuring_hate_speech", "load_waterbirds", "DATASET_LOCATORS", "locate_dataset",
     "religion_standin", "RELIGION_GROUPS", "IDENTITY_TERMS", "TEXT_CATEGORIES",
 ]

@@ -51,6 +51,25 @@ def binary_names(attribute: str) -> tuple[str, str]:
     return ("Female", "Male") if _key(attribute) == "male" else (f"not {attribute}", attribute)
 
 
+def _locate_celeba(root: str | Path | None) -> tuple[Path, Path, Path]:
+    """The attribute file, the partition file and the image folder; MissingDataError names the first missing."""
+    root = Path(root) if root is not None else paths.DATA / "celeba"
+    layout = _LAYOUT.format(root=root)
+    if not root.is_dir():
+        raise MissingDataError("celeba", root, how_to_get=_HOW_TO_GET, layout=layout)
+    attr_path = _find(root, "list_attr_celeba.txt", "Anno")
+    part_path = _find(root, "list_eval_partition.txt", "Eval")
+    folder = root / "img_align_celeba"
+    # Some mirrors (Kaggle) nest the folder in itself.
+    if (folder / "img_align_celeba").is_dir():
+        folder = folder / "img_align_celeba"
+    for found, wanted in ((attr_path, root / "list_attr_celeba.txt"), (part_path, root / "list_eval_partition.txt"),
+                          (folder if folder.is_dir() else None, folder)):
+        if found is None:
+            raise MissingDataError("celeba", wanted, how_to_get=_HOW_TO_GET, layout=layout)
+    return attr_path, part_path, folder
+
+
 def _find(root: Path, name: str, subdir: str) -> Path | None:
     for candidate in (root / name, root / subdir / name):
         if candidate.exists():
@@ -144,20 +163,7 @@ def load_celeba(*, root: str | Path | None = None, target: str = "Smiling", sens
     if split is not None and split not in CELEBA_SPLITS:
         raise ValueError(f"split={split!r}; valid choices: {CELEBA_SPLITS} or None")
     root = Path(root) if root is not None else paths.DATA / "celeba"
-    layout = _LAYOUT.format(root=root)
-    if not root.is_dir():
-        raise MissingDataError("celeba", root, how_to_get=_HOW_TO_GET, layout=layout)
-    attr_path = _find(root, "list_attr_celeba.txt", "Anno")
-    part_path = _find(root, "list_eval_partition.txt", "Eval")
-    folder = root / "img_align_celeba"
-    # Some mirrors (Kaggle) nest the folder in itself.
-    if (folder / "img_align_celeba").is_dir():
-        folder = folder / "img_align_celeba"
-    for found, wanted in ((attr_path, root / "list_attr_celeba.txt"), (part_path, root / "list_eval_partition.txt"),
-                          (folder if folder.is_dir() else None, folder)):
-        if found is None:
-            raise MissingDataError("celeba", wanted, how_to_get=_HOW_TO_GET, layout=layout)
-
+    attr_path, part_path, folder = _locate_celeba(root)
     names, files, values = _read_attributes(attr_path)
     t = resolve_attribute(target, names, dataset="CelebA")
     g = resolve_attribute(sensitive, names, dataset="CelebA")

@@ -41,6 +41,19 @@ def _expected(attribute: str) -> str:
             f"target_{attribute}_<subgroup> columns (e.g. target_religion_muslim), one row per annotation")
 
 
+def _locate_hate_speech(root: str | Path | None) -> Path:
+    """The parquet file, else the CSV; MissingDataError if the folder holds neither."""
+    folder = Path(root) if root is not None else paths.DATA / "measuring-hate-speech"
+    layout = f"{folder}/{HATE_SPEECH_FILES[0]} or {folder}/{HATE_SPEECH_FILES[1]}"
+    if not folder.is_dir():
+        raise MissingDataError("measuring-hate-speech", folder, how_to_get=_HOW_TO_GET, layout=layout)
+    for name in HATE_SPEECH_FILES:
+        if (folder / name).exists():
+            return folder / name
+    raise MissingDataError("measuring-hate-speech", folder / HATE_SPEECH_FILES[0], how_to_get=_HOW_TO_GET,
+                           layout=layout)
+
+
 def _read_table(folder: Path) -> tuple[pd.DataFrame, Path]:
     parquet, csv = (folder / f for f in HATE_SPEECH_FILES)
     if parquet.exists():
@@ -107,11 +120,7 @@ def load_measuring_hate_speech(*, root: str | Path | None = None, target_attribu
     DataFormatError
         A required column is missing (named, with the expected columns), or a value cannot be read.
     """
-    folder = Path(root) if root is not None else paths.DATA / "measuring-hate-speech"
-    if not folder.is_dir():
-        raise MissingDataError("measuring-hate-speech", folder, how_to_get=_HOW_TO_GET,
-                               layout=f"{folder}/{HATE_SPEECH_FILES[0]} or {folder}/{HATE_SPEECH_FILES[1]}")
-    table, path = _read_table(folder)
+    table, path = _read_table(_locate_hate_speech(root).parent)
     expected = _expected(target_attribute)
     for column in _REQUIRED:
         if column not in table.columns:

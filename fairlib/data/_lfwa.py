@@ -75,6 +75,17 @@ def _person_split(persons: list[str], *, fractions: tuple[float, float, float], 
     return np.asarray([_SPLITS[part_of_person[p]] for p in persons])
 
 
+def _locate_lfwa(root: str | Path | None, *, images_dir: str = "lfw") -> Path:
+    """The image folder (the attribute file beside it); MissingDataError names the first missing part."""
+    root = Path(root) if root is not None else paths.DATA / "lfwa"
+    layout = f"{root}/{images_dir}/<Person_Name>/<Person_Name>_<nnnn>.jpg and {root}/lfw_attributes.txt"
+    images = root / images_dir
+    for wanted in (root, root / "lfw_attributes.txt", images):
+        if not wanted.exists():
+            raise MissingDataError("lfwa", wanted, how_to_get=_HOW_TO_GET, layout=layout)
+    return images
+
+
 def load_lfwa(*, root: str | Path | None = None, target: str = "Male", sensitive: str = "Heavy_Makeup",
               images_dir: str = "lfw", split_fractions: tuple[float, float, float] = LFWA_SPLIT_FRACTIONS,
               split_seed: int = 0, verify: bool = False, verbose: bool = True) -> GroupedDataset:
@@ -119,11 +130,7 @@ def load_lfwa(*, root: str | Path | None = None, target: str = "Male", sensitive
     if len(split_fractions) != 3 or min(split_fractions) < 0 or abs(sum(split_fractions) - 1) > 1e-6:
         raise ValueError(f"split_fractions must be three non-negative numbers summing to 1, got {split_fractions}")
     root = Path(root) if root is not None else paths.DATA / "lfwa"
-    layout = f"{root}/{images_dir}/<Person_Name>/<Person_Name>_<nnnn>.jpg and {root}/lfw_attributes.txt"
-    images = root / images_dir
-    for wanted in (root, root / "lfw_attributes.txt", images):
-        if not wanted.exists():
-            raise MissingDataError("lfwa", wanted, how_to_get=_HOW_TO_GET, layout=layout)
+    images = _locate_lfwa(root, images_dir=images_dir)
     names, persons, numbers, scores = _read_attributes(root / "lfw_attributes.txt")
     t = resolve_attribute(target, names, dataset="LFW+a")
     g = resolve_attribute(sensitive, names, dataset="LFW+a")

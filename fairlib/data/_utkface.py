@@ -38,7 +38,13 @@ def parse_utkface_name(name: str) -> tuple[int, int, int] | None:
     return (age, gender, race) if age < UTK_AGE_EDGES[-1] else None
 
 
-def _image_folder(root: Path) -> Path:
+def _locate_utkface(root: str | Path | None) -> Path:
+    """The folder holding the images; MissingDataError if it does not exist."""
+    root = Path(root) if root is not None else paths.DATA / "utkface"
+    if not root.is_dir():
+        raise MissingDataError("utkface", root, how_to_get=_HOW_TO_GET,
+                               layout=f"{root}/UTKFace/<age>_<gender>_<race>_<date&time>.jpg.chip.jpg "
+                                      "(extract UTKFace.tar.gz into this folder)")
     # The archive extracts to UTKFace/; a folder holding the images directly is accepted as well.
     return root / "UTKFace" if (root / "UTKFace").is_dir() else root
 
@@ -84,11 +90,7 @@ def load_utkface(*, root: str | Path | None = None, target: str = "gender", sens
     if target == sensitive:
         raise ValueError(f"target and sensitive are both {target!r}")
     root = Path(root) if root is not None else paths.DATA / "utkface"
-    if not root.is_dir():
-        raise MissingDataError("utkface", root, how_to_get=_HOW_TO_GET,
-                               layout=f"{root}/UTKFace/<age>_<gender>_<race>_<date&time>.jpg.chip.jpg "
-                                      "(extract UTKFace.tar.gz into this folder)")
-    folder = _image_folder(root)
+    folder = _locate_utkface(root)
     names = sorted(list_images(folder))
     parsed, malformed = [], []
     for name in names:

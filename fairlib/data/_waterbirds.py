@@ -22,6 +22,20 @@ _FORMAT = ("CSV with a header and at least the columns img_filename (path relati
            "1 waterbird), place (0 land, 1 water), split (0 train, 1 val, 2 test)")
 
 
+def _locate_waterbirds(root: str | Path | None) -> Path:
+    """Path of ``metadata.csv`` (in ``root`` or its release sub-folder); MissingDataError if absent."""
+    root = Path(root) if root is not None else paths.DATA / "waterbirds"
+    layout = f"{root}/metadata.csv and {root}/<img_filename> for every row (the contents of {_RELEASE}/)"
+    if not root.is_dir():
+        raise MissingDataError("waterbirds", root, how_to_get=_HOW_TO_GET, layout=layout)
+    if not (root / "metadata.csv").exists() and (root / _RELEASE / "metadata.csv").exists():
+        root = root / _RELEASE
+    path = root / "metadata.csv"
+    if not path.exists():
+        raise MissingDataError("waterbirds", path, how_to_get=_HOW_TO_GET, layout=layout)
+    return path
+
+
 def load_waterbirds(*, root: str | Path | None = None, verify: bool = False, verbose: bool = True) -> GroupedDataset:
     """Load Waterbirds: y = bird type (landbird 0 / waterbird 1), s = background (land 0 / water 1).
 
@@ -49,15 +63,8 @@ def load_waterbirds(*, root: str | Path | None = None, verify: bool = False, ver
     DataFormatError
         A required column is missing (named, with the expected columns), or a code is out of range.
     """
-    root = Path(root) if root is not None else paths.DATA / "waterbirds"
-    layout = f"{root}/metadata.csv and {root}/<img_filename> for every row (the contents of {_RELEASE}/)"
-    if not root.is_dir():
-        raise MissingDataError("waterbirds", root, how_to_get=_HOW_TO_GET, layout=layout)
-    if not (root / "metadata.csv").exists() and (root / _RELEASE / "metadata.csv").exists():
-        root = root / _RELEASE
-    path = root / "metadata.csv"
-    if not path.exists():
-        raise MissingDataError("waterbirds", path, how_to_get=_HOW_TO_GET, layout=layout)
+    path = _locate_waterbirds(root)
+    root = path.parent
     table = pd.read_csv(path)
     absent = [c for c in WATERBIRDS_COLUMNS if c not in table.columns]
     if absent:

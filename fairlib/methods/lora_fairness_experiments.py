@@ -933,7 +933,8 @@ def claim_rows(*, paired: pd.DataFrame, calibration: pd.DataFrame, mia: dict[str
     -------
     list of dict
         Rows for :func:`fairlib.report.paper_vs_reproduced`; ``ours`` is a short text with the numbers, and
-        ``detail`` holds them for the results JSON.
+        ``numbers`` holds them for the results JSON. Verdicts start with the wordings the reproduction report
+        reads (``reproduced``, ``not reproduced ...``, ``not run at this profile ...``).
     """
     from ..claims import CLAIMS
 
@@ -949,17 +950,18 @@ def claim_rows(*, paired: pd.DataFrame, calibration: pd.DataFrame, mia: dict[str
                  "ours": f"LoRA significantly less fair in {less}/{n} comparisons, fairer in {more}/{n}, "
                          f"no significant difference in {n - less - more}/{n}",
                  "verdict": "not reproduced (LoRA consistently less fair)" if consistent else "reproduced",
-                 "detail": {"less_fair": less, "fairer": more, "comparisons": n}})
+                 "numbers": {"less_fair": less, "fairer": more, "comparisons": n}})
 
     # 2. calibration
     n = len(calibration)
     worse = int(calibration["verdict"].str.endswith("less fair").sum())
     better = int(calibration["verdict"].str.endswith("fairer").sum())
     verdict = "reproduced" if worse == 0 and better == 0 else (
-        "not reproduced (LoRA worse calibrated)" if worse > n / 2 else "partly (differences in some cases)")
+        "not reproduced (LoRA worse calibrated in most comparisons)" if worse > n / 2 else
+        f"not reproduced in every comparison (LoRA worse in {worse}/{n}, better in {better}/{n})")
     rows.append({"claim": text[1], "paper": "comparable ECE per subgroup",
                  "ours": f"ECE / worst-group ECE: LoRA significantly worse in {worse}/{n}, better in {better}/{n}",
-                 "verdict": verdict, "detail": {"worse": worse, "better": better, "comparisons": n}})
+                 "verdict": verdict, "numbers": {"worse": worse, "better": better, "comparisons": n}})
 
     # 3. membership inference
     parts, detail, vulnerable = [], {}, []
@@ -977,7 +979,7 @@ def claim_rows(*, paired: pd.DataFrame, calibration: pd.DataFrame, mia: dict[str
                  "ours": "; ".join(parts) if parts else None,
                  "verdict": ("not run at this profile" if not parts else
                              f"not reproduced (LoRA more exposed: {', '.join(vulnerable)})" if vulnerable
-                             else "reproduced"), "detail": detail})
+                             else "reproduced"), "numbers": detail})
 
     # 4. rank: paired difference largest minus smallest rank, and the rank correlation over all runs
     lo, hi = ranks["rank"].min(), ranks["rank"].max()
@@ -999,7 +1001,7 @@ def claim_rows(*, paired: pd.DataFrame, calibration: pd.DataFrame, mia: dict[str
                           "spearman_p": p}
     rows.append({"claim": text[3], "paper": "no consistent dependence on rank", "ours": "; ".join(parts),
                  "verdict": f"not reproduced ({', '.join(dependent)} changes with rank)" if dependent else "reproduced",
-                 "detail": detail})
+                 "numbers": detail})
 
     # 5. base model and metric: how much the base model moves fairness vs how much the method does, and whether
     #    the direction of LoRA vs full FT flips across metrics
@@ -1024,14 +1026,17 @@ def claim_rows(*, paired: pd.DataFrame, calibration: pd.DataFrame, mia: dict[str
     if base_quality and all(base_quality.get(b) is not None for b in backbones[:2]) and len(backbones) >= 2:
         quality = " (pre-training accuracy " + " vs ".join(f"{base_quality[b]:.2f}" for b in backbones[:2]) + ")"
     base_holds = bool(base_effect > method_effect)
-    verdict = ("reproduced" if base_holds and flips else "partly" if base_holds or flips else "not reproduced")
+    verdict = ("reproduced" if base_holds and flips else
+               "not reproduced in full (the base model matters more, no flip across metrics)" if base_holds else
+               "not reproduced in full (flips across metrics, the method matters more)" if flips else
+               "not reproduced")
     if np.isnan(base_effect):
-        verdict = "partly (one base model only)" if flips else "not shown (one base model only)"
+        verdict = "not run at this profile (one base model only)"
     rows.append({"claim": text[4], "paper": "base model and metric decide the comparison",
                  "ours": f"mean |fairness change| from the base model {base_effect:.3f} vs from LoRA-vs-full "
                          f"{method_effect:.3f}{quality}; LoRA-vs-full direction flips across metrics in "
                          f"{flips}/{cells} (backbone, task)",
-                 "verdict": verdict, "detail": {"base_effect": base_effect, "method_effect": method_effect,
+                 "verdict": verdict, "numbers": {"base_effect": base_effect, "method_effect": method_effect,
                                                 "flips": flips, "cells": cells}})
     return rows
 

@@ -2,7 +2,7 @@
 
 from ._config import TrainConfig
 from ._loop import (FitResult, LossTerm, Predictions, extract_features, fit, make_accelerator, predict,
-                    show_progress, unwrap_classifier)
+                    resolve_mixed_precision, show_progress, unwrap_classifier)
 from ._pretrain import pretrained_tiny_vit
 from ._runs import RunStore, run_key
 from ._seed import seed_everything
@@ -10,6 +10,6 @@ from ._torchdata import GroupedTorchDataset, as_torch, tokenize_texts
 
 __all__ = [
     "TrainConfig", "fit", "predict", "extract_features", "make_accelerator", "unwrap_classifier", "FitResult",
-    "LossTerm", "Predictions", "show_progress", "pretrained_tiny_vit", "RunStore", "run_key", "seed_everything",
+    "LossTerm", "Predictions", "show_progress", "resolve_mixed_precision", "pretrained_tiny_vit", "RunStore", "run_key", "seed_everything",
     "GroupedTorchDataset", "as_torch", "tokenize_texts",
 ]

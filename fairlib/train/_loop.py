@@ -19,7 +19,7 @@ from ._seed import seed_everything
 from ._torchdata import as_torch
 
 __all__ = ["LossTerm", "FitResult", "Predictions", "fit", "predict", "extract_features", "make_accelerator",
-           "unwrap_classifier", "show_progress"]
+           "unwrap_classifier", "show_progress", "resolve_mixed_precision"]
 
 
 class LossTerm(Protocol):
@@ -67,16 +67,37 @@ def show_progress() -> bool:
     return os.environ.get("FAIRLIB_PROGRESS", "1") != "0"
 
 
+def resolve_mixed_precision(requested: str, *, on_gpu: bool, bf16_supported: bool) -> str:
+    """The precision to train in: ``requested``, except bf16 on a GPU without it (V100, T4) becomes fp16.
+
+    On the CPU mixed precision buys nothing here and changes results, so it is switched off.
+    """
+    if requested not in ("no", "bf16", "fp16"):
+        raise ValueError(f"mixed_precision={requested!r}; valid choices: ('no', 'bf16', 'fp16')")
+    if not on_gpu:
+        return "no"
+    if requested == "bf16" and not bf16_supported:
+        import warnings
+
+        warnings.warn("this GPU has no bf16: training in fp16 (with loss scaling) instead", stacklevel=3)
+        return "fp16"
+    return requested
+
+
 def make_accelerator(*, mixed_precision: str = "no", cpu: bool | None = None) -> Any:
     """An ``accelerate.Accelerator`` whose dataloaders split each global batch across processes.
 
     ``cpu=None`` uses the CPU unless CUDA is available (``accelerate launch`` decides the processes).
+    ``mixed_precision`` is resolved by :func:`resolve_mixed_precision` (bf16 where the GPU supports it).
     """
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration
 
     use_cpu = (not torch.cuda.is_available()) if cpu is None else cpu
-    return Accelerator(cpu=use_cpu, mixed_precision=mixed_precision,
+    on_gpu = not use_cpu and torch.cuda.is_available()
+    precision = resolve_mixed_precision(mixed_precision, on_gpu=on_gpu,
+                                        bf16_supported=on_gpu and torch.cuda.is_bf16_supported())
+    return Accelerator(cpu=use_cpu, mixed_precision=precision,
                        dataloader_config=DataLoaderConfiguration(split_batches=True))
 
 

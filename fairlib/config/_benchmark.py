@@ -1,0 +1,261 @@
+"""Configuration of notebook 05 (one benchmark of every method of the four papers, on the same tasks)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import ClassVar
+
+from .._validation import ConfigError, bounded, choice, validate_fields
+
+__all__ = ["BenchmarkConfig", "ModalityBudget", "BENCHMARK_PROFILES", "BENCHMARK_METHODS", "STANDIN_BENCHMARK_TASKS",
+           "PAPER_BENCHMARK_TASKS", "BENCHMARK_TASK_KINDS", "BENCHMARK_SELECTION_METRICS"]
+
+#: Every method of the benchmark, in display order (keys of :data:`fairlib.methods.benchmark.METHODS`);
+#: ``"pretrained"`` is the reference: the pre-trained model every method starts from, not adapted.
+BENCHMARK_METHODS = ("pretrained", "probe", "full", "lora", "fairlora", "fair_full", "erm", "unl", "adv", "orth", "tl",
+                     "fsvd", "fisher_svd", "threshold")
+#: Smoke tasks: Adult (real at every profile) and the CelebA-like image stand-in of notebook 03. The text
+#: stand-in joins as ``"text:<name>"`` once notebook 01's text data and MiniLM classifier are merged (see
+#: :func:`fairlib.methods.benchmark.register_task_kind`).
+STANDIN_BENCHMARK_TASKS = ("adult", "standin:celeba-like:upper-body:low-contrast")
+#: Full profile: Adult, the papers' image sets (CelebA Smiling / sensitive Male, papers 3-4; UTK-Face gender /
+#: race, papers 1 and 3; Waterbirds, paper 2) and the measuring-hate-speech corpus (paper 1; text, hook).
+PAPER_BENCHMARK_TASKS = ("adult", "celeba:Smiling", "utkface:gender", "waterbirds", "text:measuring-hate-speech")
+#: First part of a task key (see :func:`fairlib.methods.benchmark.build_task`).
+BENCHMARK_TASK_KINDS = ("adult", "standin", "celeba", "utkface", "waterbirds", "text")
+#: Validation metrics a method's hyper-parameter can be chosen by (higher is better for all of them).
+BENCHMARK_SELECTION_METRICS = ("min_group_f1", "accuracy", "worst_group_accuracy")
+_HUB_VIT = "google/vit-base-patch16-224-in21k"
+
+
+@dataclass(frozen=True)
+class ModalityBudget:
+    """Training budget shared by every method on the tasks of one modality (tabular, image, text).
+
+    Parameters
+    ----------
+    epochs, batch_size : int
+        Fine-tuning of the whole model (full FT, LoRA, FairLoRA, fair full FT, the two-party strategies).
+    lr_full, lr_lora : float
+        AdamW learning rates of full fine-tuning and of LoRA (the two-party developer uses ``lr_lora``).
+    lora_rank : int
+    lora_alpha : float
+    head_epochs, lr_head : int, float
+        Head-only methods (probe, TL, f+SVD, Fisher-neutralised SVD), trained on cached backbone features.
+    pretrain_fraction : float
+        Share of the task's data held out to build the *pre-trained model* every method starts from
+        (tabular: the whole MLP, paper 4's 60%; image/text: the head on the frozen backbone's features).
+    pretrain_epochs, pretrain_lr : int, float
+        Training of that pre-trained model.
+    """
+
+    epochs: int = bounded(3, ge=1)
+    batch_size: int = bounded(64, ge=2)
+    lr_full: float = bounded(1e-3, gt=0)
+    lr_lora: float = bounded(3e-3, gt=0)
+    lora_rank: int = bounded(4, ge=1)
+    lora_alpha: float = bounded(8.0, gt=0)
+    head_epochs: int = bounded(20, ge=1)
+    lr_head: float = bounded(1e-2, gt=0)
+    pretrain_fraction: float = bounded(0.3, gt=0, lt=1)
+    pretrain_epochs: int = bounded(20, ge=1)
+    pretrain_lr: float = bounded(1e-2, gt=0)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_TABULAR = ModalityBudget(epochs=5, batch_size=512, lr_full=3e-3, lr_lora=1e-2, lora_rank=2, lora_alpha=2.0,
+                          head_epochs=10, lr_head=1e-2, pretrain_fraction=0.6, pretrain_epochs=20, pretrain_lr=1e-2)
+_IMAGE = ModalityBudget()
+_TEXT = ModalityBudget(epochs=2, batch_size=32, lr_full=5e-5, lr_lora=5e-4, lora_rank=8, lora_alpha=16.0,
+                       head_epochs=20, lr_head=1e-2, pretrain_fraction=0.3, pretrain_epochs=20, pretrain_lr=1e-2)
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Tasks, methods, budgets and the small validation grids of the benchmark.
+
+    Parameters
+    ----------
+    tasks : tuple of str
+        Task keys: ``"adult"``; ``"standin:celeba-like:<garment>:<appearance>"`` or
+        ``"standin:utk-like:<garment>"`` (notebook 03's stand-ins); ``"celeba:<target>"`` (sensitive Male),
+        ``"utkface:<target>"`` (sensitive race), ``"waterbirds"``; ``"text:<name>"`` (the text stand-in or the
+        hate-speech corpus, registered by notebook 01's code: until then such a task fails with a message
+        saying so, before anything trains).
+    methods : tuple of str
+        Keys of :data:`fairlib.methods.benchmark.METHODS`; a method that does not apply to a task (the
+        two-party strategies need a ViT) is recorded as not applicable there.
+    image_backbone : str
+        ``"stand-in"`` (the ViT fairlib pre-trains on Fashion-MNIST, ``profile.stand_in_vit``) or a hub id /
+        local directory of a transformers ViT.
+    n_standin : int
+        Examples drawn for an image stand-in task (before the pre-training share is held out).
+    standin_correlation : float
+        CelebA-like stand-ins: ``P(s = 1 | y = 1)``.
+    image_size : int
+        Input resolution of real images (hub backbones).
+    data_seed : int
+        Draw of the stand-ins and the pre-training / new-task partition (one pre-trained model per task). The
+        seeds of the profile then re-split the new task into train / validation / test and seed training.
+    split_fractions : tuple of three floats
+        Train / validation / test shares of the new task (default: the ratios of paper 4's Table 1 for Adult,
+        12,287 / 5,000 / 10,315).
+    tabular, image, text : ModalityBudget
+    fair_lambdas : tuple of float
+        Grid of the FairLoRA / fair full FT strength (chosen on validation).
+    fair_groups : {"class", "attribute", "class_attribute"}
+        Groups of FairLoRA's loss variance.
+    svd_rank : int
+        Rank of f+SVD and Fisher-neutralised SVD (paper 4: 2).
+    fisher_alphas : tuple of float
+        Grid of the neutralisation weight alpha (paper 4: 0.5; its ablation: [0.5, 1)).
+    orth_lambdas : tuple of float
+        Grid of Orth's penalty weight (the other two-party hyper-parameters are notebook 03's,
+        ``profile.privacy``).
+    threshold_constraints : tuple of str
+        fairlearn ``ThresholdOptimizer`` constraints tried (chosen on validation).
+    threshold_objective : str
+        Its objective (``"accuracy_score"`` or ``"balanced_accuracy_score"``, the two that every constraint accepts).
+    threshold_grid_size : int
+    selection_metric : str
+        Validation metric that chooses each method's hyper-parameter (mean over seeds; higher is better).
+    rank_metrics : tuple of str
+        Metrics whose ranks are averaged in the ranking table.
+    num_threads : int
+        torch CPU threads (1 on a shared small machine; 0 keeps torch's default).
+    """
+
+    notebook: ClassVar[str] = "05"
+
+    tasks: tuple[str, ...] = STANDIN_BENCHMARK_TASKS
+    methods: tuple[str, ...] = BENCHMARK_METHODS
+    image_backbone: str = "stand-in"
+    n_standin: int = bounded(2000, ge=100)
+    standin_correlation: float = bounded(0.8, ge=0, le=1)
+    image_size: int = bounded(224, ge=8)
+    data_seed: int = bounded(0, ge=0)
+    split_fractions: tuple[float, ...] = bounded((0.45, 0.18, 0.37), gt=0, lt=1)
+    tabular: ModalityBudget = field(default_factory=lambda: _TABULAR)
+    image: ModalityBudget = field(default_factory=lambda: _IMAGE)
+    text: ModalityBudget = field(default_factory=lambda: _TEXT)
+    fair_lambdas: tuple[float, ...] = bounded((1.0, 10.0), gt=0)
+    fair_groups: str = choice("class_attribute", ("class", "attribute", "class_attribute"))
+    svd_rank: int = bounded(2, ge=1)
+    fisher_alphas: tuple[float, ...] = bounded((0.5,), ge=0, le=1)
+    orth_lambdas: tuple[float, ...] = bounded((0.1, 1.0), ge=0)
+    threshold_constraints: tuple[str, ...] = ("demographic_parity", "equalized_odds")
+    threshold_objective: str = choice("accuracy_score", ("accuracy_score", "balanced_accuracy_score"))
+    threshold_grid_size: int = bounded(1000, ge=10)
+    selection_metric: str = choice("min_group_f1", BENCHMARK_SELECTION_METRICS)
+    rank_metrics: tuple[str, ...] = ("accuracy", "demographic_parity_difference", "equalized_odds_difference",
+                                     "min_group_f1")
+    num_threads: int = bounded(1, ge=0)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        if not self.tasks or not self.methods:
+            raise ConfigError("BenchmarkConfig.tasks and .methods must not be empty")
+        for task in self.tasks:
+            if task.split(":")[0] not in BENCHMARK_TASK_KINDS:
+                raise ConfigError(f"BenchmarkConfig.tasks: {task!r} is invalid; a task key starts with one of "
+                                  f"{BENCHMARK_TASK_KINDS}")
+        unknown = [m for m in self.methods if m not in BENCHMARK_METHODS]
+        if unknown:
+            raise ConfigError(f"BenchmarkConfig.methods: {unknown} unknown; valid choices: {BENCHMARK_METHODS}")
+        if len(self.split_fractions) != 3 or abs(sum(self.split_fractions) - 1) > 1e-9:
+            raise ConfigError(f"BenchmarkConfig.split_fractions = {self.split_fractions!r} is invalid: three "
+                              f"shares summing to 1")
+        valid = ("demographic_parity", "equalized_odds", "true_positive_rate_parity", "false_positive_rate_parity")
+        bad = [c for c in self.threshold_constraints if c not in valid]
+        if not self.threshold_constraints or bad:
+            raise ConfigError(f"BenchmarkConfig.threshold_constraints = {self.threshold_constraints!r} is invalid; "
+                              f"valid choices: {valid}")
+        ranked = ("accuracy", "weighted_f1_error", "demographic_parity_difference", "equalized_odds_difference",
+                  "equalized_odds_sum", "min_group_f1")
+        if not self.rank_metrics or any(m not in ranked for m in self.rank_metrics):
+            raise ConfigError(f"BenchmarkConfig.rank_metrics = {self.rank_metrics!r} is invalid; valid choices: "
+                              f"{ranked}")
+        for name in ("fair_lambdas", "fisher_alphas", "orth_lambdas", "threshold_constraints"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ConfigError(f"BenchmarkConfig.{name} must not repeat a value")
+
+    def budget(self, modality: str) -> ModalityBudget:
+        """The :class:`ModalityBudget` of ``"tabular"``, ``"image"`` or ``"text"``."""
+        if modality not in ("tabular", "image", "text"):
+            raise ConfigError(f"modality={modality!r}; valid choices: ('tabular', 'image', 'text')")
+        return getattr(self, modality)
+
+    def requirements(self, profile) -> list:
+        """Datasets and checkpoints the benchmark needs (``python -m fairlib reproduce --dry-run``)."""
+        from .. import paths
+        from .._plan import Requirement
+
+        needs = []
+        kinds = {t.split(":")[0] for t in self.tasks}
+        sources = {
+            "celeba": ("celeba", "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (see data/README.md)"),
+            "utkface": ("utkface", "https://susanqq.github.io/UTKFace/ (see data/README.md)"),
+            "waterbirds": ("waterbirds", "https://nlp.stanford.edu/data/dro/waterbird_complete95_forest2water2.tar.gz"),
+        }
+        for kind, (name, url) in sources.items():
+            if kind in kinds:
+                needs.append(Requirement("dataset", name, str(paths.DATA / name), url))
+        if any(t == "text:measuring-hate-speech" for t in self.tasks):
+            needs.append(Requirement("dataset", "measuring-hate-speech", str(paths.DATA / "measuring-hate-speech"),
+                                     "huggingface-cli download ucberkeley-dlab/measuring-hate-speech "
+                                     "--repo-type dataset (see data/README.md)"))
+        if kinds & {"celeba", "utkface", "waterbirds", "standin"} and self.image_backbone != "stand-in":
+            needs.append(Requirement("checkpoint", self.image_backbone, self.image_backbone,
+                                     f"huggingface-cli download {self.image_backbone}"))
+        return needs
+
+    def plan(self, profile) -> list:
+        """Training runs per task: the pre-trained model, then every method at every grid point and seed."""
+        from .._plan import PlannedRuns
+
+        grid = {"fairlora": len(self.fair_lambdas), "fair_full": len(self.fair_lambdas),
+                "orth": len(self.orth_lambdas), "fisher_svd": len(self.fisher_alphas),
+                "threshold": len(self.threshold_constraints)}
+        # Whole-model fine-tuning dominates the cost; head-only methods and post-processing reuse features/scores.
+        blocks = []
+        for task in self.tasks:
+            # The two-party strategies read a ViT's representation: image tasks only (as in paper 3).
+            methods = [m for m in self.methods if task.split(":")[0] not in ("adult", "text")
+                       or m not in ("erm", "unl", "adv", "orth")]
+            heavy = [m for m in methods if m in ("full", "lora", "fairlora", "fair_full", "erm", "unl", "adv", "orth")]
+            light = [m for m in methods if m not in heavy]
+            hours = 0.3 if task.split(":")[0] in ("celeba", "utkface", "waterbirds", "text") else 0.0
+            blocks.append(PlannedRuns("05", f"{task}: pre-trained model (MLP, or head on the frozen backbone)", 1, 1, 1,
+                                      hours / 3))
+            for part, what, each in ((heavy, "whole-model methods", hours),
+                                     (light, "head-only and post-processing", hours / 20)):
+                if part:
+                    settings = sum(grid.get(m, 1) for m in part)
+                    blocks.append(PlannedRuns("05", f"{task}: {what} ({', '.join(part)}), one run per grid point",
+                                              settings, len(profile.seeds), 1, each))
+        return blocks
+
+
+BENCHMARK_PROFILES = {
+    "smoke": BenchmarkConfig(),
+    # The papers' real sets with ViT-Base (ImageNet-21k) as the image backbone; budgets are our choices,
+    # close to notebooks 02 and 03's full profiles (none of the papers runs this comparison).
+    "full": BenchmarkConfig(tasks=PAPER_BENCHMARK_TASKS, image_backbone=_HUB_VIT, n_standin=4000,
+                            image=ModalityBudget(epochs=5, batch_size=64, lr_full=1e-5, lr_lora=5e-4, lora_rank=16,
+                                                 lora_alpha=16.0, head_epochs=20, lr_head=1e-3, pretrain_fraction=0.3,
+                                                 pretrain_epochs=20, pretrain_lr=1e-3),
+                            fair_lambdas=(0.1, 1.0, 10.0, 100.0), fisher_alphas=(0.5, 0.7, 0.9),
+                            orth_lambdas=(0.1, 1.0, 10.0), num_threads=0),
+    "test": BenchmarkConfig(n_standin=700,
+                            tabular=ModalityBudget(epochs=3, batch_size=512, lr_full=3e-3, lr_lora=1e-2, lora_rank=2,
+                                                   lora_alpha=2.0, head_epochs=5, lr_head=1e-2, pretrain_fraction=0.6,
+                                                   pretrain_epochs=3, pretrain_lr=1e-2),
+                            image=ModalityBudget(epochs=1, head_epochs=10, pretrain_epochs=10),
+                            fair_lambdas=(10.0,), orth_lambdas=(0.1,), threshold_grid_size=200),
+}

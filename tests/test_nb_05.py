@@ -1,0 +1,230 @@
+"""Notebook 05 (the benchmark) on the test profile: its recorded numbers must agree with each other."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from fairlib import paths
+from fairlib.config import get_profile
+
+pytestmark = pytest.mark.notebooks
+
+LOWER = {"weighted_f1_error", "demographic_parity_difference", "equalized_odds_difference", "equalized_odds_sum"}
+FAIRNESS = ("demographic_parity_difference", "equalized_odds_difference", "equalized_odds_sum", "min_group_f1")
+IMAGE_ONLY = {"erm", "unl", "adv", "orth"}
+
+
+@pytest.fixture(scope="module")
+def results(executed_notebook):
+    return executed_notebook("05")
+
+
+@pytest.fixture(scope="module")
+def runs(results):
+    return pd.DataFrame(results["metrics"]["runs"])
+
+
+@pytest.fixture(scope="module")
+def chosen(results, runs):
+    keep = {(s["task"], s["method"], s["setting"]) for s in results["metrics"]["selection"]}
+    mask = [(t, m, s) in keep for t, m, s in zip(runs["task"], runs["method"], runs["setting"])]
+    return runs[np.asarray(mask)]
+
+
+@pytest.fixture(scope="module")
+def ranking(results):
+    return pd.DataFrame(results["metrics"]["ranking"]).set_index(["task", "method"])
+
+
+def _grid(bc, method):
+    return {"fairlora": len(bc.fair_lambdas), "fair_full": len(bc.fair_lambdas), "orth": len(bc.orth_lambdas),
+            "fisher_svd": len(bc.fisher_alphas), "threshold": len(bc.threshold_constraints)}.get(method, 1)
+
+
+def test_outputs_exist(results):
+    assert results["profile"] == "test"
+    for name in ("05_pareto", "05_cost"):
+        for suffix in ("png", "pdf"):
+            assert (paths.FIGURES / "test" / f"{name}.{suffix}").exists()
+    for name in ("05_tasks", "05_methods", "05_selection", "05_ranking", "05_pareto_front", "05_paper_vs_reproduced"):
+        for suffix in ("csv", "md"):
+            assert (paths.FIGURES / "test" / f"{name}.{suffix}").exists()
+    table = pd.read_csv(paths.FIGURES / "test" / "05_paper_vs_reproduced.csv")
+    assert set(table["profile"]) == {"test"}
+
+
+def test_every_method_grid_point_and_seed_ran_once_per_task(results, runs):
+    profile = get_profile("test")
+    bc = profile.benchmark
+    skipped = {(s["task"], s["method"]) for s in results["metrics"]["skipped"]}
+    for task in bc.tasks:
+        image = task.startswith("standin")
+        for method in bc.methods:
+            part = runs[(runs["task"] == task) & (runs["method"] == method) & (runs["split"] == "test")]
+            if method in IMAGE_ONLY and not image:
+                assert (task, method) in skipped and part.empty
+                continue
+            assert (task, method) not in skipped
+            assert len(part) == _grid(bc, method) * len(profile.seeds), (task, method)
+            assert not part.duplicated(["setting", "seed"]).any()
+            assert sorted(part["seed"].unique()) == sorted(profile.seeds)
+    # the same split for every method: one test size per task and seed
+    sizes = runs[runs["split"] == "test"].groupby(["task", "seed"])["n"].nunique()
+    assert (sizes == 1).all()
+
+
+def test_recorded_gaps_equal_the_spread_of_the_recorded_per_group_rates(runs):
+    for task, part in runs.groupby("task"):
+        groups = [c[len("f1["):-1] for c in part.columns if c.startswith("f1[") and part[c].notna().any()]
+        assert len(groups) >= 2
+        rate = lambda name: part[[f"{name}[{g}]" for g in groups]].to_numpy(dtype=float)  # noqa: E731
+
+        def spread(values):
+            return np.nanmax(values, axis=1) - np.nanmin(values, axis=1)
+
+        np.testing.assert_allclose(part["demographic_parity_difference"], spread(rate("selection_rate")), atol=1e-12)
+        d_tpr, d_fpr = spread(rate("tpr")), spread(rate("fpr"))
+        np.testing.assert_allclose(part["equalized_odds_difference"], np.maximum(d_tpr, d_fpr), atol=1e-12)
+        np.testing.assert_allclose(part["equalized_odds_sum"], d_tpr + d_fpr, atol=1e-12)  # paper 4's sum
+        np.testing.assert_allclose(part["min_group_f1"], np.nanmin(rate("f1"), axis=1), atol=1e-12)
+        np.testing.assert_allclose(rate("count").sum(axis=1), part["n"])
+        assert (part["worst_group_accuracy"] <= part["accuracy"] + 1e-12).all()
+        assert ((part["weighted_f1_error"] >= 0) & (part["weighted_f1_error"] <= 100)).all()
+
+
+def test_chosen_setting_is_the_validation_argmax(results, runs):
+    metric = get_profile("test").benchmark.selection_metric
+    for choice in results["metrics"]["selection"]:
+        part = runs[(runs["task"] == choice["task"]) & (runs["method"] == choice["method"]) & (runs["split"] == "val")]
+        means = part.groupby("setting", sort=False)[metric].mean()
+        assert choice["setting"] == means.idxmax()
+        assert choice["settings_tried"] == len(means)
+        assert choice[f"val_{metric}"] == pytest.approx(means.max())
+
+
+def test_ranking_is_the_mean_and_interval_of_the_chosen_runs(chosen, ranking):
+    test = chosen[chosen["split"] == "test"]
+    seeds = len(get_profile("test").seeds)
+    for (task, method), row in ranking.iterrows():
+        part = test[(test["task"] == task) & (test["method"] == method)]
+        assert row["setting"] == part["setting"].iloc[0]
+        assert row["trainable_parameters"] == part["trainable_parameters"].max()
+        for metric in ("accuracy", *FAIRNESS):
+            values = part[metric].dropna().to_numpy(dtype=float)
+            assert row[f"{metric}_n"] == len(values) == seeds
+            assert row[f"{metric}_mean"] == pytest.approx(values.mean())
+            half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+            assert row[f"{metric}_ci_high"] == pytest.approx(values.mean() + half)
+
+
+def test_ranks_order_the_means(ranking):
+    rank_metrics = get_profile("test").benchmark.rank_metrics
+    for task, part in ranking.groupby(level="task", sort=False):
+        for metric in rank_metrics:
+            sign = 1 if metric in LOWER else -1
+            order = part.sort_values(f"{metric}_mean", key=lambda v: sign * v)
+            assert order[f"rank_{metric}"].is_monotonic_increasing, (task, metric)
+            assert part[f"rank_{metric}"].min() >= 1 and part[f"rank_{metric}"].max() <= len(part)
+        np.testing.assert_allclose(part["mean_rank"], part[[f"rank_{m}" for m in rank_metrics]].mean(axis=1))
+        assert part["mean_rank"].is_monotonic_increasing  # the table is sorted by mean rank
+
+
+def test_pareto_front_recorded_is_the_non_dominated_set(results, ranking):
+    front = pd.DataFrame(results["metrics"]["pareto"]).set_index(["task", "method"])
+    for task, part in ranking.groupby(level="task", sort=False):
+        acc = part["accuracy_mean"].to_numpy(dtype=float)
+        for metric in FAIRNESS:
+            f = part[f"{metric}_mean"].to_numpy(dtype=float)
+            f = -f if metric in LOWER else f  # oriented: higher is better on both axes
+            for i, key in enumerate(part.index):
+                dominated = any(f[j] >= f[i] and acc[j] >= acc[i] and (f[j] > f[i] or acc[j] > acc[i])
+                                for j in range(len(f)) if j != i)
+                assert bool(front.loc[key, metric]) == (not dominated), (key, metric)
+            assert front.xs(task, level="task")[metric].any()
+
+
+def test_trainable_parameters_match_hand_counts(results, runs):
+    profile = get_profile("test")
+    bc = profile.benchmark
+    params = runs[runs["split"] == "test"].groupby(["task", "method"])["trainable_parameters"].unique()
+    assert all(len(v) == 1 for v in params)  # the same count for every seed and setting
+    count = {k: int(v[0]) for k, v in params.items()}
+    # Adult: paper 4's MLP 34 -> 20 -> 2
+    h, r = profile.fisher.hidden, bc.tabular.lora_rank
+    assert count[("adult", "full")] == (34 + 1) * h + (h + 1) * 2 == 742
+    assert count[("adult", "probe")] == count[("adult", "tl")] == (h + 1) * 2
+    assert count[("adult", "fsvd")] == count[("adult", "fisher_svd")] == h * 2 + 2 * 2 + 2 == 46
+    assert count[("adult", "lora")] == count[("adult", "fairlora")] == r * (34 + h) + (h + 1) * 2
+    assert count[("adult", "threshold")] == count[("adult", "lora")] and count[("adult", "pretrained")] == 0
+    # stand-in ViT (hidden d, L layers), binary head
+    spec = profile.stand_in_vit
+    d, layers, inter, p = spec.hidden_size, spec.num_hidden_layers, spec.intermediate_size, spec.patch_size
+    task = next(t for t in bc.tasks if t.startswith("standin"))
+    head = d * 2 + 2
+    vit = d + ((28 // p) ** 2 + 1) * d + (p * p * d + d) \
+        + layers * (4 * d + 4 * (d * d + d) + (d * inter + inter) + (inter * d + d)) + 2 * d
+    lora = layers * 2 * (2 * d * bc.image.lora_rank)
+    assert count[(task, "full")] == vit + head
+    assert count[(task, "lora")] == count[(task, "fairlora")] == lora + head
+    assert count[(task, "erm")] == count[(task, "orth")] == lora + head  # developer's adapter and fresh head
+    assert count[(task, "probe")] == count[(task, "tl")] == head
+    assert count[(task, "fsvd")] == d * bc.svd_rank + bc.svd_rank * 2 + 2
+
+
+def test_post_processing_costs_its_lora_run_and_is_judged_on_half_of_validation(runs):
+    for task, part in runs.groupby("task"):
+        groups = sum(part[c].notna().any() for c in part.columns if c.startswith("count["))
+        lora = part[(part["method"] == "lora")].set_index(["seed", "split"])
+        for row in part[part["method"] == "threshold"].itertuples():
+            assert row.train_seconds >= lora.loc[(row.seed, "test"), "train_seconds"]
+            if row.split == "val":  # the half of each (label, group) cell it was not fitted on (odd cells round up)
+                full = lora.loc[(row.seed, "val"), "n"]
+                assert full // 2 <= row.n <= full // 2 + 2 * groups
+            else:
+                assert row.n == lora.loc[(row.seed, "test"), "n"]
+            assert pd.isna(row.ece)  # hard (randomised) predictions: no probabilities to calibrate
+
+
+def test_claims_are_the_recorded_paired_differences(results, chosen):
+    test = chosen[chosen["split"] == "test"]
+    claims = results["claims"]
+    assert claims, "the benchmark re-tests the papers' claims on its tasks"
+    for claim in claims:
+        if "trainable parameters" in claim["claim"]:
+            method = "fisher_svd" if "Fisher" in claim["claim"] else "full"
+            values = test[(test["task"] == "adult") & (test["method"] == method)]["trainable_parameters"]
+            assert claim["ours"] == values.iloc[0]
+            assert claim["verdict"] == ("reproduced" if claim["ours"] == claim["paper"] else "not reproduced")
+            continue
+        pairs = {"Paper 1": ("lora", "full"), "FairLoRA fairer than LoRA": ("fairlora", "lora"),
+                 "fairer than fair full FT": ("fairlora", "fair_full"), "Orth": ("orth", "erm"),
+                 "Unl": ("unl", "erm"), "Paper 4": ("fisher_svd", "tl")}
+        method, baseline = next(v for k, v in pairs.items() if k in claim["claim"])
+        metric = ("equalized_odds_difference" if "EO difference (max)" in claim["claim"] else
+                  "equalized_odds_sum" if "ΔEO" in claim["claim"] else
+                  "weighted_f1_error" if "error" in claim["claim"] else
+                  "min_group_f1" if "min-group F1" in claim["claim"] else "demographic_parity_difference")
+        part = test[test["task"] == claim["task"]]
+        a = part[part["method"] == method].set_index("seed")[metric]
+        b = part[part["method"] == baseline].set_index("seed")[metric]
+        diff = (b - a) if metric in LOWER else (a - b)
+        assert claim["ours"] == pytest.approx(diff.mean()), claim["claim"]
+        low, high = claim["ci"]
+        one_sided = "not less fair" in claim["claim"] or "no clear" in claim["claim"]
+        if claim["verdict"] == "reproduced" and not one_sided:
+            assert low > 0
+        if claim["verdict"] == "same direction, not significant":
+            assert diff.mean() > 0 and low <= 0
+
+
+def test_report_lists_the_notebooks_claims(results):
+    from fairlib._report_builder import report_rows
+
+    rows = report_rows("test")["05"]
+    assert rows["ran"] and [r["claim"] for r in rows["rows"]] == [c["claim"] for c in results["claims"]]
+    assert {r["verdict"] for r in rows["rows"]} <= {"reproduced", "not reproduced"}
+    json.dumps(results)  # the results file is plain JSON
