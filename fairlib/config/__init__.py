@@ -23,9 +23,10 @@ from ._fisher import FisherSVDConfig, FISHER_PROFILES
 from ._fairlora import FairLoRAConfig, FAIRLORA_PROFILES
 from ._privacy import PRIVACY_PROFILES, PrivacyLoraConfig
 from ._benchmark import BENCHMARK_PROFILES, BenchmarkConfig, ModalityBudget
+from ._lora_fairness import LORA_FAIRNESS_PROFILES, LoRAFairnessConfig
 
 __all__ = ["Profile", "get_profile", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig", "FairLoRAConfig",
-           "PrivacyLoraConfig", "BenchmarkConfig", "ModalityBudget"]
+           "PrivacyLoraConfig", "BenchmarkConfig", "ModalityBudget", "LoRAFairnessConfig"]
 
 PROFILE_NAMES = ("smoke", "full", "test")
 
@@ -59,6 +60,8 @@ class Profile:
         Notebook 03 (tasks, LoRA and the Erm/Unl/Adv/Orth hyper-parameters).
     benchmark : BenchmarkConfig
         Notebook 05 (tasks, methods, budgets and validation grids of the benchmark of every method).
+    lora_fairness : LoRAFairnessConfig
+        Notebook 01 (LoRA vs full fine-tuning: data, models, the authors' recipes, LiRA, rank ablation).
     """
 
     name: str = choice("smoke", PROFILE_NAMES)
@@ -73,6 +76,7 @@ class Profile:
     fairlora: FairLoRAConfig = field(default_factory=FairLoRAConfig)
     privacy: PrivacyLoraConfig = field(default_factory=PrivacyLoraConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    lora_fairness: LoRAFairnessConfig = field(default_factory=LoRAFairnessConfig)
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -135,4 +139,5 @@ def get_profile(name: str = "smoke") -> Profile:
     if name not in _PROFILES:
         raise ConfigError(f"unknown profile {name!r}; valid profiles: {PROFILE_NAMES}")
     return Profile(name=name, fisher=FISHER_PROFILES[name], fairlora=FAIRLORA_PROFILES[name],
-                   privacy=PRIVACY_PROFILES[name], benchmark=BENCHMARK_PROFILES[name], **_PROFILES[name])
+                   privacy=PRIVACY_PROFILES[name], benchmark=BENCHMARK_PROFILES[name],
+                   lora_fairness=LORA_FAIRNESS_PROFILES[name], **_PROFILES[name])

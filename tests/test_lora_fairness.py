@@ -1,0 +1,452 @@
+"""Notebook 01's pieces: the text stand-in, the config section, and the experiment's functions on tiny inputs."""
+
+import dataclasses
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+from sklearn.metrics import roc_auc_score
+
+from fairlib import metrics as M
+from fairlib.claims import CLAIMS
+from fairlib.config import ConfigError, LoRAFairnessConfig, get_profile
+from fairlib.config._lora_fairness import (AUTHORS_RECIPES, AUTHORS_SHADOW_RECIPES, MINILM, PAPER_TEXT_BACKBONES,
+                                           PAPER_VISION_BACKBONES, STAND_IN_VIT, STAND_IN_VIT_WEAK)
+from fairlib.data import IDENTITY_TERMS, RELIGION_GROUPS, TEXT_CATEGORIES, religion_standin
+from fairlib.data._text_standin import CATEGORY_SEVERITY, DEFAULT_CATEGORY_MIX, DEFAULT_NOISE_SD
+from fairlib.methods import lora_fairness_experiments as lx
+from fairlib.methods.membership import lira_scores, mia_by_group, shadow_membership
+
+
+# ---------------------------------------------------------------- the text stand-in
+
+def test_standin_is_determined_by_its_seed_and_every_text_is_distinct():
+    a, b, c = religion_standin(n=300, seed=3), religion_standin(n=300, seed=3), religion_standin(n=300, seed=4)
+    assert a.x == b.x and np.array_equal(a.y, b.y) and np.array_equal(a.s, b.s)
+    assert a.x != c.x
+    assert len(set(a.x)) == len(a.x)
+    assert a.group_names == RELIGION_GROUPS and a.sensitive_name == "religion" and "stand-in" in a.name
+
+
+def _mentions(text, term):
+    return re.search(rf"(?<![a-z]){re.escape(term)}(?![a-z])", text) is not None
+
+
+def test_each_text_names_its_own_group_with_the_recorded_term_and_no_other_group():
+    data = religion_standin(n=400, seed=0)
+    for text, g, k in zip(data.x, data.s, data.info["term"]):
+        group = data.group_names[g]
+        assert _mentions(text, IDENTITY_TERMS[group][k])
+        others = [t for other in data.group_names if other != group for t in IDENTITY_TERMS[other]]
+        assert not any(_mentions(text, t) for t in others), text
+
+
+def test_label_is_the_score_above_one_half_and_noise_free_labels_follow_the_category():
+    data = religion_standin(n=500, seed=1)
+    np.testing.assert_array_equal(data.y, (data.info["hate_speech_score"] > 0.5).astype(int))
+    clean = religion_standin(n=500, seed=1, noise_sd={g: 0.0 for g in RELIGION_GROUPS})
+    hateful = np.isin(clean.info["category"], [TEXT_CATEGORIES.index("explicit"), TEXT_CATEGORIES.index("implicit")])
+    np.testing.assert_array_equal(clean.y, hateful.astype(int))
+    # the score of a noise-free comment is its category's severity
+    severity = np.array([CATEGORY_SEVERITY[c] for c in TEXT_CATEGORIES])
+    np.testing.assert_allclose(clean.info["hate_speech_score"], severity[clean.info["category"]])
+
+
+def test_group_shares_and_hate_rates_match_the_construction():
+    data = religion_standin(n=20_000, seed=2)
+    shares = np.bincount(data.s, minlength=5) / len(data)
+    np.testing.assert_allclose(shares, [0.34, 0.26, 0.2, 0.12, 0.08], atol=0.015)
+    for g, group in enumerate(data.group_names):
+        members = data.s == g
+        mix = np.bincount(data.info["category"][members], minlength=5) / members.sum()
+        np.testing.assert_allclose(mix, DEFAULT_CATEGORY_MIX[group], atol=0.03)
+        # P(hate) = sum_c P(c | g) P(severity_c + sd_g Z > 0.5), worked out from the normal tail
+        expected = sum(p * norm.sf((0.5 - CATEGORY_SEVERITY[c]) / DEFAULT_NOISE_SD[group])
+                       for p, c in zip(DEFAULT_CATEGORY_MIX[group], TEXT_CATEGORIES))
+        assert data.y[members].mean() == pytest.approx(expected, abs=0.03)
+    # base rates really differ by group (what makes DPD meaningful)
+    rates = [data.y[data.s == g].mean() for g in range(5)]
+    assert max(rates) - min(rates) > 0.15
+
+
+def test_standin_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="group_shares"):
+        religion_standin(n=10, seed=0, group_shares=(0.5, 0.5, 0.1, 0.0, 0.0))
+    with pytest.raises(ValueError, match="IDENTITY_TERMS"):
+        religion_standin(n=10, seed=0, groups=("muslim", "druid"), group_shares=(0.5, 0.5))
+    with pytest.raises(ValueError, match="noise_sd"):
+        religion_standin(n=10, seed=0, noise_sd={**DEFAULT_NOISE_SD, "hindu": -1.0})
+    with pytest.raises(ValueError, match="positive integer"):
+        religion_standin(n=0, seed=0)
+    with pytest.raises(ValueError, match="ran out of distinct sentences"):
+        religion_standin(n=30_000, seed=0, groups=("atheist",), group_shares=(1.0,))
+
+
+# ---------------------------------------------------------------- the config section
+
+def test_full_profile_names_the_papers_models_data_and_the_authors_hyperparameters():
+    full = get_profile("full")
+    c = full.lora_fairness
+    assert c.vision_backbones == PAPER_VISION_BACKBONES == ("google/vit-base-patch16-224-in21k",
+                                                            "microsoft/swinv2-large-patch4-window12-192-22k")
+    assert c.text_backbones == PAPER_TEXT_BACKBONES == ("meta-llama/Llama-2-7b-hf", "mistralai/Mistral-7B-v0.1")
+    assert (c.vision_dataset, c.text_dataset, c.text_attribute) == ("utkface", "measuring_hate_speech", "religion")
+    assert c.vision_tasks == ("gender", "age")
+    assert (c.vision_rank, c.vision_alpha, c.text_rank, c.text_alpha) == (16, 16.0, 8, 16.0)
+    assert c.effective_batch_size == 32 and c.grad_accum_steps > 1
+    assert (c.weight_decay, c.warmup_ratio, c.n_shadows) == (0.001, 0.01, 16)
+    assert full.seeds == (13, 1337, 42, 666, 888)
+    assert c.recipe("google/vit-base-patch16-224-in21k", "gender", "full") == (2, 3e-5)
+    assert c.recipe("google/vit-base-patch16-224-in21k", "gender", "lora") == (2, 3e-4)
+    # the base model (probe) has no recipe of its own: it uses LoRA's
+    assert c.recipe("microsoft/swinv2-large-patch4-window12-192-22k", "age", "probe") == (8, 3e-4)
+    assert c.recipe("meta-llama/Llama-2-7b-hf", "religion", "full") == AUTHORS_RECIPES[
+        "meta-llama/Llama-2-7b-hf|religion|full"]
+    assert max(c.ranks) >= 64 and min(c.ranks) == 1
+    # the attacked models train like the authors' shadows (always LoRA): same epochs and learning rate
+    for backbone, task, epochs in ((c.vision_backbones[0], c.mia_vision_task, c.mia_vision_epochs),
+                                   (c.text_backbones[0], c.text_attribute, c.mia_text_epochs)):
+        assert (epochs, c.recipe(backbone, task, "lora")[1]) == AUTHORS_SHADOW_RECIPES[backbone]
+
+
+def test_smoke_profile_is_a_named_stand_in_with_fewer_shadows_and_three_seeds():
+    smoke = get_profile("smoke")
+    c = smoke.lora_fairness
+    assert smoke.stand_in and len(smoke.seeds) >= 3
+    assert c.vision_backbones == (STAND_IN_VIT, STAND_IN_VIT_WEAK) and c.text_backbones == (MINILM,)
+    assert 2 <= c.n_shadows < 16 and c.mia_domains == ("vision", "text")
+    assert min(c.ranks) == 1 and max(c.ranks) >= 64
+    # defaults apply where no recipe is given
+    assert c.recipe(STAND_IN_VIT, "age", "full") == (c.vision_epochs, c.vision_lr_full)
+    assert c.recipe(MINILM, "religion", "lora") == (c.text_epochs, c.text_lr_lora)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(vision_tasks=("height",)), "vision_tasks"),
+    (dict(vision_tasks=("gender",)), "mia_vision_task"),
+    (dict(vision_tasks=("age",)), "rank_task"),
+    (dict(vision_backbones=()), "vision_backbones"),
+    (dict(ranks=(4, 4)), "ranks"),
+    (dict(mia_vision_candidates=1000), "mia_vision_candidates"),
+    (dict(mia_text_candidates=500), "mia_text_candidates"),
+    (dict(recipes={"vit|gender|prompt": (1, 1e-3)}), "recipes"),
+    (dict(recipes={"vit|gender|lora": (0, 1e-3)}), "recipes"),
+    (dict(vision_backbones=("google/vit-base-patch16-224-in21k",)), "vision_backbones"),
+    (dict(mia_domains=("audio",)), "mia_domains"),
+    (dict(n_shadows=1), "n_shadows"),
+])
+def test_invalid_settings_name_the_field(kwargs, field):
+    with pytest.raises(ConfigError, match=field):
+        LoRAFairnessConfig(**kwargs)
+
+
+def test_full_profile_fails_fast_naming_what_is_missing(tmp_path, monkeypatch):
+    from fairlib import paths
+
+    monkeypatch.setattr(paths, "DATA", tmp_path)
+    full = get_profile("full")
+    names = {r.name for r in full.lora_fairness.requirements(full)}
+    assert {"utkface", "measuring-hate-speech", *PAPER_VISION_BACKBONES, *PAPER_TEXT_BACKBONES} <= names
+    with pytest.raises(FileNotFoundError) as error:
+        lx.require(full)
+    for name in ("utkface", "measuring-hate-speech", "susanqq", "ucberkeley-dlab"):
+        assert name in str(error.value)
+    lx.require(get_profile("smoke"))  # everything the smoke profile needs ships
+
+
+def test_plan_counts_every_run_of_the_smoke_profile():
+    smoke = get_profile("smoke")
+    c = smoke.lora_fairness
+    blocks = {b.what.split(" (")[0].split(":")[0]: b.runs for b in c.plan(smoke)}
+    seeds = len(smoke.seeds)
+    assert blocks["Fig. 1 vision"] == 3 * seeds * len(c.vision_backbones) * len(c.vision_tasks)
+    assert blocks["Fig. 2 language"] == 2 * seeds * len(c.text_backbones)
+    assert blocks["rank ablation"] == seeds * (len(c.ranks) - 1)  # the main rank is the Fig. 1 run
+    assert blocks["LiRA vision"] == blocks["LiRA text"] == 2 + c.n_shadows
+
+
+# ---------------------------------------------------------------- evaluation of one prediction, by hand
+
+def _binary_case():
+    # group a: y 1 1 0 0, P(class 1) .95 .45 .25 .65 -> predictions 1 0 0 1
+    # group b: y 1 0 0 0, P(class 1) .85 .55 .05 .35 -> predictions 1 1 0 0
+    y = np.array([1, 1, 0, 0, 1, 0, 0, 0])
+    p1 = np.array([0.95, 0.45, 0.25, 0.65, 0.85, 0.55, 0.05, 0.35])
+    s = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    return y, np.column_stack([1 - p1, p1]), s
+
+
+def test_evaluate_predictions_binary_by_hand():
+    y, probs, s = _binary_case()
+    out = lx.evaluate_predictions(y, probs, s, group_names=("a", "b"), n_bins=5)
+    assert out["n"] == 8 and out["n[a]"] == out["n[b]"] == 4
+    assert out["accuracy"] == pytest.approx(5 / 8)
+    assert (out["acc[a]"], out["acc[b]"]) == pytest.approx((0.5, 0.75))
+    assert (out["worst_group_accuracy"], out["accuracy_gap"]) == pytest.approx((0.5, 0.25))
+    assert (out["sel[a]"], out["sel[b]"]) == pytest.approx((0.5, 0.5))
+    assert (out["tpr[a]"], out["tpr[b]"]) == pytest.approx((0.5, 1.0))
+    assert (out["fpr[a]"], out["fpr[b]"]) == pytest.approx((0.5, 1 / 3))
+    assert out["demographic_parity_difference"] == pytest.approx(0.0)
+    assert out["equalized_odds_difference"] == pytest.approx(0.5)  # max(|.5 - 1|, |.5 - 1/3|)
+    # two groups: each group against the rest is the between-groups gap
+    assert out["dpd_ovr[a]"] == out["dpd_ovr[b]"] == pytest.approx(0.0)
+    assert out["eod_ovr[a]"] == out["eod_ovr[b]"] == pytest.approx(0.5)
+    # ECE over 5 bins: (.4,.6] conf .55 acc 0 (2 ex.); (.6,.8] conf .6833 acc 2/3 (3); (.8,1] conf .9167 acc 1 (3)
+    assert out["ece"] == pytest.approx(0.55 * 2 / 8 + (0.75 + 0.65 + 0.65 - 2) / 3 * 3 / 8
+                                       + (1 - (0.95 + 0.85 + 0.95) / 3) * 3 / 8)
+    assert out["ece"] == pytest.approx(0.175)
+    # group a: .55 wrong; (.75 right, .65 wrong); .95 right -> .55/4 + .2 * 2/4 + .05/4 = .25
+    # group b: .55 wrong; .65 right; (.85, .95 right) -> .55/4 + .35/4 + .1 * 2/4 = .275
+    assert (out["ece[a]"], out["ece[b]"], out["max_group_ece"]) == pytest.approx((0.25, 0.275, 0.275))
+
+
+def test_evaluate_predictions_multiclass_takes_the_worst_class_by_hand():
+    y = np.array([0, 1, 2, 0, 0, 1, 2, 2])
+    pred = np.array([0, 1, 2, 1, 0, 0, 2, 2])
+    probs = np.full((8, 3), 0.1)
+    probs[np.arange(8), pred] = 0.8
+    s = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    out = lx.evaluate_predictions(y, probs, s, group_names=("a", "b"), n_bins=10)
+    assert (out["acc[a]"], out["acc[b]"], out["accuracy_gap"]) == pytest.approx((0.75, 0.75, 0.0))
+    # selection rates a: (1/4, 2/4, 1/4), b: (2/4, 0, 2/4): worst class gap 1/2
+    assert out["demographic_parity_difference"] == pytest.approx(0.5)
+    # class 1: TPR a = 1, b = 0 -> the worst class gives EOD 1
+    assert out["equalized_odds_difference"] == pytest.approx(1.0)
+    assert "sel[a]" not in out  # class-1 rates are only recorded for binary tasks
+    # every prediction has confidence .8: ECE = |acc - .8| overall and per group
+    assert out["ece"] == pytest.approx(0.05) and out["ece[a]"] == pytest.approx(0.05)
+
+
+def test_evaluate_predictions_agrees_with_the_metrics_package_on_random_data():
+    rng = np.random.default_rng(0)
+    n = 400
+    y, s = rng.integers(0, 2, n), rng.integers(0, 4, n)
+    probs = rng.dirichlet([1, 1], n)
+    names = ("g0", "g1", "g2", "g3")
+    out = lx.evaluate_predictions(y, probs, s, group_names=names)
+    pred = probs.argmax(1)
+    assert out["equalized_odds_difference"] == pytest.approx(
+        M.equalized_odds_difference(y, pred, sensitive_features=s, group_names=names))
+    ovr = M.demographic_parity_difference(y, pred, sensitive_features=s, group_names=names, method="one_vs_rest")
+    assert [out[f"dpd_ovr[{g}]"] for g in names] == pytest.approx(ovr.tolist())
+    sel = [out[f"sel[{g}]"] for g in names]
+    assert out["demographic_parity_difference"] == pytest.approx(max(sel) - min(sel))
+
+
+# ---------------------------------------------------------------- AUC, bootstrap, paired comparisons
+
+def test_auc_by_ranks_equals_sklearn_with_ties_and_per_row():
+    rng = np.random.default_rng(1)
+    scores = rng.integers(0, 5, size=(6, 50)).astype(float)  # many ties
+    member = rng.random((6, 50)) < 0.4
+    expected = [roc_auc_score(m, sc) for sc, m in zip(scores, member)]
+    np.testing.assert_allclose(lx.auc_by_ranks(scores, member), expected, rtol=1e-12)
+    assert lx.auc_by_ranks(scores[0], member[0]) == pytest.approx(expected[0])
+    assert np.isnan(lx.auc_by_ranks([0.1, 0.2], [True, True]))
+    # by hand: members outrank 3 of the 4 member/non-member pairs
+    assert lx.auc_by_ranks([0.9, 0.2, 0.5, 0.1], [True, True, False, False]) == pytest.approx(0.75)
+
+
+def test_bootstrap_auc_point_values_intervals_and_paired_difference():
+    rng = np.random.default_rng(2)
+    n = 300
+    member = rng.random(n) < 0.5
+    groups = rng.integers(0, 2, n)
+    strong = rng.normal(size=n) + 1.0 * member
+    table = lx.bootstrap_auc({"lora": strong, "full": strong.copy(), "weak": rng.normal(size=n)}, member,
+                             groups=groups, group_names=("a", "b"), n_boot=300, seed=0)
+    assert table.loc[("lora", "a"), "auc"] == pytest.approx(roc_auc_score(member[groups == 0], strong[groups == 0]))
+    assert table.loc[("lora", "all"), "auc"] == pytest.approx(roc_auc_score(member, strong))
+    assert ((table["ci_low"] <= table["auc"]) & (table["auc"] <= table["ci_high"])).all()
+    # identical scores: the paired difference is exactly 0 in every resample
+    assert table.loc[("lora - full", "all")].tolist() == [0.0, 0.0, 0.0]
+    assert table.loc[("lora", "all"), "ci_low"] > 0.6 > table.loc[("weak", "all"), "ci_high"] - 0.1
+    no_ci = lx.bootstrap_auc({"lora": strong, "full": strong}, member, groups=groups, group_names=("a", "b"),
+                             n_boot=0)
+    assert no_ci["ci_low"].isna().all() and no_ci["auc"].notna().all()
+
+
+def _records(values: dict) -> pd.DataFrame:
+    rows = []
+    for (backbone, method), metrics in values.items():
+        for seed in range(3):
+            rows.append({"domain": "vision", "backbone": backbone, "task": "gender", "method": method,
+                         "rank": 16 if method == "lora" else 0, "seed": seed,
+                         **{k: v[seed] for k, v in metrics.items()}})
+    return pd.DataFrame(rows)
+
+
+def test_paired_differences_orientation_and_verdicts():
+    records = _records({
+        ("b", "lora"): {"equalized_odds_difference": [0.5, 0.6, 0.7], "worst_group_accuracy": [0.5, 0.6, 0.7],
+                        "accuracy_gap": [0.1, 0.5, 0.2], "demographic_parity_difference": [0.1, 0.1, 0.1]},
+        ("b", "full"): {"equalized_odds_difference": [0.2, 0.3, 0.4], "worst_group_accuracy": [0.8, 0.9, 1.0],
+                        "accuracy_gap": [0.3, 0.2, 0.3], "demographic_parity_difference": [0.3, 0.35, 0.4]},
+    })
+    paired = lx.paired_differences(records).set_index("metric")
+    assert paired.loc["equalized_odds_difference", "difference"] == pytest.approx(0.3)
+    assert paired.loc["equalized_odds_difference", "unfairer"] == pytest.approx(0.3)
+    assert paired.loc["equalized_odds_difference", "verdict"] == "LoRA significantly less fair"
+    # higher worst-group accuracy is fairer: LoRA 0.3 lower is 0.3 less fair
+    assert paired.loc["worst_group_accuracy", "difference"] == pytest.approx(-0.3)
+    assert paired.loc["worst_group_accuracy", "unfairer"] == pytest.approx(0.3)
+    assert paired.loc["worst_group_accuracy", "verdict"] == "LoRA significantly less fair"
+    assert paired.loc["accuracy_gap", "verdict"] == "no significant difference"
+    diff = np.array([0.1, 0.1, 0.1]) - np.array([0.3, 0.35, 0.4])
+    summary = M.summarize_over_seeds(diff)
+    assert paired.loc["demographic_parity_difference", "difference_ci_high"] == pytest.approx(summary["ci_high"])
+    assert paired.loc["demographic_parity_difference", "verdict"] == "LoRA significantly fairer"
+
+
+def _mia_stub(difference: float, low: float, high: float):
+    rows = [{"model": "lora - full", "group": g, "auc": difference, "ci_low": low, "ci_high": high}
+            for g in ("a", "b", "all")]
+    return type("R", (), {"auc_bootstrap": pd.DataFrame(rows).set_index(["model", "group"])})()
+
+
+def test_claim_rows_follow_the_catalogue_and_their_rules():
+    fair = {"equalized_odds_difference": [0.5, 0.6, 0.7], "worst_group_accuracy": [0.5, 0.6, 0.7],
+            "accuracy_gap": [0.5, 0.6, 0.7], "demographic_parity_difference": [0.5, 0.6, 0.7]}
+    better = {k: [v - 0.3 for v in vals] for k, vals in fair.items()}
+    better["worst_group_accuracy"] = [0.8, 0.9, 1.0]
+    flat = {k: [0.5, 0.5, 0.5] for k in fair}
+    vision = _records({("A", "lora"): {k: [0.1] * 3 for k in fair}, ("A", "full"): {k: [0.2] * 3 for k in fair},
+                       ("B", "lora"): {k: [0.5] * 3 for k in fair}, ("B", "full"): {k: [0.5] * 3 for k in fair}})
+    ranks = pd.DataFrame([{"rank": r, "seed": s, "demographic_parity_difference": 0.2 + 0.01 * s,
+                           "equalized_odds_difference": 0.3 + 0.01 * ((s + r) % 3)}
+                          for r in (1, 4, 16) for s in range(3)])
+    paired = lx.paired_differences(_records({("b", "lora"): fair, ("b", "full"): better}))
+    calibration = lx.paired_differences(_records({("b", "lora"): {"ece": [0.1, 0.2, 0.15],
+                                                                  "max_group_ece": [0.3, 0.3, 0.3]},
+                                                  ("b", "full"): {"ece": [0.1, 0.2, 0.15],
+                                                                  "max_group_ece": [0.3, 0.3, 0.3]}}),
+                                        metrics=("ece", "max_group_ece"))
+    rows = lx.claim_rows(paired=paired, calibration=calibration,
+                         mia={"vision": _mia_stub(0.02, -0.05, 0.09), "text": _mia_stub(0.1, 0.02, 0.2)},
+                         ranks=ranks, vision=vision)
+    assert [r["claim"] for r in rows] == CLAIMS["01"]
+    verdicts = [r["verdict"] for r in rows]
+    assert verdicts[0] == "not reproduced (LoRA consistently less fair)"  # 4/4 significantly less fair
+    assert rows[0]["numbers"] == {"less_fair": 4, "fairer": 0, "comparisons": 4}
+    assert verdicts[1] == "reproduced"  # identical ECE: no significant difference
+    assert verdicts[2] == "not reproduced (LoRA more exposed: text)"
+    assert verdicts[3] == "reproduced"
+    # base effect: |A - B| = .4 (lora), .3 (full); method effect: |.1 - .2| = .1 (A), 0 (B)
+    assert rows[4]["numbers"]["base_effect"] == pytest.approx(0.35)
+    assert rows[4]["numbers"]["method_effect"] == pytest.approx(0.05)
+    paired_flat = lx.paired_differences(_records({("b", "lora"): flat, ("b", "full"): flat}))
+    assert lx.claim_rows(paired=paired_flat, calibration=calibration, mia={}, ranks=ranks,
+                         vision=vision)[0]["verdict"] == "reproduced"
+
+
+# ---------------------------------------------------------------- hand-computed membership-inference cases
+
+def test_mia_by_group_by_hand():
+    # group a: ranked M N M N -> AUC 3/4, TPR 1/2 at FPR 0; group b: ranked M M N -> AUC 1, TPR 1 at FPR 0
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.95, 0.5, 0.1])
+    member = np.array([1, 0, 1, 0, 1, 1, 0], dtype=bool)
+    groups = np.array([0, 0, 0, 0, 1, 1, 1])
+    table = mia_by_group(scores, member, sensitive_features=groups, group_names=("a", "b"), fprs=(0.001, 0.5))
+    assert table.loc["a", ["n_members", "n_nonmembers"]].tolist() == [2, 2]
+    assert table.loc["a", ["auc", "tpr@0.1%fpr", "tpr@50%fpr", "advantage"]].tolist() == pytest.approx(
+        [0.75, 0.5, 1.0, 0.5])
+    assert table.loc["b", ["auc", "tpr@0.1%fpr", "advantage", "min_resolvable_fpr"]].tolist() == pytest.approx(
+        [1.0, 1.0, 1.0, 1.0])
+    # whole pool: ranked M M N M N M N -> members outrank 3 + 3 + 2 + 1 = 9 of 12 pairs
+    assert table.loc["all", "auc"] == pytest.approx(9 / 12)
+
+
+def test_lira_per_group_recovers_a_known_per_group_leak():
+    """Group 0's members are fitted (phi up by 3 when IN); group 1's membership leaves no trace: LiRA gives
+    AUC near 1 on group 0 and near 0.5 on group 1."""
+    rng = np.random.default_rng(0)
+    n, k = 2000, 16
+    group = np.arange(n) % 2
+    base = rng.normal(size=n)
+    shift = np.where(group == 0, 3.0, 0.0)
+
+    def phi(member):
+        return base + shift * member + 0.3 * rng.normal(size=n)
+
+    shadow_in = shadow_membership(n, k, seed=1)
+    shadow_phi = np.stack([phi(m) for m in shadow_in])
+    target_member = rng.random(n) < 0.5
+    scores = lira_scores(phi(target_member), shadow_phi, shadow_in, global_variance=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = mia_by_group(scores, target_member, sensitive_features=group, group_names=("leaky", "private"))
+    assert table.loc["leaky", "auc"] > 0.99 and table.loc["leaky", "tpr@1%fpr"] > 0.9
+    assert abs(table.loc["private", "auc"] - 0.5) < 0.05
+    assert table.loc["private", "tpr@1%fpr"] < 0.05
+
+
+def test_ece_by_group_names_the_worst_group_by_hand():
+    y, probs, s = _binary_case()
+    records = pd.DataFrame([{"domain": "vision", "backbone": "b", "task": "t", "method": "lora", "seed": seed,
+                             **lx.evaluate_predictions(y, probs, s, group_names=("a", "b"), n_bins=5)}
+                            for seed in range(2)])
+    table = lx.ece_table(records, group_names={("vision", "t"): ("a", "b")})
+    assert table.loc[0, "worst_group"] == "b"
+    assert table.loc[0, "ece[b]_mean"] == pytest.approx(0.275) and table.loc[0, "ece_mean"] == pytest.approx(0.175)
+
+
+# ---------------------------------------------------------------- models of the full profile, on tiny configs
+
+def test_last_token_pool_picks_each_sequences_last_real_token():
+    import torch
+
+    hidden = torch.arange(2 * 4 * 3, dtype=torch.float32).reshape(2, 4, 3)
+    mask = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    out = lx.last_token_pool(type("O", (), {"last_hidden_state": hidden})(), {"attention_mask": mask})
+    torch.testing.assert_close(out, torch.stack([hidden[0, 1], hidden[1, 3]]))
+
+
+def test_decoder_and_swin_classifiers_train_with_lora_on_their_projections():
+    import torch
+    from transformers import LlamaConfig, LlamaModel, Swinv2Config, Swinv2Model
+
+    from fairlib.models import LoraSpec, adapt, count_parameters
+
+    torch.manual_seed(0)
+    llama = LlamaModel(LlamaConfig(vocab_size=40, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                   num_attention_heads=2, num_key_value_heads=2))
+    text = adapt(lx.sequence_classifier(llama, num_labels=2), "lora", lora=LoraSpec(r=2, alpha=4))
+    assert count_parameters(text)["trainable"] == 2 * (2 * 16 * 2) + (16 * 2 + 2)  # q, v adapters + head
+    x = {"input_ids": torch.randint(0, 40, (3, 5)), "attention_mask": torch.tensor([[1] * 5, [1, 1, 1, 0, 0], [1] * 5])}
+    text(x).sum().backward()
+    swin = Swinv2Model(Swinv2Config(image_size=16, patch_size=4, num_channels=3, embed_dim=8, depths=[1, 1],
+                                    num_heads=[1, 1], window_size=2))
+    image = adapt(lx.vision_classifier(swin, num_labels=3), "lora", lora=LoraSpec(r=2, alpha=2))
+    names = [n for n, p in image.named_parameters() if p.requires_grad]
+    assert any("query.lora_A" in n for n in names) and any("value.lora_B" in n for n in names)
+    logits = image(torch.randn(2, 3, 16, 16))
+    assert logits.shape == (2, 3)
+
+
+def test_experiment_runs_a_local_decoder_checkpoint_as_the_full_profile_would(tmp_path):
+    """The full profile's text path (a local/hub decoder + its tokenizer, last-token pooling) end to end."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaModel
+
+    from fairlib.models import minilm_path
+    from fairlib.train import RunStore
+
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
+    torch.manual_seed(0)
+    LlamaModel(LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, intermediate_size=32,
+                           num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2)).save_pretrained(
+        tmp_path / "tiny-decoder")
+    tokenizer.save_pretrained(tmp_path / "tiny-decoder")
+    test = get_profile("test")
+    local = str(tmp_path / "tiny-decoder")
+    profile = dataclasses.replace(test, lora_fairness=dataclasses.replace(
+        test.lora_fairness, text_backbones=(local,), text_n_train=40, text_n_test=30, mia_text_candidates=20))
+    experiment = lx.LoRAFairnessExperiment(profile, store=RunStore("t", root=tmp_path / "runs"), progress=False)
+    record = experiment.run(domain="text", backbone=local, method="lora", seed=0)
+    assert record["backbone"] == local and record["n"] == 30 and record["rank"] == 8
+    assert record["trainable_parameters"] == 2 * (2 * 16 * 8) + (16 * 2 + 2)
+    again = experiment.run(domain="text", backbone=local, method="lora", seed=0)
+    assert again["reused"] and again["accuracy"] == record["accuracy"]

@@ -1,0 +1,223 @@
+"""Notebook 01 (LoRA vs full fine-tuning) on the test profile: its recorded numbers must agree with each other."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fairlib import paths
+from fairlib.claims import CLAIMS
+from fairlib.config import get_profile
+from fairlib.metrics import summarize_over_seeds
+
+pytestmark = pytest.mark.notebooks
+
+PROFILE = get_profile("test")
+LC = PROFILE.lora_fairness
+KEY = ["domain", "backbone", "task", "method", "rank", "alpha", "seed"]
+
+
+@pytest.fixture(scope="module")
+def results(executed_notebook):
+    return executed_notebook("01")
+
+
+@pytest.fixture(scope="module")
+def runs(results):
+    return pd.DataFrame(results["metrics"]["runs"])
+
+
+def _names(results, domain, task):
+    names = results["metrics"]["group_names"]
+    return names["vision"][task] if domain == "vision" else names["text"]
+
+
+def test_outputs_exist(results):
+    assert results["profile"] == "test"
+    figures = ["01_fig1_vision", "01_fig2_language", "01_fig3_calibration", "01_fig3b_ece_by_group",
+               "01_rank_ablation", "01_fig4_mia_vision", "01_fig5_mia_text"]
+    for name in figures:
+        for suffix in ("png", "pdf"):
+            assert (paths.FIGURES / "test" / f"{name}.{suffix}").exists(), name
+    tables = ["01_settings", "01_data", "01_text_examples", "01_fig1_vision", "01_fig2_language", "01_lora_vs_full",
+              "01_calibration_ece", "01_mia_vision", "01_mia_text", "01_mia_vision_auc", "01_rank_ablation",
+              "01_paper_vs_reproduced"]
+    for name in tables:
+        for suffix in ("csv", "md"):
+            assert (paths.FIGURES / "test" / f"{name}.{suffix}").exists(), name
+    table = pd.read_csv(paths.FIGURES / "test" / "01_paper_vs_reproduced.csv")
+    assert set(table["profile"]) == {"test"}
+
+
+def test_every_planned_run_is_recorded_once(runs):
+    assert not runs.duplicated(KEY).any()
+    seeds = sorted(PROFILE.seeds)
+    for backbone in LC.vision_backbones:
+        for task in LC.vision_tasks:
+            for method in ("probe", "lora", "full"):
+                rank = LC.vision_rank if method == "lora" else 0
+                got = runs[(runs["domain"] == "vision") & (runs["backbone"] == backbone) & (runs["task"] == task)
+                           & (runs["method"] == method) & (runs["rank"] == rank)]
+                assert sorted(got["seed"]) == seeds, (backbone, task, method)
+    for backbone in LC.text_backbones:
+        for method in ("lora", "full"):
+            got = runs[(runs["domain"] == "text") & (runs["backbone"] == backbone) & (runs["method"] == method)]
+            assert sorted(got["seed"]) == seeds
+    for rank in LC.ranks:
+        got = runs[(runs["backbone"] == LC.vision_backbones[0]) & (runs["task"] == LC.rank_task)
+                   & (runs["method"] == "lora") & (runs["rank"] == rank)
+                   & (runs["alpha"] == LC.rank_alpha_over_rank * rank)]
+        assert sorted(got["seed"]) == seeds, rank
+    planned = sum(b.runs for b in LC.plan(PROFILE) if not b.what.startswith("LiRA"))
+    assert len(runs) == planned
+
+
+def test_recorded_gaps_equal_the_recorded_per_group_values(results, runs):
+    for (domain, task), part in runs.groupby(["domain", "task"]):
+        names = _names(results, domain, task)
+        acc = part[[f"acc[{g}]" for g in names]].to_numpy(dtype=float)
+        np.testing.assert_allclose(part["worst_group_accuracy"], np.nanmin(acc, axis=1), atol=1e-12)
+        np.testing.assert_allclose(part["accuracy_gap"], np.nanmax(acc, axis=1) - np.nanmin(acc, axis=1), atol=1e-12)
+        counts = part[[f"n[{g}]" for g in names]].to_numpy()
+        assert (counts.sum(axis=1) == part["n"]).all()
+        # accuracy is the size-weighted mean of the group accuracies
+        np.testing.assert_allclose(part["accuracy"], (acc * counts).sum(axis=1) / counts.sum(axis=1), atol=1e-12)
+        ece = part[[f"ece[{g}]" for g in names]].to_numpy(dtype=float)
+        np.testing.assert_allclose(part["max_group_ece"], np.nanmax(ece, axis=1), atol=1e-12)
+        if f"sel[{names[0]}]" in part and part[f"sel[{names[0]}]"].notna().all():  # binary tasks
+            sel = part[[f"sel[{g}]" for g in names]].to_numpy(dtype=float)
+            tpr = part[[f"tpr[{g}]" for g in names]].to_numpy(dtype=float)
+            fpr = part[[f"fpr[{g}]" for g in names]].to_numpy(dtype=float)
+            spread = lambda a: np.nanmax(a, axis=1) - np.nanmin(a, axis=1)  # noqa: E731
+            np.testing.assert_allclose(part["demographic_parity_difference"], spread(sel), atol=1e-12)
+            np.testing.assert_allclose(part["equalized_odds_difference"],
+                                       np.maximum(spread(tpr), spread(fpr)), atol=1e-12)
+            # one group against the rest is never more than the largest gap between two groups
+            eod_ovr = part[[f"eod_ovr[{g}]" for g in names]].to_numpy(dtype=float)
+            assert (np.nanmax(eod_ovr, axis=1) <= part["equalized_odds_difference"] + 1e-12).all()
+    for column in ("accuracy", "worst_group_accuracy", "ece", "demographic_parity_difference"):
+        assert runs[column].between(0, 1).all()
+
+
+def test_trainable_parameters_match_hand_counts(runs):
+    spec = PROFILE.stand_in_vit
+    h, layers, inter, p = spec.hidden_size, spec.num_hidden_layers, spec.intermediate_size, spec.patch_size
+    tokens = (28 // p) ** 2 + 1
+    vit = (h + tokens * h + (p * p * h + h)) + layers * (4 * h + 4 * (h * h + h) + (h * inter + inter)
+                                                         + (inter * h + h)) + 2 * h
+    for row in runs.itertuples():
+        classes = 2 if (row.domain == "text" or row.task == "gender") else 10
+        if row.domain == "text":
+            width, n_layers = 384, 6  # all-MiniLM-L6-v2
+            head = width * 2 + 2
+            if row.method == "lora":
+                assert row.trainable_parameters == n_layers * 2 * (2 * width * row.rank) + head
+            continue
+        head = h * classes + classes
+        expected = {"probe": head, "full": vit + head, "lora": layers * 2 * (2 * h * row.rank) + head}[row.method]
+        assert row.trainable_parameters == expected, row
+
+
+def test_summaries_are_the_seed_statistics_of_the_runs(results, runs):
+    for key, by in (("vision_summary", ["backbone", "task", "method"]), ("text_summary", ["backbone", "method"])):
+        for row in results["metrics"][key]:
+            part = runs[(runs["domain"] == ("vision" if key == "vision_summary" else "text"))
+                        & (runs["rank"].isin([0, LC.vision_rank, LC.text_rank]))]
+            for column in by:
+                part = part[part[column] == row[column]]
+            if row["method"] == "lora":
+                part = part[part["rank"] == (LC.vision_rank if key == "vision_summary" else LC.text_rank)]
+            for metric in ("accuracy", "equalized_odds_difference", "ece"):
+                values = part[metric].to_numpy(dtype=float)
+                assert row[f"{metric}_n"] == len(values) == len(PROFILE.seeds)
+                assert row[f"{metric}_mean"] == pytest.approx(values.mean())
+                if row[f"{metric}_ci_low"] is not None:
+                    assert row[f"{metric}_ci_low"] <= row[f"{metric}_mean"] <= row[f"{metric}_ci_high"]
+    for row in results["metrics"]["rank_summary"]:
+        part = runs[(runs["method"] == "lora") & (runs["rank"] == row["rank"]) & (runs["task"] == LC.rank_task)
+                    & (runs["backbone"] == LC.vision_backbones[0])]
+        assert row["accuracy_mean"] == pytest.approx(part["accuracy"].mean())
+
+
+def test_lora_vs_full_differences_are_the_paired_run_differences(results, runs):
+    for row in results["metrics"]["lora_vs_full"]:
+        part = runs[(runs["domain"] == row["domain"]) & (runs["backbone"] == row["backbone"])
+                    & (runs["task"] == row["task"])]
+        rank = LC.vision_rank if row["domain"] == "vision" else LC.text_rank
+        lora = part[(part["method"] == "lora") & (part["rank"] == rank)].set_index("seed")[row["metric"]]
+        full = part[part["method"] == "full"].set_index("seed")[row["metric"]]
+        stats = summarize_over_seeds((lora - full).to_numpy(dtype=float))
+        assert row["difference"] == pytest.approx(stats["mean"])
+        sign = -1 if row["metric"] == "worst_group_accuracy" else 1
+        assert row["unfairer"] == pytest.approx(sign * stats["mean"])
+        if row["verdict"].endswith("less fair"):
+            assert row["unfairer_ci_low"] > 0
+        elif row["verdict"].endswith("fairer"):
+            assert row["unfairer_ci_high"] < 0
+        else:
+            assert row["unfairer_ci_low"] is None or row["unfairer_ci_low"] <= 0 <= row["unfairer_ci_high"]
+
+
+def test_calibration_table_names_the_worst_group(results, runs):
+    for row in results["metrics"]["calibration"]:
+        names = _names(results, row["domain"], row["task"])
+        means = {g: row[f"ece[{g}]_mean"] for g in names}
+        assert row["worst_group"] == max(means, key=means.get)
+        assert row["max_group_ece_mean"] >= row[f"ece[{row['worst_group']}]_mean"] - 1e-12
+
+
+def test_membership_inference_tables_are_complete_and_consistent(results):
+    mia = results["metrics"]["mia"]
+    assert set(mia) == set(LC.mia_domains)
+    for domain, m in mia.items():
+        candidates = LC.mia_vision_candidates if domain == "vision" else LC.mia_text_candidates
+        assert m["candidates"] == candidates and m["members"] == candidates // 2
+        assert m["n_shadows"] == LC.n_shadows
+        assert set(m["shadow_in_per_candidate"]) == {LC.n_shadows // 2}  # balanced IN/OUT per candidate
+        table = pd.DataFrame(m["table"])
+        names = _names(results, domain, LC.mia_vision_task if domain == "vision" else None)
+        for attack in ("lira", "loss"):
+            for target in ("lora", "full"):
+                part = table[(table["attack"] == attack) & (table["target"] == target)].set_index("group")
+                assert list(part.index) == [*names, "all"]
+                groups = part.drop(index="all")
+                assert groups["n_members"].sum() == part.loc["all", "n_members"] == candidates // 2
+                assert groups["n_nonmembers"].sum() == part.loc["all", "n_nonmembers"] == candidates - candidates // 2
+                defined = part.dropna(subset=["auc"])
+                np.testing.assert_allclose(defined["min_resolvable_fpr"], 1 / defined["n_nonmembers"])
+                for column in ("auc", "tpr@0.1%fpr", "tpr@1%fpr", "advantage"):
+                    assert defined[column].between(0, 1).all(), column
+                assert (defined["tpr@0.1%fpr"] <= defined["tpr@1%fpr"] + 1e-12).all()
+        boot = pd.DataFrame(m["auc_bootstrap"]).set_index(["model", "group"])
+        lira = table[table["attack"] == "lira"].set_index(["target", "group"])
+        for (model, group), row in boot.iterrows():
+            if model in ("lora", "full") and not math.isnan(lira.loc[(model, group), "auc"]):
+                assert row["auc"] == pytest.approx(lira.loc[(model, group), "auc"])
+            if row["ci_low"] is not None and not math.isnan(row["ci_low"]):
+                assert row["ci_low"] - 1e-12 <= row["auc"] <= row["ci_high"] + 1e-12
+        diff = boot.loc[("lora - full", "all"), "auc"]
+        assert diff == pytest.approx(boot.loc[("lora", "all"), "auc"] - boot.loc[("full", "all"), "auc"])
+    models = pd.DataFrame(results["metrics"]["mia_models"])
+    for domain in LC.mia_domains:
+        part = models[models["domain"] == domain]
+        assert sorted(part["role"]) == sorted(["target", "target", *[f"shadow {i}" for i in range(LC.n_shadows)]])
+        assert (part[part["role"].str.startswith("shadow")]["method"] == "lora").all()  # LoRA shadows only
+
+
+def test_claims_are_the_catalogue_and_follow_the_recorded_numbers(results):
+    claims = results["claims"]
+    assert [c["claim"] for c in claims] == CLAIMS["01"]
+    paired = pd.DataFrame(results["metrics"]["lora_vs_full"])
+    first = claims[0]["numbers"]
+    assert first["comparisons"] == len(paired)
+    assert first["less_fair"] == paired["verdict"].str.endswith("less fair").sum()
+    consistent = first["fairer"] == 0 and first["less_fair"] > first["comparisons"] / 2
+    assert (claims[0]["verdict"] == "reproduced") == (not consistent)
+    for domain, detail in claims[2]["numbers"].items():
+        boot = pd.DataFrame(results["metrics"]["mia"][domain]["auc_bootstrap"]).set_index(["model", "group"])
+        assert detail["auc_difference"] == pytest.approx(boot.loc[("lora - full", "all"), "auc"])
+        exposed = detail["ci"][0] is not None and detail["ci"][0] > 0
+        assert (domain in claims[2]["verdict"]) == exposed
+    # every verdict starts with a wording the reproduction report reads (fairlib._report_builder)
+    assert all(c["verdict"].startswith(("reproduced", "not reproduced", "not run at this profile")) for c in claims)
