@@ -56,3 +56,17 @@ def test_unknown_dataset_name_lists_the_known_ones():
 
     with pytest.raises(ValueError, match="known datasets.*celeba"):
         locate_dataset("imagenet")
+
+
+@pytest.mark.parametrize("profile", ["smoke", "full", "test"])
+def test_every_dataset_requirement_names_the_folder_its_loader_reads(profile):
+    from fairlib import paths
+    from fairlib.config import get_profile
+    from fairlib.data import DATASET_LOCATORS
+
+    needs, _ = get_profile(profile).requirements_and_plans()
+    datasets = [r for reqs in needs.values() for r in reqs if r.kind == "dataset"]
+    for req in datasets:
+        if req.name in DATASET_LOCATORS:
+            # the dry run then checks the files exactly as the loader will find them (or not)
+            assert req.location == str(paths.DATA / req.name), req

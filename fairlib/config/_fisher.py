@@ -155,11 +155,11 @@ class FisherSVDConfig:
 
         needs = []
         if "celeba" in self.image_tasks:
-            needs.append(Requirement("dataset", "celeba", str(paths.DATA / "celeba" / "img_align_celeba"),
+            needs.append(Requirement("dataset", "celeba", str(paths.DATA / "celeba"),
                                      "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Align&Cropped images, "
                                      "list_attr_celeba.txt, list_eval_partition.txt; see data/README.md)"))
         if "lfwa" in self.image_tasks:
-            needs.append(Requirement("dataset", "lfwa", str(paths.DATA / "lfwa" / "lfw_attributes.txt"),
+            needs.append(Requirement("dataset", "lfwa", str(paths.DATA / "lfwa"),
                                      "https://vis-www.cs.umass.edu/lfw/ (lfw.tgz) and "
                                      "https://www.cs.columbia.edu/CAVE/databases/pubfig/download/lfw_attributes.txt"))
         hub = [b for b in (self.image_backbone, *self.image_variants) if "/" in b and not b.startswith("timm/")]
