@@ -76,3 +76,36 @@ def test_training_state_memory_by_hand():
         training_state_gb(1, 2)
     with pytest.raises(ValueError, match="valid choices"):
         training_state_gb(2, 1, weights="int3")
+
+
+def _timm_or_reason():
+    from fairlib.models import TimmUnavailableError, import_timm
+
+    try:
+        return import_timm(), None
+    except TimmUnavailableError as error:
+        return None, str(error)
+
+
+def test_timm_is_optional_and_says_why_it_is_missing():
+    from fairlib.models import TimmUnavailableError, load_timm_backbone
+
+    timm, reason = _timm_or_reason()
+    if timm is None:
+        assert "optional extra" in reason and "torchvision" in reason
+        with pytest.raises(TimmUnavailableError):
+            load_timm_backbone("timm/densenet121.tv_in1k", pretrained=False)
+    else:
+        pytest.skip("timm imports here: its absence cannot be tested")
+
+
+def test_timm_backbone_returns_pooled_features():
+    timm, reason = _timm_or_reason()
+    if timm is None:
+        pytest.skip(f"timm unavailable: {reason}")
+    from fairlib.models import load_timm_backbone
+
+    net = load_timm_backbone("timm/resnet18", pretrained=False).eval()
+    with torch.no_grad():
+        out = net(torch.zeros(2, 3, 64, 64))
+    assert out.shape == (2, net.num_features)

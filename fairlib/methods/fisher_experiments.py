@@ -660,7 +660,7 @@ class ImageStudy:
         fairlib.models.CheckpointMissingError
             A hub checkpoint that is not cached locally.
         """
-        from ..models import Classifier, image_classifier, load_backbone
+        from ..models import Classifier, TimmUnavailableError, image_classifier, load_backbone, load_timm_backbone
 
         if backbone.startswith(FISHER_STAND_IN_VIT):
             from ..train import pretrained_tiny_vit
@@ -670,13 +670,9 @@ class ImageStudy:
             identity = {"stand_in_vit": spec.to_dict()}
         elif backbone.startswith("timm/"):
             try:
-                import timm
-            except Exception as error:  # noqa: BLE001 - timm fails on import here for several reasons
-                raise BackboneUnavailable(
-                    f"{backbone} needs timm, which does not import here ({type(error).__name__}: {error}); "
-                    f"transformers has no DenseNet. Install a timm whose torchvision matches torch to run it."
-                ) from None
-            net = timm.create_model(backbone.split("/", 1)[1], pretrained=True, num_classes=0)
+                net = load_timm_backbone(backbone)
+            except TimmUnavailableError as error:
+                raise BackboneUnavailable(f"{backbone}: transformers has no DenseNet, and {error}") from None
             model = Classifier(net, nn.Linear(net.num_features, 2), pool=_flat_pool, model_type="timm")
             identity = {"timm": backbone, "image_size": self.cfg.image_size}
         else:

@@ -12,7 +12,7 @@ from torch import nn
 
 from ._classifier import MLP, Classifier
 
-__all__ = ["CheckpointMissingError", "load_backbone", "mlp_classifier", "minilm_path", "vit_from_config",
+__all__ = ["CheckpointMissingError", "TimmUnavailableError", "import_timm", "load_timm_backbone", "load_backbone", "mlp_classifier", "minilm_path", "vit_from_config",
            "image_classifier", "text_classifier", "cls_pool", "mean_pool"]
 
 
@@ -72,6 +72,56 @@ def load_backbone(name_or_path: str | Path, *, auto_class: str = "AutoModel", **
             f"copy ~/.cache/huggingface or set HF_HOME), or set FAIRLIB_ALLOW_DOWNLOAD=1 to let fairlib fetch it;\n"
             f"  2. save it to a directory and pass that directory instead of the hub id."
         ) from None
+
+
+class TimmUnavailableError(ImportError):
+    """timm (an optional extra) is not installed or does not import (it needs a torchvision matching torch)."""
+
+
+def import_timm() -> Any:
+    """Import the optional extra timm, or raise :class:`TimmUnavailableError` saying why and what to do."""
+    try:
+        import timm
+    except Exception as error:  # noqa: BLE001 - a torchvision built for another torch fails in many ways
+        raise TimmUnavailableError(
+            f"timm does not import here ({type(error).__name__}: {error}). It is an optional extra "
+            f"(`pip install -e .[timm]`) and needs a torchvision built for the installed torch; the CPU stack "
+            f"of this project has none, so models only timm provides (DenseNet, ...) run on GPU machines.") from None
+    return timm
+
+
+def load_timm_backbone(name: str, *, pretrained: bool = True) -> nn.Module:
+    """A timm model without its classifier (``num_classes=0``: it returns pooled features).
+
+    Parameters
+    ----------
+    name : str
+        timm model name, optionally with the ``"timm/"`` prefix of its hub id (``"timm/densenet121.tv_in1k"``).
+    pretrained : bool
+        Load the pretrained weights, from the local Hugging Face cache only unless
+        ``FAIRLIB_ALLOW_DOWNLOAD=1`` (as :func:`load_backbone`).
+
+    Raises
+    ------
+    TimmUnavailableError
+        timm does not import.
+    CheckpointMissingError
+        The pretrained weights are not cached (and downloads are not allowed).
+    """
+    timm = import_timm()
+    model_name = name.split("/", 1)[1] if name.startswith("timm/") else name
+    if not pretrained:
+        return timm.create_model(model_name, pretrained=False, num_classes=0)
+    if os.environ.get("FAIRLIB_ALLOW_DOWNLOAD") == "1":
+        return timm.create_model(model_name, pretrained=True, num_classes=0)
+    try:
+        with _hub_offline():
+            return timm.create_model(model_name, pretrained=True, num_classes=0)
+    except (OSError, RuntimeError) as error:
+        raise CheckpointMissingError(
+            f"timm weights {name!r} are not in the Hugging Face cache ({type(error).__name__}): run "
+            f"`huggingface-cli download timm/{model_name}` on a machine with network, or set "
+            f"FAIRLIB_ALLOW_DOWNLOAD=1") from None
 
 
 @contextlib.contextmanager
