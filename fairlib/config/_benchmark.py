@@ -235,7 +235,8 @@ class BenchmarkConfig:
                        or m not in ("erm", "unl", "adv", "orth")]
             heavy = [m for m in methods if m in ("full", "lora", "fairlora", "fair_full", "erm", "unl", "adv", "orth")]
             light = [m for m in methods if m not in heavy]
-            hours = 0.3 if task.split(":")[0] in ("celeba", "utkface", "waterbirds", "text") else 0.0
+            real = task.split(":")[0] in ("celeba", "utkface", "waterbirds") or task == "text:measuring-hate-speech"
+            hours = 0.3 if real else 0.0
             blocks.append(PlannedRuns("05", f"{task}: pre-trained model (MLP, or head on the frozen backbone)", 1, 1, 1,
                                       hours / 3))
             for part, what, each in ((heavy, "whole-model methods", hours),
