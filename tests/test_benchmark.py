@@ -262,13 +262,8 @@ def test_unknown_and_unavailable_tasks_fail_before_training():
     profile = get_profile("test")
     with pytest.raises(bm.UnknownTaskError, match="task kinds"):
         bm.build_task("imagenet:dogs", profile=profile)
-    # The text kind is a hook until notebook 01's text stand-in is merged: before, a clear error; after, a text task.
-    try:
-        task = bm.build_task("text:standin", profile=profile)
-    except bm.TaskUnavailableError as error:
-        assert "notebook 01" in str(error) and "register" in str(error)
-    else:
-        assert task.modality == "text"
+    with pytest.raises(bm.UnknownTaskError, match="text:religion-standin"):
+        bm.build_task("text:standin", profile=profile)
     with pytest.raises(bm.UnknownTaskError, match="stand-in keys"):
         bm.build_task("standin:celeba-like:upper-body", profile=profile)
 
@@ -312,6 +307,8 @@ def test_full_profile_names_the_papers_sets_and_fails_fast_without_them(tmp_path
 
     with pytest.raises((MissingDataError, FileNotFoundError)):
         bm.build_task("celeba:Smiling", profile=profile)
+    with pytest.raises(MissingDataError, match="measuring-hate-speech"):
+        bm.build_task("text:measuring-hate-speech", profile=profile)
 
 
 # ----------------------------------------------------------------------------------- the runner, end to end
@@ -396,3 +393,47 @@ def test_real_image_task_path_on_fixture_files_and_a_local_vit(tmp_path, monkeyp
     assert set(test["n"]) == {4 * 6}  # the official test split, whatever the seed
     assert skipped.empty and {"erm", "orth", "threshold"} <= set(test["method"])
     assert test.set_index("method").loc["probe", "trainable_parameters"] == 16 * 2 + 2
+
+
+def test_text_standin_task_on_minilm_records_what_an_independent_pass_computes(tmp_path):
+    """Notebook 01's text stand-in on the frozen MiniLM, a few dozen examples: the reference model's recorded test
+    metrics equal a direct pass of its own tokenizer + model over the test texts (fairlearn for the DP gap),
+    parameter counts are MiniLM's by hand, and the two-party methods are recorded as not applicable."""
+    import dataclasses
+
+    import torch
+    from fairlearn.metrics import demographic_parity_difference
+    from sklearn.metrics import accuracy_score
+    from transformers import AutoTokenizer
+
+    from fairlib.models import minilm_path
+    from fairlib.train import RunStore
+
+    base = get_profile("test")
+    bc = dataclasses.replace(base.benchmark, tasks=("text:religion-standin",), n_text_standin=100, text_max_length=16,
+                             text=dataclasses.replace(base.benchmark.text, epochs=1, head_epochs=2, pretrain_epochs=2))
+    profile = dataclasses.replace(base, benchmark=bc)
+    runner = bm.Benchmark(profile, store=RunStore("text", root=tmp_path / "runs"), workdir=tmp_path / "x")
+    records, skipped = runner.run_task("text:religion-standin", methods=["pretrained", "probe", "lora", "erm"],
+                                       seeds=[0])
+    task = runner.tasks["text:religion-standin"]
+    assert task.modality == "text" and task.stand_in and "stand-in" in task.label and task.vit_backbone is None
+    assert list(skipped["method"]) == ["erm"] and "image tasks only" in skipped["reason"].iloc[0]
+    assert not set(task.pretrain_pool.x) & set(task.pool.x)  # stand-in texts are distinct: no leak into the new task
+    assert abs(len(task.pretrain_pool) - 0.3 * 100) <= 2 and len(task.pool_features) == len(task.pool)
+    test = records[records["split"] == "test"].set_index("method")
+    split = runner.context(task, 0).splits.test
+    assert (test["n"] == len(split)).all()
+    width, layers, rank = 384, 6, bc.text.lora_rank  # all-MiniLM-L6-v2: hidden 384, 6 layers; LoRA on query+value
+    head = width * 2 + 2
+    assert test.loc["probe", "trainable_parameters"] == head
+    assert test.loc["lora", "trainable_parameters"] == layers * 2 * rank * (width + width) + head
+
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
+    enc = tokenizer(list(split.x), padding=True, truncation=True, max_length=16, return_tensors="pt")
+    with torch.no_grad():
+        logits = task.pretrained({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]})
+    y_pred = logits.argmax(-1).numpy()
+    assert test.loc["pretrained", "accuracy"] == pytest.approx(accuracy_score(split.y, y_pred), abs=1e-9)
+    dp = demographic_parity_difference(split.y, y_pred, sensitive_features=split.s)
+    assert test.loc["pretrained", "demographic_parity_difference"] == pytest.approx(dp, abs=1e-9)

@@ -14,12 +14,11 @@ __all__ = ["BenchmarkConfig", "ModalityBudget", "BENCHMARK_PROFILES", "BENCHMARK
 #: ``"pretrained"`` is the reference: the pre-trained model every method starts from, not adapted.
 BENCHMARK_METHODS = ("pretrained", "probe", "full", "lora", "fairlora", "fair_full", "erm", "unl", "adv", "orth", "tl",
                      "fsvd", "fisher_svd", "threshold")
-#: Smoke tasks: Adult (real at every profile) and the CelebA-like image stand-in of notebook 03. The text
-#: stand-in joins as ``"text:<name>"`` once notebook 01's text data and MiniLM classifier are merged (see
-#: :func:`fairlib.methods.benchmark.register_task_kind`).
-STANDIN_BENCHMARK_TASKS = ("adult", "standin:celeba-like:upper-body:low-contrast")
+#: Smoke tasks: Adult (real at every profile), the CelebA-like image stand-in of notebook 03 and notebook 01's
+#: religion hate-speech text stand-in (templated comments, frozen MiniLM).
+STANDIN_BENCHMARK_TASKS = ("adult", "standin:celeba-like:upper-body:low-contrast", "text:religion-standin")
 #: Full profile: Adult, the papers' image sets (CelebA Smiling / sensitive Male, papers 3-4; UTK-Face gender /
-#: race, papers 1 and 3; Waterbirds, paper 2) and the measuring-hate-speech corpus (paper 1; text, hook).
+#: race, papers 1 and 3; Waterbirds, paper 2) and the measuring-hate-speech corpus (paper 1; text, religion groups).
 PAPER_BENCHMARK_TASKS = ("adult", "celeba:Smiling", "utkface:gender", "waterbirds", "text:measuring-hate-speech")
 #: First part of a task key (see :func:`fairlib.methods.benchmark.build_task`).
 BENCHMARK_TASK_KINDS = ("adult", "standin", "celeba", "utkface", "waterbirds", "text")
@@ -84,9 +83,9 @@ class BenchmarkConfig:
     tasks : tuple of str
         Task keys: ``"adult"``; ``"standin:celeba-like:<garment>:<appearance>"`` or
         ``"standin:utk-like:<garment>"`` (notebook 03's stand-ins); ``"celeba:<target>"`` (sensitive Male),
-        ``"utkface:<target>"`` (sensitive race), ``"waterbirds"``; ``"text:<name>"`` (the text stand-in or the
-        hate-speech corpus, registered by notebook 01's code: until then such a task fails with a message
-        saying so, before anything trains).
+        ``"utkface:<target>"`` (sensitive race), ``"waterbirds"``; ``"text:religion-standin"`` (notebook 01's
+        template stand-in) or ``"text:measuring-hate-speech"`` (the corpus, religion groups), both on the
+        frozen MiniLM encoder.
     methods : tuple of str
         Keys of :data:`fairlib.methods.benchmark.METHODS`; a method that does not apply to a task (the
         two-party strategies need a ViT) is recorded as not applicable there.
@@ -99,6 +98,10 @@ class BenchmarkConfig:
         CelebA-like stand-ins: ``P(s = 1 | y = 1)``.
     image_size : int
         Input resolution of real images (hub backbones).
+    n_text_standin : int
+        Examples drawn for the text stand-in task (before the pre-training share is held out).
+    text_max_length : int
+        Tokens per text (longer texts are truncated; notebook 01 uses the same lengths).
     data_seed : int
         Draw of the stand-ins and the pre-training / new-task partition (one pre-trained model per task). The
         seeds of the profile then re-split the new task into train / validation / test and seed training.
@@ -138,6 +141,8 @@ class BenchmarkConfig:
     n_standin: int = bounded(2000, ge=100)
     standin_correlation: float = bounded(0.8, ge=0, le=1)
     image_size: int = bounded(224, ge=8)
+    n_text_standin: int = bounded(600, ge=100)
+    text_max_length: int = bounded(32, ge=4)
     data_seed: int = bounded(0, ge=0)
     split_fractions: tuple[float, ...] = bounded((0.45, 0.18, 0.37), gt=0, lt=1)
     tabular: ModalityBudget = field(default_factory=lambda: _TABULAR)
@@ -230,7 +235,8 @@ class BenchmarkConfig:
                        or m not in ("erm", "unl", "adv", "orth")]
             heavy = [m for m in methods if m in ("full", "lora", "fairlora", "fair_full", "erm", "unl", "adv", "orth")]
             light = [m for m in methods if m not in heavy]
-            hours = 0.3 if task.split(":")[0] in ("celeba", "utkface", "waterbirds", "text") else 0.0
+            real = task.split(":")[0] in ("celeba", "utkface", "waterbirds") or task == "text:measuring-hate-speech"
+            hours = 0.3 if real else 0.0
             blocks.append(PlannedRuns("05", f"{task}: pre-trained model (MLP, or head on the frozen backbone)", 1, 1, 1,
                                       hours / 3))
             for part, what, each in ((heavy, "whole-model methods", hours),
@@ -251,8 +257,9 @@ BENCHMARK_PROFILES = {
                                                  lora_alpha=16.0, head_epochs=20, lr_head=1e-3, pretrain_fraction=0.3,
                                                  pretrain_epochs=20, pretrain_lr=1e-3),
                             fair_lambdas=(0.1, 1.0, 10.0, 100.0), fisher_alphas=(0.5, 0.7, 0.9),
-                            orth_lambdas=(0.1, 1.0, 10.0), num_threads=0),
-    "test": BenchmarkConfig(n_standin=700,
+                            orth_lambdas=(0.1, 1.0, 10.0), text_max_length=256, num_threads=0),
+    # The text task is left out to keep the notebook test short; tests/test_benchmark.py covers it.
+    "test": BenchmarkConfig(tasks=STANDIN_BENCHMARK_TASKS[:2], n_standin=700,
                             tabular=ModalityBudget(epochs=3, batch_size=512, lr_full=3e-3, lr_lora=1e-2, lora_rank=2,
                                                    lora_alpha=2.0, head_epochs=5, lr_head=1e-2, pretrain_fraction=0.6,
                                                    pretrain_epochs=3, pretrain_lr=1e-2),

