@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Requirement", "PlannedRuns", "check_requirement", "missing_reason", "format_plan"]
+__all__ = ["Requirement", "PlannedRuns", "check_requirement", "missing_reason", "require_section", "format_plan"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,31 @@ def missing_reason(requirement: Requirement) -> str | None:
     if isinstance(try_to_load_from_cache(requirement.location, "config.json"), str):
         return None
     return "neither a local directory nor in the Hugging Face cache"
+
+
+def require_section(profile: Any, section: str, *, readers: str = "") -> None:
+    """Fail fast, before any training, when a notebook's datasets or checkpoints are missing at ``profile``.
+
+    Parameters
+    ----------
+    profile : fairlib.config.Profile
+    section : str
+        The profile's field holding the notebook's configuration (``"fisher"``, ``"privacy"``, ...).
+    readers : str
+        A sentence naming the loaders that read the datasets, appended to the message.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming every missing dataset or checkpoint, what exactly is missing and how to get it.
+    """
+    config = getattr(profile, section)
+    missing = [r for r in config.requirements(profile) if not check_requirement(r)]
+    if missing:
+        lines = [f"  - {r.kind} {r.name!r} at {r.location}: {missing_reason(r) or 'not available'} "
+                 f"(get it: {r.how_to_get})" for r in missing]
+        raise FileNotFoundError(f"notebook {config.notebook} at profile {profile.name!r} needs what is missing "
+                                f"here:\n" + "\n".join(lines) + (f"\n{readers}" if readers else ""))
 
 
 def format_plan(requirements: dict[str, list[Requirement]], plans: dict[str, list[PlannedRuns]]) -> tuple[str, int]:

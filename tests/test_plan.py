@@ -70,3 +70,20 @@ def test_every_dataset_requirement_names_the_folder_its_loader_reads(profile):
         if req.name in DATASET_LOCATORS:
             # the dry run then checks the files exactly as the loader will find them (or not)
             assert req.location == str(paths.DATA / req.name), req
+
+
+def test_require_section_names_each_missing_file_and_passes_when_nothing_is_needed(tmp_path, monkeypatch):
+    from fairlib import paths
+    from fairlib._plan import require_section
+    from fairlib.config import get_profile
+
+    monkeypatch.setattr(paths, "DATA", tmp_path)
+    (tmp_path / "celeba" / "img_align_celeba").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError) as error:
+        require_section(get_profile("full"), "privacy", readers="read by load_celeba")
+    message = str(error.value)
+    assert message.startswith("notebook 03 at profile 'full'")
+    # CelebA's folder exists: the message names the first file its loader would miss
+    assert f"missing {tmp_path / 'celeba' / 'list_attr_celeba.txt'}" in message
+    assert f"missing {tmp_path / 'utkface'}" in message and message.endswith("read by load_celeba")
+    require_section(get_profile("smoke"), "privacy")  # stand-ins only: nothing to check

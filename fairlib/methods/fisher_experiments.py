@@ -559,14 +559,10 @@ def require(profile: Any) -> None:
     FileNotFoundError
         Naming every missing dataset or checkpoint, where it was looked for and how to get it.
     """
-    from .._plan import check_requirement
+    from .._plan import require_section
 
-    missing = [r for r in profile.fisher.requirements(profile) if not check_requirement(r)]
-    if missing:
-        lines = [f"  - {r.kind} {r.name!r} at {r.location} (get it: {r.how_to_get})" for r in missing]
-        raise FileNotFoundError(f"notebook 04 at profile {profile.name!r} needs what is missing here:\n"
-                                + "\n".join(lines) + "\nDatasets are read by fairlib.data.load_celeba / load_lfwa "
-                                "(see data/README.md); checkpoints by fairlib.models.load_backbone.")
+    require_section(profile, "fisher", readers="Datasets are read by fairlib.data.load_celeba / load_lfwa "
+                                               "(see data/README.md); checkpoints by fairlib.models.load_backbone.")
 
 
 def stand_in_variant(profile: Any, name: str) -> Any:

@@ -84,15 +84,11 @@ def require(profile: Any) -> None:
     FileNotFoundError
         Naming every missing dataset or checkpoint, where it was looked for and how to get it.
     """
-    from .._plan import check_requirement
+    from .._plan import require_section
 
-    missing = [r for r in profile.lora_fairness.requirements(profile) if not check_requirement(r)]
-    if missing:
-        lines = [f"  - {r.kind} {r.name!r} at {r.location} (get it: {r.how_to_get})" for r in missing]
-        raise FileNotFoundError(f"notebook 01 at profile {profile.name!r} needs what is missing here:\n"
-                                + "\n".join(lines) + "\nDatasets are read by fairlib.data.load_utkface / "
-                                "load_measuring_hate_speech (see data/README.md); checkpoints by "
-                                "fairlib.models.load_backbone.")
+    require_section(profile, "lora_fairness",
+                    readers="Datasets are read by fairlib.data.load_utkface / load_measuring_hate_speech (see "
+                            "data/README.md); checkpoints by fairlib.models.load_backbone.")
 
 
 # --------------------------------------------------------------------------------------------------------

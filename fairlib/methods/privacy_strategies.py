@@ -855,14 +855,10 @@ def require(profile: Any) -> None:
         Naming every missing checkpoint or dataset, where it was looked for and how to get it (the loaders
         ``fairlib.data.load_celeba`` / ``load_utkface`` read the datasets from there).
     """
-    from .._plan import check_requirement
+    from .._plan import require_section
 
-    missing = [r for r in profile.privacy.requirements(profile) if not check_requirement(r)]
-    if missing:
-        lines = [f"  - {r.kind} {r.name!r} at {r.location} (get it: {r.how_to_get})" for r in missing]
-        raise FileNotFoundError(f"notebook 03 at profile {profile.name!r} needs what is missing here:\n"
-                                + "\n".join(lines) + "\nDatasets are read by fairlib.data.load_celeba / "
-                                "load_utkface (see data/README.md); checkpoints by fairlib.models.load_backbone.")
+    require_section(profile, "privacy", readers="Datasets are read by fairlib.data.load_celeba / load_utkface "
+                                                "(see data/README.md); checkpoints by fairlib.models.load_backbone.")
 
 
 METRIC_COLUMNS = ("accuracy", "auc", "dp_gap", "eo_gap", "fpr_gap", "leakage")
