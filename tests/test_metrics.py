@@ -430,3 +430,26 @@ def test_paired_over_seeds_by_hand():
     assert down["mean"] == pytest.approx(-0.2)
     none = paired_over_seeds(method, pd.Series({7: 1.0}))
     assert none["n"] == 0 and np.isnan(none["method_mean"])
+
+
+def test_binary_group_rates_by_hand_and_against_group_metrics():
+    from fairlib.metrics import binary_group_rates, group_metrics
+
+    y = np.array([1, 1, 0, 0, 1, 0, 0])
+    p = np.array([1, 0, 1, 0, 1, 1, 0])
+    s = np.array([0, 0, 0, 0, 1, 1, 1])
+    r = binary_group_rates(y, p, sensitive_features=s, num_groups=3)
+    assert r["count"].tolist() == [4, 3, 0]
+    np.testing.assert_allclose(r["selection_rate"][:2], [2 / 4, 2 / 3])
+    np.testing.assert_allclose(r["tpr"][:2], [1 / 2, 1 / 1])
+    np.testing.assert_allclose(r["fpr"][:2], [1 / 2, 1 / 2])
+    np.testing.assert_allclose(r["f1"][:2], [2 * 1 / (2 + 1 + 1), 2 * 1 / (2 + 1 + 0)])
+    assert all(np.isnan(r[k][2]) for k in ("selection_rate", "tpr", "fpr", "f1"))  # empty group: undefined
+    rng = np.random.default_rng(3)
+    y, p, s = rng.integers(0, 2, 500), rng.integers(0, 2, 500), rng.integers(0, 4, 500)
+    r = binary_group_rates(y, p, sensitive_features=s, num_groups=4)
+    table = group_metrics(y, p, sensitive_features=s, group_names=["a", "b", "c", "d"])
+    np.testing.assert_allclose(r["selection_rate"], table["selection_rate"].to_numpy())
+    np.testing.assert_allclose(r["tpr"], table["recall"].to_numpy())
+    np.testing.assert_allclose(r["fpr"], table["fpr"].to_numpy())
+    np.testing.assert_allclose(r["f1"], table["f1"].to_numpy())

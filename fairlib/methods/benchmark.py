@@ -115,19 +115,6 @@ def _spread(values: np.ndarray) -> float:
     return float(defined.max() - defined.min()) if len(defined) >= 2 else float("nan")
 
 
-def _binary_group_rates(y: np.ndarray, y_pred: np.ndarray, s: np.ndarray, num_groups: int) -> dict[str, np.ndarray]:
-    # Counting per group (bincount) instead of one fairlearn MetricFrame per metric: the same definitions as
-    # fairlib.metrics (NaN where a denominator is 0), about a hundred times faster on a few thousand rows.
-    count = np.bincount(s, minlength=num_groups).astype(float)
-    pos = np.bincount(s, weights=(y == 1), minlength=num_groups)
-    pred = np.bincount(s, weights=(y_pred == 1), minlength=num_groups)
-    tp = np.bincount(s, weights=(y == 1) & (y_pred == 1), minlength=num_groups)
-    fp, fn = pred - tp, pos - tp
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {"count": count, "selection_rate": pred / count, "tpr": tp / pos, "fpr": fp / (count - pos),
-                "f1": 2 * tp / (2 * tp + fp + fn)}
-
-
 def evaluate_split(y: np.ndarray, y_pred: np.ndarray, s: np.ndarray, *, group_names: Sequence[str],
                    prob: np.ndarray | None = None) -> dict:
     """Every recorded metric of one prediction, plus the per-group values the gaps are made of.
@@ -163,7 +150,7 @@ def evaluate_split(y: np.ndarray, y_pred: np.ndarray, s: np.ndarray, *, group_na
            "weighted_f1_error": float(100.0 - 100.0 * f1_score(y, y_pred, average="weighted", zero_division=0))}
     binary = set(np.unique(np.concatenate([y, y_pred]))) <= {0, 1}
     if binary:
-        rates = _binary_group_rates(y, y_pred, s, len(names))
+        rates = fm.binary_group_rates(y, y_pred, sensitive_features=s, num_groups=len(names))
         d_tpr, d_fpr = _spread(rates["tpr"]), _spread(rates["fpr"])
         f1 = rates["f1"][np.isfinite(rates["f1"])]
         out.update(demographic_parity_difference=_spread(rates["selection_rate"]),

@@ -125,12 +125,11 @@ def evaluate(y: np.ndarray, y_pred: np.ndarray, s: np.ndarray) -> dict:
                "dp": float(fm.demographic_parity_difference(y, y_pred, sensitive_features=s, group_names=(0, 1))),
                "eo": float(fm.equalized_odds_sum(y, y_pred, sensitive_features=s, group_names=(0, 1))),
                "accuracy": float((y == y_pred).mean()) if len(y) else float("nan")}
+    rates = fm.binary_group_rates(y, y_pred, sensitive_features=s, num_groups=2)
     for g in (0, 1):
-        member = s == g
-        pos, neg = member & (y == 1), member & (y == 0)
-        out[f"sel{g}"] = float(y_pred[member].mean()) if member.any() else float("nan")
-        out[f"tpr{g}"] = float(y_pred[pos].mean()) if pos.any() else float("nan")
-        out[f"fpr{g}"] = float(y_pred[neg].mean()) if neg.any() else float("nan")
+        out[f"sel{g}"] = float(rates["selection_rate"][g])
+        out[f"tpr{g}"] = float(rates["tpr"][g])
+        out[f"fpr{g}"] = float(rates["fpr"][g])
     return out
 
 

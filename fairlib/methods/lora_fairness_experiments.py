@@ -146,6 +146,7 @@ def evaluate_predictions(y: Any, probs: Any, s: Any, *, group_names: Sequence[st
     out["accuracy_gap"] = float(defined.max() - defined.min()) if len(defined) >= 2 else float("nan")
     out["max_group_ece"] = float(np.nanmax(ece_g.to_numpy())) if ece_g.notna().any() else float("nan")
     binary = probs.shape[1] == 2
+    rates = fm.binary_group_rates(y, y_pred, sensitive_features=s, num_groups=len(names)) if binary else None
     for g, name in enumerate(names):
         members = s == g
         out[f"n[{name}]"] = int(members.sum())
@@ -154,10 +155,9 @@ def evaluate_predictions(y: Any, probs: Any, s: Any, *, group_names: Sequence[st
         out[f"dpd_ovr[{name}]"] = float(dpd_ovr.iloc[g])
         out[f"eod_ovr[{name}]"] = float(eod_ovr.iloc[g])
         if binary:
-            pos, neg = members & (y == 1), members & (y == 0)
-            out[f"sel[{name}]"] = float(np.mean(y_pred[members] == 1)) if members.any() else float("nan")
-            out[f"tpr[{name}]"] = float(np.mean(y_pred[pos] == 1)) if pos.any() else float("nan")
-            out[f"fpr[{name}]"] = float(np.mean(y_pred[neg] == 1)) if neg.any() else float("nan")
+            out[f"sel[{name}]"] = float(rates["selection_rate"][g])
+            out[f"tpr[{name}]"] = float(rates["tpr"][g])
+            out[f"fpr[{name}]"] = float(rates["fpr"][g])
     return out
 
 

@@ -14,6 +14,7 @@ Conventions
 
 from ._calibration import ece_by_group, expected_calibration_error, reliability_diagram
 from ._disparity import (
+    binary_group_rates,
     demographic_parity_difference,
     equal_opportunity_difference,
     equalized_odds_difference,
@@ -30,6 +31,7 @@ __all__ = [
     "min_group_f1",
     "min_group_recall",
     "f1_gap",
+    "binary_group_rates",
     "demographic_parity_difference",
     "equalized_odds_difference",
     "equalized_odds_sum",

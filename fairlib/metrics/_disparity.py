@@ -29,6 +29,38 @@ def _fractions(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_grou
             np.bincount(codes, weights=among, minlength=n_groups))
 
 
+def binary_group_rates(y_true: Any, y_pred: Any, *, sensitive_features: Any, num_groups: int) -> dict[str, np.ndarray]:
+    """Per-group counts and rates of class 1 for binary labels, by counting (no MetricFrame).
+
+    The gaps of this module are spreads of these rates; recording them per run lets a results file show what
+    each gap is made of. Much faster than one MetricFrame per metric when thousands of runs are evaluated.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of {0, 1}, shape (n,)
+    sensitive_features : array-like of int, shape (n,)
+        Group codes ``0 .. num_groups - 1``.
+    num_groups : int
+        Groups absent from the data get count 0 and NaN rates.
+
+    Returns
+    -------
+    dict of numpy.ndarray, each of shape (num_groups,)
+        ``count``, ``selection_rate``, ``tpr``, ``fpr``, ``f1`` (of class 1); NaN where the denominator is 0
+        (no members, no positives, no negatives, neither positives nor predicted positives).
+    """
+    y, pred = (np.asarray(a) == 1 for a in (y_true, y_pred))
+    codes = np.asarray(sensitive_features, dtype=np.int64)
+    count = np.bincount(codes, minlength=num_groups).astype(float)
+    positives = np.bincount(codes, weights=y, minlength=num_groups)
+    selected = np.bincount(codes, weights=pred, minlength=num_groups)
+    tp = np.bincount(codes, weights=y & pred, minlength=num_groups)
+    fp, fn = selected - tp, positives - tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {"count": count, "selection_rate": selected / count, "tpr": tp / positives,
+                "fpr": fp / (count - positives), "f1": 2 * tp / (2 * tp + fp + fn)}
+
+
 def _why(rate: str, positive: Any) -> str:
     return {"selection_rate": "no members", "tpr": f"no examples with y_true == {positive!r}",
             "fpr": f"no examples with y_true != {positive!r}"}[rate]
