@@ -360,11 +360,11 @@ def evaluate(claim_id: str | Claim, *, a: Any = None, b: Any = None, differences
         "direction": c.direction, "margin": deciding["margin"], "estimate": _num(deciding["estimate"]),
         "ci_low": _num(deciding["ci_low"]), "ci_high": _num(deciding["ci_high"]), "n": int(deciding["n"]),
         "verdict": verdict.value, "reason": Reason.NONE.value, "paper_value": c.paper_value, "mde": _num(mde),
-        "seeds_needed": seeds, "evidence": None, "data": str(data), "level": deciding["level"],
+        "seeds_needed": seeds, "evidence": None, "data": str(data), "level": float(deciding["level"]),
         "deciding": deciding["label"] or None, "paper_pm": c.paper_pm, "dataset": c.dataset,
         "spearman": deciding.get("spearman"),
         "comparisons": [{"label": f["label"], "metric": f["metric"], "estimate": _num(f["estimate"]),
-                         "ci_low": _num(f["ci_low"]), "ci_high": _num(f["ci_high"]), "level": f["level"],
+                         "ci_low": _num(f["ci_low"]), "ci_high": _num(f["ci_high"]), "level": float(f["level"]),
                          "n": int(f["n"]), "p": _num(f["p"]), "p_holm": _num(f["p_holm"]),
                          "verdict": f["verdict"].value} for f in finished],
     }
