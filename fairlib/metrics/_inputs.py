@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -85,7 +86,7 @@ def _outside(name: str, values: np.ndarray, allowed: Sequence) -> str | None:
     return f"{name} holds {len(stray)} value(s) outside the classes {tuple(allowed)}: {describe_values(stray)}"
 
 
-def _is_zero_one(value: Any) -> bool:
+def is_zero_one(value: Any) -> bool:
     return isinstance(value, (bool, int, np.integer, np.bool_)) and value in (0, 1)
 
 
@@ -123,7 +124,7 @@ def classes_to_compare(y_true: np.ndarray, y_pred: np.ndarray, pos_label: Any,
                       f"declare multi-class labels (this inference will become an error)", FutureWarning,
                       stacklevel=user_stacklevel())
         return np.union1d(y_true, y_pred).tolist(), True
-    if _is_zero_one(pos_label):
+    if is_zero_one(pos_label):
         allowed: list = [0, 1]
     else:
         allowed = sorted({pos_label, *observed.tolist()}, key=str)
@@ -152,7 +153,8 @@ def user_stacklevel() -> int:
     # Call depth differs between metrics (and fairness_summary nests them), so a fixed level would
     # point into this package half of the time.
     frame, level = sys._getframe(2), 2
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+    while frame is not None and (os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR)
+                                 or frame.f_code.co_filename == contextlib.__file__):
         frame, level = frame.f_back, level + 1
     return level
 
@@ -186,3 +188,17 @@ def worst(values: pd.Series, what: str, *, lowest: bool) -> float:
                       stacklevel=user_stacklevel())
         return float("nan")
     return float(defined.min() if lowest else defined.max())
+
+
+@contextlib.contextmanager
+def each_warning_once() -> Iterator[None]:
+    """Re-issue the warnings raised inside once each: metrics that share an undefined case warn once."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    seen = set()
+    for w in caught:
+        key = (str(w.message), w.category)
+        if key not in seen:
+            seen.add(key)
+            warnings.warn(w.message, w.category, stacklevel=user_stacklevel())
