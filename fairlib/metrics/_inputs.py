@@ -86,6 +86,13 @@ def _outside(name: str, values: np.ndarray, allowed: Sequence) -> str | None:
     return f"{name} holds {len(stray)} value(s) outside the classes {tuple(allowed)}: {describe_values(stray)}"
 
 
+def _class_indices(values: np.ndarray) -> bool:
+    """Whether every value is an integer >= 0 (a class index), whatever the dtype."""
+    if not (np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.bool_)):
+        return False
+    return bool(np.all(values >= 0) and np.all(np.mod(values, 1) == 0))
+
+
 def is_zero_one(value: Any) -> bool:
     return isinstance(value, (bool, int, np.integer, np.bool_)) and value in (0, 1)
 
@@ -101,24 +108,24 @@ def classes_to_compare(y_true: np.ndarray, y_pred: np.ndarray, pos_label: Any,
     ``classes=None`` declares binary labels: ``{0, 1}`` when ``pos_label`` is 0 or 1, else ``pos_label`` and
     one other label. A stray label (a 2 among 0/1, probabilities) is an error, never a switch to
     multi-class. Deprecated exception, kept for the runners written before ``classes=`` existed: when
-    ``y_true`` itself holds more than two distinct labels, the labels of ``y_true`` and ``y_pred`` are taken
-    as the classes, with a ``FutureWarning``.
+    ``y_true`` itself holds more than two distinct class indices (integers >= 0), the labels of ``y_true``
+    and ``y_pred`` are taken as the classes, with a ``FutureWarning``.
     """
     if classes is not None:
         declared = list(classes)
         if len(declared) < 2 or len(set(declared)) != len(declared):
             raise ValueError(f"classes must list at least two distinct labels, got {tuple(declared)}")
+        if len(declared) == 2 and pos_label not in declared:
+            raise ValueError(f"pos_label={pos_label!r} is not one of the classes {tuple(declared)}")
         for name, values in (("y_true", y_true), ("y_pred", y_pred)):
             problem = _outside(name, values, declared)
             if problem:
                 raise ValueError(problem)
         if len(declared) == 2:
-            if pos_label not in declared:
-                raise ValueError(f"pos_label={pos_label!r} is not one of the classes {tuple(declared)}")
             return [pos_label], False
         return np.union1d(y_true, y_pred).tolist(), True
     observed = np.unique(y_true)
-    if len(observed) > 2:
+    if len(observed) > 2 and _class_indices(observed):
         warnings.warn(f"y_true holds {len(observed)} distinct labels ({describe_values(y_true)}) and no "
                       f"classes= were declared; they are taken as multi-class. Pass classes=<all labels> to "
                       f"declare multi-class labels (this inference will become an error)", FutureWarning,
