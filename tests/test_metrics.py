@@ -158,7 +158,7 @@ SM = np.array([0, 0, 0, 0, 1, 1, 1, 1])
 
 
 def test_multiclass_by_hand():
-    kw = dict(sensitive_features=SM, group_names=("a", "b"))
+    kw = dict(sensitive_features=SM, group_names=("a", "b"), classes=(0, 1, 2))
     # selection rate per class (a, b): c0 (2/4, 1/4), c1 (2/4, 2/4), c2 (0, 1/4) -> max gap 0.25
     assert M.demographic_parity_difference(YM, PM, **kw) == pytest.approx(0.25)
     # c0: TPR (1, 0) FPR (0/2, 1/3); c1: TPR (1, 1) FPR (1/3, 1/3); c2: TPR (0, 1/2) FPR (0, 0)
@@ -181,7 +181,7 @@ def test_multiclass_by_hand():
 def test_multiclass_recall_ignores_classes_only_predicted():
     # y = [0, 0, 1], p = [0, 2, 1]: class 2 is predicted but never true, so its recall (0/0) is left out:
     # recall = mean(1/2, 1/1) = 0.75 (counting class 2 as 0 would give 0.5). F1 per class (2/3, 1, 0) -> 5/9
-    table = M.group_metrics([0, 0, 1], [0, 2, 1], sensitive_features=["g"] * 3)
+    table = M.group_metrics([0, 0, 1], [0, 2, 1], sensitive_features=["g"] * 3, classes=(0, 1, 2))
     assert table.loc["g", "recall"] == pytest.approx(0.75)
     assert table.loc["g", "f1"] == pytest.approx(5 / 9)
 
@@ -194,14 +194,15 @@ def test_multiclass_random_against_fairlearn_per_class():
     # accuracy depends on group and class jointly, so the worst class differs between groups
     p = np.where(rng.random(n) < 0.3 + 0.2 * ((s + y) % 3), y, rng.integers(0, k, n))
     kw = dict(sensitive_features=s)
+    declared = dict(kw, classes=range(k))
     dpd = max(fl_dpd(y == c, p == c, **kw) for c in range(k))
     eod = max(fl_eod(y == c, p == c, **kw) for c in range(k))
-    assert M.demographic_parity_difference(y, p, **kw) == pytest.approx(dpd, abs=1e-12)
-    assert M.equalized_odds_difference(y, p, **kw) == pytest.approx(eod, abs=1e-12)
-    ovr = M.equalized_odds_difference(y, p, method="one_vs_rest", **kw)
+    assert M.demographic_parity_difference(y, p, **declared) == pytest.approx(dpd, abs=1e-12)
+    assert M.equalized_odds_difference(y, p, **declared) == pytest.approx(eod, abs=1e-12)
+    ovr = M.equalized_odds_difference(y, p, method="one_vs_rest", **declared)
     expected = [max(fl_eod(y == c, p == c, sensitive_features=(s == g)) for c in range(k)) for g in range(3)]
     np.testing.assert_allclose(ovr.to_numpy(), expected, atol=1e-12)
-    table = M.group_metrics(y, p, **kw)
+    table = M.group_metrics(y, p, **declared)
     for g in range(3):
         m = s == g
         assert table.loc[g, "f1"] == pytest.approx(f1_score(y[m], p[m], average="macro"))

@@ -10,6 +10,17 @@ Conventions
   group with all others pooled (paper 1's code) and returns one value per group.
 - ``equalized_odds_difference`` is fairlearn's max(ΔTPR, ΔFPR); ``equalized_odds_sum`` is paper 4's
   ΔTPR + ΔFPR. Multi-class labels: rates are per class one-vs-rest, and gaps take the worst class.
+- Labels are checked against the declared classes: binary {0, 1} by default (``pos_label=`` another
+  positive class, ``classes=`` all labels, more than two for multi-class). A stray label or a probability
+  in ``y_pred`` is an error naming the value and its count; NaN or None in labels or groups is an error.
+  (Deprecated: with ``classes=None`` and more than two labels in ``y_true``, they are taken as multi-class
+  with a ``FutureWarning``.)
+- One vocabulary: :data:`METRICS` maps each canonical name (``accuracy``, ``dpd``, ``eo_max``, ``eo_sum``,
+  ``worst_group_accuracy``, ``worst_cell_accuracy``, ...) to its figure label, formula, direction and
+  bounds; :func:`evaluate` returns all of them for one prediction as one flat record.
+- Uncertainty: :func:`summarize_over_seeds` (t interval, or a percentile bootstrap inside the bounds of a
+  bounded metric), :func:`paired_over_seeds`, :func:`bootstrap_test_set` (test-set resampling by group),
+  :func:`gap_permutation_null` (what a max - min gap is under exchangeable groups of the same sizes).
 """
 
 from ._calibration import ece_by_group, expected_calibration_error, reliability_diagram
@@ -22,9 +33,12 @@ from ._disparity import (
     fpr_parity_difference,
     weighted_f1_error,
 )
+from ._evaluate import EVALUATE_KEYS, GROUP_KEYS, evaluate
 from ._group import f1_gap, group_metrics, min_group_f1, min_group_recall
-from ._intervals import paired_over_seeds, summarize_frame, summarize_over_seeds
+from ._intervals import bootstrap_test_set, paired_over_seeds, summarize_frame, summarize_over_seeds
+from ._permutation import gap_permutation_null
 from ._summary import SUMMARY_KEYS, fairness_summary
+from ._vocabulary import GAP_METRICS, METRICS, MetricInfo, metric_info
 
 __all__ = [
     "group_metrics",
@@ -46,4 +60,13 @@ __all__ = [
     "summarize_frame",
     "fairness_summary",
     "SUMMARY_KEYS",
+    "METRICS",
+    "MetricInfo",
+    "metric_info",
+    "GAP_METRICS",
+    "evaluate",
+    "EVALUATE_KEYS",
+    "GROUP_KEYS",
+    "bootstrap_test_set",
+    "gap_permutation_null",
 ]

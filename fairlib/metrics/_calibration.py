@@ -11,26 +11,37 @@ import pandas as pd
 from . import _inputs
 
 
-def _confidence_correct(y_true: Any, y_prob: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Top-class confidence and whether the top class is the true one, per example."""
+def _confidence_correct(y_true: Any, y_prob: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-class confidence, whether the top class is the true one, and whether the row has a NaN."""
     prob = np.asarray(y_prob, dtype=float)
     y_true = np.asarray(y_true)
     if prob.ndim == 1:
         prob = np.column_stack([1.0 - prob, prob])
     elif prob.ndim != 2:
         raise ValueError(f"y_prob must have shape (n,) or (n, C), got {prob.shape}")
-    elif not np.allclose(prob.sum(axis=1), 1.0, atol=1e-3):
-        # Logits passed by mistake would otherwise give a plausible-looking number.
-        raise ValueError("each row of y_prob must be a probability vector summing to 1 (got logits?)")
     if len(prob) != len(y_true) or y_true.ndim != 1:
         raise ValueError(f"y_true must be 1-D with one label per row of y_prob ({len(prob)}), got {y_true.shape}")
-    if np.any(prob < -1e-6) or np.any(prob > 1 + 1e-6):
-        raise ValueError("y_prob must lie in [0, 1]")
+    _inputs.check_missing("y_true", y_true)
+    nan_rows = np.isnan(prob).any(axis=1)
+    defined = prob[~nan_rows]
+    if prob.shape[1] > 1 and not np.allclose(defined.sum(axis=1), 1.0, atol=1e-3):
+        # Logits passed by mistake would otherwise give a plausible-looking number.
+        raise ValueError("each row of y_prob must be a probability vector summing to 1 (got logits?)")
+    outside = (defined < -1e-6) | (defined > 1 + 1e-6)
+    if outside.any():
+        raise ValueError(f"y_prob must lie in [0, 1]; {outside.sum()} value(s) outside: "
+                         f"{_inputs.describe_values(defined[outside])} (logits or scores instead of probabilities?)")
     if len(y_true) and (not np.issubdtype(y_true.dtype, np.integer) or y_true.min() < 0
                         or y_true.max() >= prob.shape[1]):
         raise ValueError(f"y_true must hold class indices 0..{prob.shape[1] - 1} (the columns of y_prob)")
+    confidence = np.where(nan_rows, np.nan, np.nan_to_num(prob).max(axis=1))
     # argmax takes the first maximum, so a 0.5 tie in the binary case predicts class 0.
-    return prob.max(axis=1), prob.argmax(axis=1) == y_true
+    return confidence, np.nan_to_num(prob).argmax(axis=1) == y_true, nan_rows
+
+
+def _warn_nan_rows(nan_rows: np.ndarray, what: str) -> None:
+    warnings.warn(f"{what}: {nan_rows.sum()} of {len(nan_rows)} rows of y_prob contain NaN (a diverged "
+                  f"model?); the ECE is NaN", UserWarning, stacklevel=_inputs.user_stacklevel())
 
 
 def _bins(confidence: np.ndarray, correct: np.ndarray, n_bins: int) -> pd.DataFrame:
@@ -68,13 +79,22 @@ def reliability_diagram(y_true: Any, y_prob: Any, *, n_bins: int = 15) -> pd.Dat
     n_bins : int, default 15
         Equal-width bins over [0, 1], each (lower, upper] (the first also holds 0).
 
+    Raises
+    ------
+    ValueError
+        NaN in ``y_prob`` or ``y_true``, probabilities outside [0, 1], rows not summing to 1.
+
     Returns
     -------
     pandas.DataFrame
         One row per bin: ``bin_lower, bin_upper, count, confidence`` (mean top-class probability),
         ``accuracy`` (share whose top class is right). Empty bins have count 0 and NaN confidence/accuracy.
     """
-    return _bins(*_confidence_correct(y_true, y_prob), n_bins)
+    confidence, correct, nan_rows = _confidence_correct(y_true, y_prob)
+    if nan_rows.any():
+        raise ValueError(f"y_prob has NaN in {nan_rows.sum()} of {len(nan_rows)} rows; a reliability diagram "
+                         f"needs every probability")
+    return _bins(confidence, correct, n_bins)
 
 
 def expected_calibration_error(y_true: Any, y_prob: Any, *, n_bins: int = 15) -> float:
@@ -90,21 +110,35 @@ def expected_calibration_error(y_true: Any, y_prob: Any, *, n_bins: int = 15) ->
     Returns
     -------
     float
-        In [0, 1]; NaN with a warning when there is no example.
+        In [0, 1]; NaN with a warning when there is no example or when any row of ``y_prob`` has a NaN (the
+        calibration of the rest would flatter a model that failed on those rows).
+
+    Raises
+    ------
+    ValueError
+        Probabilities outside [0, 1], rows not summing to 1, NaN in ``y_true``.
     """
-    confidence, correct = _confidence_correct(y_true, y_prob)
+    confidence, correct, nan_rows = _confidence_correct(y_true, y_prob)
     if len(confidence) == 0:
         warnings.warn("expected_calibration_error: no examples; the ECE is NaN", UserWarning, stacklevel=2)
+    if nan_rows.any():
+        _warn_nan_rows(nan_rows, "expected_calibration_error")
+        _bins(confidence[:0], correct[:0], n_bins)  # n_bins is still checked
+        return float("nan")
     return _ece(_bins(confidence, correct, n_bins))
 
 
 def _ece_per_group(y_true, y_prob, codes, names, *, n_bins: int, warn_empty: bool) -> pd.Series:
-    confidence, correct = _confidence_correct(y_true, y_prob)
+    confidence, correct, nan_rows = _confidence_correct(y_true, y_prob)
     values = []
     for i, name in enumerate(names):
         members = codes == i
         if not members.any() and warn_empty:
             _inputs.warn_empty(name)
+        if nan_rows[members].any():
+            _warn_nan_rows(nan_rows[members], f"group {name!r}")
+            values.append(float("nan"))
+            continue
         values.append(_ece(_bins(confidence[members], correct[members], n_bins)))
     return pd.Series(values, index=pd.Index(names, name="group"), name="ece")
 
@@ -123,7 +157,7 @@ def ece_by_group(y_true: Any, y_prob: Any, *, sensitive_features: Any, group_nam
     Returns
     -------
     pandas.Series
-        ECE per group name; NaN with a warning for a group without members.
+        ECE per group name; NaN with a warning for a group without members or with NaN probabilities.
     """
     codes, names = _inputs.resolve_groups(sensitive_features, group_names, len(np.asarray(y_true)))
     return _ece_per_group(y_true, y_prob, codes, names, n_bins=n_bins, warn_empty=True)

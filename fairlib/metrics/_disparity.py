@@ -48,9 +48,36 @@ def binary_group_rates(y_true: Any, y_pred: Any, *, sensitive_features: Any, num
     dict of numpy.ndarray, each of shape (num_groups,)
         ``count``, ``selection_rate``, ``tpr``, ``fpr``, ``f1`` (of class 1); NaN where the denominator is 0
         (no members, no positives, no negatives, neither positives nor predicted positives).
+
+    Raises
+    ------
+    ValueError
+        A label other than 0/1 (or False/True), a code outside ``0 .. num_groups - 1``, NaN in any input,
+        unequal lengths, or ``num_groups < 1``; each message names the offending values and their counts.
     """
-    y, pred = (np.asarray(a) == 1 for a in (y_true, y_pred))
-    codes = np.asarray(sensitive_features, dtype=np.int64)
+    if not (isinstance(num_groups, (int, np.integer)) and not isinstance(num_groups, bool) and num_groups >= 1):
+        raise ValueError(f"num_groups must be a positive integer, got {num_groups!r}")
+    y_true, y_pred = _inputs.as_labels(y_true, y_pred)
+    raw = np.asarray(sensitive_features)
+    if raw.ndim != 1 or len(raw) != len(y_true):
+        raise ValueError(f"sensitive_features must be 1-D with one code per example ({len(y_true)}), "
+                         f"got shape {raw.shape}")
+    _inputs.check_missing("sensitive_features", raw)
+    for name, values in (("y_true", y_true), ("y_pred", y_pred)):
+        if not np.isin(values, (0, 1)).all():
+            stray = values[~np.isin(values, (0, 1))]
+            raise ValueError(f"binary_group_rates takes labels in {{0, 1}}; {name} holds {len(stray)} other "
+                             f"value(s): {_inputs.describe_values(stray)}")
+    if not (np.issubdtype(raw.dtype, np.integer) or np.issubdtype(raw.dtype, np.bool_)
+            or (np.issubdtype(raw.dtype, np.floating) and np.all(raw == np.round(raw)))):
+        raise ValueError(f"sensitive_features must be integer group codes 0..{num_groups - 1}, got dtype "
+                         f"{raw.dtype} ({_inputs.describe_values(raw)})")
+    codes = raw.astype(np.int64)
+    bad = (codes < 0) | (codes >= num_groups)
+    if bad.any():
+        raise ValueError(f"sensitive_features must be group codes in 0..{num_groups - 1} (num_groups="
+                         f"{num_groups}); {bad.sum()} code(s) outside: {_inputs.describe_values(codes[bad])}")
+    y, pred = y_true == 1, y_pred == 1
     count = np.bincount(codes, minlength=num_groups).astype(float)
     positives = np.bincount(codes, weights=y, minlength=num_groups)
     selected = np.bincount(codes, weights=pred, minlength=num_groups)
@@ -85,15 +112,15 @@ def _rate_difference(y_true, y_pred, codes, names, positive, rate, method, label
 
 
 def _disparity(y_true, y_pred, sensitive_features, group_names, method, pos_label, rates: Sequence[str],
-               combine: Callable, name: str) -> float | pd.Series:
+               combine: Callable, name: str, classes: Sequence | None = None) -> float | pd.Series:
     _inputs.check_method(method)
     y_true, y_pred = _inputs.as_labels(y_true, y_pred)
     codes, names = _inputs.resolve_groups(sensitive_features, group_names, len(y_true))
-    classes, multiclass = _inputs.classes_to_compare(y_true, y_pred, pos_label)
+    positives, multiclass = _inputs.classes_to_compare(y_true, y_pred, pos_label, classes)
     for i in np.flatnonzero(np.bincount(codes, minlength=len(names)) == 0):
         _inputs.warn_empty(names[i])
     per_class = [combine([_rate_difference(y_true, y_pred, codes, names, c, r, method, multiclass)
-                          for r in rates]) for c in classes]
+                          for r in rates]) for c in positives]
     if not multiclass:
         result = per_class[0]
     elif method == "one_vs_rest":
@@ -134,58 +161,68 @@ _SHARED_DOC = """
         Positive class for binary labels. Multi-class labels (more than two distinct values): each class
         is taken one-vs-rest as the positive class, and the maximum over classes is returned (per group for
         ``"one_vs_rest"``); ``pos_label`` is then unused.
+    classes : sequence, optional
+        All labels: two for binary labels (``pos_label`` one of them), more for multi-class. Default:
+        binary, ``{0, 1}`` (or ``pos_label`` and one other label); a label outside the declared classes (a
+        stray 2, probabilities) is an error naming the value and its count.
 
     Returns
     -------
     float or pandas.Series
         NaN, with a warning, where fewer than two groups have a defined rate.
+
+    Raises
+    ------
+    ValueError
+        Labels outside the declared classes; NaN or None in any input.
 """
 
 
 def demographic_parity_difference(y_true: Any, y_pred: Any, *, sensitive_features: Any,
                                   group_names: Sequence | None = None, method: str = "between_groups",
-                                  pos_label: Any = 1) -> float | pd.Series:
+                                  pos_label: Any = 1, classes: Sequence | None = None) -> float | pd.Series:
     """Difference in selection rate P(y_pred = pos | group) across groups (fairlearn's DPD, paper 4's ΔDP).
     """
     return _disparity(y_true, y_pred, sensitive_features, group_names, method, pos_label,
-                      ("selection_rate",), _single, "demographic_parity_difference")
+                      ("selection_rate",), _single, "demographic_parity_difference", classes)
 
 
 def equal_opportunity_difference(y_true: Any, y_pred: Any, *, sensitive_features: Any,
                                  group_names: Sequence | None = None, method: str = "between_groups",
-                                 pos_label: Any = 1) -> float | pd.Series:
+                                 pos_label: Any = 1, classes: Sequence | None = None) -> float | pd.Series:
     """Difference in TPR across groups (ΔTPR; paper 3's equal-opportunity gap)."""
     return _disparity(y_true, y_pred, sensitive_features, group_names, method, pos_label, ("tpr",), _single,
-                      "equal_opportunity_difference")
+                      "equal_opportunity_difference", classes)
 
 
 def fpr_parity_difference(y_true: Any, y_pred: Any, *, sensitive_features: Any,
                           group_names: Sequence | None = None, method: str = "between_groups",
-                          pos_label: Any = 1) -> float | pd.Series:
+                          pos_label: Any = 1, classes: Sequence | None = None) -> float | pd.Series:
     """Difference in false-positive rate across groups (ΔFPR; paper 3's FPR parity)."""
     return _disparity(y_true, y_pred, sensitive_features, group_names, method, pos_label, ("fpr",), _single,
-                      "fpr_parity_difference")
+                      "fpr_parity_difference", classes)
 
 
 def equalized_odds_difference(y_true: Any, y_pred: Any, *, sensitive_features: Any,
                               group_names: Sequence | None = None, method: str = "between_groups",
-                              pos_label: Any = 1) -> float | pd.Series:
+                              pos_label: Any = 1, classes: Sequence | None = None) -> float | pd.Series:
     """max(ΔTPR, ΔFPR): fairlearn's ``equalized_odds_difference`` (agg="worst_case").
 
     NaN if either ΔTPR or ΔFPR is undefined, since the other alone would understate the gap.
     """
     return _disparity(y_true, y_pred, sensitive_features, group_names, method, pos_label, ("tpr", "fpr"),
-                      _maximum, "equalized_odds_difference")
+                      _maximum, "equalized_odds_difference", classes)
 
 
 def equalized_odds_sum(y_true: Any, y_pred: Any, *, sensitive_features: Any, group_names: Sequence | None = None,
-                       method: str = "between_groups", pos_label: Any = 1) -> float | pd.Series:
+                       method: str = "between_groups", pos_label: Any = 1,
+                       classes: Sequence | None = None) -> float | pd.Series:
     """ΔTPR + ΔFPR: paper 4's ΔEO (for two groups, 2 x fairlearn's ``agg="mean"``).
 
     NaN if either ΔTPR or ΔFPR is undefined.
     """
     return _disparity(y_true, y_pred, sensitive_features, group_names, method, pos_label, ("tpr", "fpr"), _sum,
-                      "equalized_odds_sum")
+                      "equalized_odds_sum", classes)
 
 
 for _f in (demographic_parity_difference, equal_opportunity_difference, fpr_parity_difference,

@@ -63,7 +63,8 @@ def _group_table(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, name
 
 
 def group_metrics(y_true: Any, y_pred: Any, *, sensitive_features: Any, group_names: Sequence | None = None,
-                  y_prob: Any = None, pos_label: Any = 1, n_bins: int = 15) -> pd.DataFrame:
+                  y_prob: Any = None, pos_label: Any = 1, n_bins: int = 15,
+                  classes: Sequence | None = None) -> pd.DataFrame:
     """Per-group count, accuracy, F1, recall, false-positive rate, selection rate (and ECE).
 
     Parameters
@@ -81,6 +82,10 @@ def group_metrics(y_true: Any, y_pred: Any, *, sensitive_features: Any, group_na
         Positive class of recall, FPR, selection rate and F1 for binary labels.
     n_bins : int, default 15
         Number of confidence bins of the ECE.
+    classes : sequence, optional
+        All labels. Two: binary with ``pos_label``; more: multi-class. Default: binary, ``{0, 1}`` (or
+        ``pos_label`` and one other label). A label outside them (a stray 2, a probability) is an error
+        naming the value and its count.
 
     Returns
     -------
@@ -90,6 +95,11 @@ def group_metrics(y_true: Any, y_pred: Any, *, sensitive_features: Any, group_na
         values): ``f1`` and ``recall`` are macro-averaged over the classes occurring in the group (recall over
         the classes with support there), while ``fpr`` and ``selection_rate`` are ``pos_label`` one-vs-rest.
 
+    Raises
+    ------
+    ValueError
+        Labels outside the declared classes; NaN or None in ``y_true``, ``y_pred`` or ``sensitive_features``.
+
     Warns
     -----
     UserWarning
@@ -98,7 +108,7 @@ def group_metrics(y_true: Any, y_pred: Any, *, sensitive_features: Any, group_na
     """
     y_true, y_pred = _inputs.as_labels(y_true, y_pred)
     codes, names = _inputs.resolve_groups(sensitive_features, group_names, len(y_true))
-    _, multiclass = _inputs.classes_to_compare(y_true, y_pred, pos_label)
+    _, multiclass = _inputs.classes_to_compare(y_true, y_pred, pos_label, classes)
     table = _group_table(y_true, y_pred, codes, names, pos_label=pos_label, multiclass=multiclass)
     table["count"] = table["count"].astype(np.int64)
     if y_prob is not None:
@@ -107,22 +117,22 @@ def group_metrics(y_true: Any, y_pred: Any, *, sensitive_features: Any, group_na
     return table
 
 
-def _single_column(y_true, y_pred, sensitive_features, group_names, pos_label, column) -> tuple:
+def _single_column(y_true, y_pred, sensitive_features, group_names, pos_label, column, classes) -> tuple:
     y_true, y_pred = _inputs.as_labels(y_true, y_pred)
     codes, names = _inputs.resolve_groups(sensitive_features, group_names, len(y_true))
-    _, multiclass = _inputs.classes_to_compare(y_true, y_pred, pos_label)
+    _, multiclass = _inputs.classes_to_compare(y_true, y_pred, pos_label, classes)
     table = _group_table(y_true, y_pred, codes, names, pos_label=pos_label, multiclass=multiclass,
                          columns=(column,))
     return table[column], (y_true, y_pred, codes, names, multiclass)
 
 
 def min_group_f1(y_true: Any, y_pred: Any, *, sensitive_features: Any, group_names: Sequence | None = None,
-                 pos_label: Any = 1) -> float:
+                 pos_label: Any = 1, classes: Sequence | None = None) -> float:
     """Lowest per-group F1 (macro within a group for multi-class labels).
 
     Parameters
     ----------
-    y_true, y_pred, sensitive_features, group_names, pos_label
+    y_true, y_pred, sensitive_features, group_names, pos_label, classes
         As in :func:`group_metrics`.
 
     Returns
@@ -130,17 +140,17 @@ def min_group_f1(y_true: Any, y_pred: Any, *, sensitive_features: Any, group_nam
     float
         Minimum over the groups where F1 is defined; NaN with a warning if it is defined for none.
     """
-    f1, _ = _single_column(y_true, y_pred, sensitive_features, group_names, pos_label, "f1")
+    f1, _ = _single_column(y_true, y_pred, sensitive_features, group_names, pos_label, "f1", classes)
     return _inputs.worst(f1, "min_group_f1", lowest=True)
 
 
 def min_group_recall(y_true: Any, y_pred: Any, *, sensitive_features: Any, group_names: Sequence | None = None,
-                     pos_label: Any = 1) -> float:
+                     pos_label: Any = 1, classes: Sequence | None = None) -> float:
     """Lowest per-group recall (TPR of ``pos_label``; macro recall within a group for multi-class labels).
 
     Parameters
     ----------
-    y_true, y_pred, sensitive_features, group_names, pos_label
+    y_true, y_pred, sensitive_features, group_names, pos_label, classes
         As in :func:`group_metrics`.
 
     Returns
@@ -148,17 +158,18 @@ def min_group_recall(y_true: Any, y_pred: Any, *, sensitive_features: Any, group
     float
         Minimum over the groups where recall is defined; NaN with a warning if it is defined for none.
     """
-    recall, _ = _single_column(y_true, y_pred, sensitive_features, group_names, pos_label, "recall")
+    recall, _ = _single_column(y_true, y_pred, sensitive_features, group_names, pos_label, "recall", classes)
     return _inputs.worst(recall, "min_group_recall", lowest=True)
 
 
 def f1_gap(y_true: Any, y_pred: Any, *, sensitive_features: Any, group_names: Sequence | None = None,
-           method: str = "between_groups", pos_label: Any = 1) -> float | pd.Series:
+           method: str = "between_groups", pos_label: Any = 1,
+           classes: Sequence | None = None) -> float | pd.Series:
     """Gap in F1 between groups (FairLoRA's "F1 gap").
 
     Parameters
     ----------
-    y_true, y_pred, sensitive_features, group_names, pos_label
+    y_true, y_pred, sensitive_features, group_names, pos_label, classes
         As in :func:`group_metrics`.
     method : {"between_groups", "one_vs_rest"}, default "between_groups"
         ``"between_groups"``: max - min of the per-group F1. ``"one_vs_rest"``: for each group,
@@ -172,7 +183,7 @@ def f1_gap(y_true: Any, y_pred: Any, *, sensitive_features: Any, group_names: Se
     """
     _inputs.check_method(method)
     f1, (y_true, y_pred, codes, names, multiclass) = _single_column(
-        y_true, y_pred, sensitive_features, group_names, pos_label, "f1")
+        y_true, y_pred, sensitive_features, group_names, pos_label, "f1", classes)
     if method == "between_groups":
         return _inputs.spread(f1, "f1_gap")
     score = _metric_functions(pos_label, multiclass)["f1"]

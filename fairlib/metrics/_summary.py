@@ -18,12 +18,13 @@ SUMMARY_KEYS = (
 
 
 def fairness_summary(y_true: Any, y_pred: Any, *, sensitive_features: Any, y_prob: Any = None,
-                     group_names: Sequence | None = None, pos_label: Any = 1, n_bins: int = 15) -> dict:
+                     group_names: Sequence | None = None, pos_label: Any = 1, n_bins: int = 15,
+                     classes: Sequence | None = None) -> dict:
     """Every scalar metric of the package for one prediction, gaps taken between groups (max - min).
 
     Parameters
     ----------
-    y_true, y_pred, sensitive_features, group_names, pos_label
+    y_true, y_pred, sensitive_features, group_names, pos_label, classes
         As in :func:`group_metrics`.
     y_prob : array-like of shape (n, C) or (n,), optional
         Class probabilities; without them ``ece`` and ``max_group_ece`` are NaN.
@@ -40,7 +41,7 @@ def fairness_summary(y_true: Any, y_pred: Any, *, sensitive_features: Any, y_pro
     """
     y_true, y_pred = _inputs.as_labels(y_true, y_pred)
     group = dict(sensitive_features=sensitive_features, group_names=group_names)
-    rates = dict(group, pos_label=pos_label)
+    rates = dict(group, pos_label=pos_label, classes=classes)
     # The metrics share their undefined cases; each warning is re-issued once instead of once per metric.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
