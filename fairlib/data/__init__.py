@@ -13,7 +13,7 @@ from ._celeba import CELEBA_ATTRIBUTES, load_celeba, resolve_attribute
 from ._lfwa import LFWA_SPLIT_FRACTIONS, load_lfwa
 from ._hatespeech import load_measuring_hate_speech
 from ._waterbirds import load_waterbirds
-from ._locate import DATASET_LOCATORS, locate_dataset
+from ._locate import DATASET_LOCATORS, check_dataset, locate_dataset
 from ._text_standin import IDENTITY_TERMS, RELIGION_GROUPS, TEXT_CATEGORIES, religion_standin
 
 __all__ = [
@@ -26,5 +26,6 @@ __all__ = [
     "load_utkface", "UTK_AGE_EDGES", "UTK_AGE_CLASSES", "UTK_RACES", "UTK_TARGETS", "UTK_SENSITIVE",
     "load_celeba", "CELEBA_ATTRIBUTES", "resolve_attribute", "load_lfwa",
     "LFWA_SPLIT_FRACTIONS", "load_measuring_hate_speech", "load_waterbirds", "DATASET_LOCATORS", "locate_dataset",
+    "check_dataset",
     "religion_standin", "RELIGION_GROUPS", "IDENTITY_TERMS", "TEXT_CATEGORIES",
 ]
