@@ -57,21 +57,28 @@ class PlannedRuns:
 
 
 def check_requirement(requirement: Requirement) -> bool:
-    """True if the dataset has every file its loader needs, or the checkpoint is local or in the HF cache."""
+    """True if the dataset is complete and readable, or the checkpoint is local or in the HF cache."""
     return missing_reason(requirement) is None
 
 
 def missing_reason(requirement: Requirement) -> str | None:
-    """None if the requirement is met, else what exactly is missing (the first file a loader would miss)."""
+    """None if the requirement is met, else what exactly is wrong.
+
+    A dataset fairlib has a loader for is read as the loader reads it and every image is decoded
+    (:func:`fairlib.data.check_dataset`): the reason names the first file the loader would miss, the line of a
+    table that does not follow the format, or the images that are absent or cannot be decoded, with counts.
+    """
     if requirement.kind == "dataset":
-        from .data import DATASET_LOCATORS, MissingDataError, locate_dataset
+        from .data import DATASET_LOCATORS, MissingDataError, check_dataset
 
         if requirement.name in DATASET_LOCATORS:
             try:
-                locate_dataset(requirement.name, requirement.location)
+                problems = check_dataset(requirement.name, requirement.location)
             except MissingDataError as error:
                 return f"missing {error.path}"
-            return None
+            except ValueError as error:  # DataFormatError, or a default task the data cannot give
+                return f"cannot be read: {error}"
+            return "; ".join(problems) or None
         return None if Path(requirement.location).exists() else f"missing {requirement.location}"
     local = Path(requirement.location).expanduser()
     if local.is_dir():

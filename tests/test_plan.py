@@ -4,11 +4,15 @@ from fairlib._plan import PlannedRuns, Requirement, check_requirement, format_pl
 
 
 def test_requirements_checked_on_disk_and_in_cache(tmp_path, monkeypatch):
+    from tests.fixtures_full import write_celeba
+
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    for part in ("celeba/img_align_celeba", "celeba/Anno", "celeba/Eval"):
-        (tmp_path / part).mkdir(parents=True)
-    (tmp_path / "celeba" / "Anno" / "list_attr_celeba.txt").write_text("1\n")
-    (tmp_path / "celeba" / "Eval" / "list_eval_partition.txt").write_text("000001.jpg 0\n")
+    # a complete (tiny) CelebA, its text files in Anno/ and Eval/ as on the download page: the dry run reads
+    # them and decodes the images, so they must be real
+    root = write_celeba(tmp_path / "celeba", [("000001.jpg", {"Smiling": 1}, 0), ("000002.jpg", {"Male": 1}, 2)])
+    for name, part in (("list_attr_celeba.txt", "Anno"), ("list_eval_partition.txt", "Eval")):
+        (root / part).mkdir()
+        (root / name).rename(root / part / name)
     ckpt = tmp_path / "vit"
     ckpt.mkdir()
     (ckpt / "config.json").write_text("{}")

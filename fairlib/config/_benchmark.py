@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
 from .._validation import ConfigError, bounded, choice, validate_fields
+from ._tasks import check_task_key
 
 __all__ = ["BenchmarkConfig", "ModalityBudget", "BENCHMARK_PROFILES", "BENCHMARK_METHODS", "STANDIN_BENCHMARK_TASKS",
            "PAPER_BENCHMARK_TASKS", "BENCHMARK_TASK_KINDS", "BENCHMARK_SELECTION_METRICS"]
@@ -144,7 +145,7 @@ class BenchmarkConfig:
     n_text_standin: int = bounded(600, ge=100)
     text_max_length: int = bounded(32, ge=4)
     data_seed: int = bounded(0, ge=0)
-    split_fractions: tuple[float, ...] = bounded((0.45, 0.18, 0.37), gt=0, lt=1)
+    split_fractions: tuple[float, ...] = bounded((0.45, 0.18, 0.37), gt=0, lt=1, unique=False)
     tabular: ModalityBudget = field(default_factory=lambda: _TABULAR)
     image: ModalityBudget = field(default_factory=lambda: _IMAGE)
     text: ModalityBudget = field(default_factory=lambda: _TEXT)
@@ -166,9 +167,7 @@ class BenchmarkConfig:
         if not self.tasks or not self.methods:
             raise ConfigError("BenchmarkConfig.tasks and .methods must not be empty")
         for task in self.tasks:
-            if task.split(":")[0] not in BENCHMARK_TASK_KINDS:
-                raise ConfigError(f"BenchmarkConfig.tasks: {task!r} is invalid; a task key starts with one of "
-                                  f"{BENCHMARK_TASK_KINDS}")
+            check_task_key(task, where="BenchmarkConfig.tasks", kinds=BENCHMARK_TASK_KINDS, default_target=True)
         unknown = [m for m in self.methods if m not in BENCHMARK_METHODS]
         if unknown:
             raise ConfigError(f"BenchmarkConfig.methods: {unknown} unknown; valid choices: {BENCHMARK_METHODS}")

@@ -86,7 +86,7 @@ class FisherSVDConfig:
     notebook: ClassVar[str] = "04"
 
     pretrain_fraction: float = bounded(0.6, gt=0, lt=1)
-    new_task_fractions: tuple[float, ...] = bounded(ADULT_TABLE1_FRACTIONS, gt=0, lt=1)
+    new_task_fractions: tuple[float, ...] = bounded(ADULT_TABLE1_FRACTIONS, gt=0, lt=1, unique=False)
     split_seed: int = bounded(0, ge=0)
     n_runs: int = bounded(10, ge=1)
     hidden: int = bounded(20, ge=1)
@@ -111,7 +111,7 @@ class FisherSVDConfig:
     image_variants: tuple[str, ...] = ("stand-in-vit-reference", "stand-in-vit-deeper", "stand-in-vit-wider")
     image_n: int = bounded(3000, ge=100)
     image_pretrain_fraction: float = bounded(0.3, gt=0, lt=1)
-    image_fractions: tuple[float, ...] = bounded((0.5, 0.2, 0.3), gt=0, lt=1)
+    image_fractions: tuple[float, ...] = bounded((0.5, 0.2, 0.3), gt=0, lt=1, unique=False)
     head_pretrain_epochs: int = bounded(20, ge=1)
     head_pretrain_lr: float = bounded(1e-2, gt=0)
     variant_pretrain_images: int = bounded(8000, ge=100, le=50_000)

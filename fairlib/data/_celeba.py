@@ -12,8 +12,17 @@ from ._errors import DataFormatError, MissingDataError
 from ._images import check_images, list_images
 from ._types import GroupedDataset
 
-__all__ = ["load_celeba", "CELEBA_SPLITS", "binary_names", "resolve_attribute"]
+__all__ = ["load_celeba", "CELEBA_SPLITS", "CELEBA_ATTRIBUTES", "binary_names", "resolve_attribute"]
 
+#: The 40 attribute names of the official list_attr_celeba.txt, in file order (the loader reads the names from
+#: the file itself; configurations check task keys against this list before any data is read).
+CELEBA_ATTRIBUTES = (
+    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips", "Big_Nose",
+    "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin", "Eyeglasses",
+    "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open", "Mustache",
+    "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks",
+    "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick",
+    "Wearing_Necklace", "Wearing_Necktie", "Young")
 #: Codes of list_eval_partition.txt.
 CELEBA_SPLITS = ("train", "val", "test")
 _HOW_TO_GET = ("https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html -> 'Align&Cropped Images' "

@@ -23,10 +23,12 @@ from .. import paths
 from ._errors import DataFormatError, MissingDataError
 from ._types import GroupedDataset
 
-__all__ = ["load_measuring_hate_speech", "HATE_SPEECH_FILES", "HATE_SPEECH_THRESHOLD"]
+__all__ = ["load_measuring_hate_speech", "HATE_SPEECH_FILES", "HATE_SPEECH_FOLDERS", "HATE_SPEECH_THRESHOLD"]
 
 #: Looked for in this order in the dataset folder (parquet is the Hugging Face release; CSV needs no pyarrow).
 HATE_SPEECH_FILES = ("measuring-hate-speech.parquet", "measuring-hate-speech.csv")
+#: Accepted spellings of the dataset folder (the first is the default).
+HATE_SPEECH_FOLDERS = ("measuring-hate-speech", "measuring_hate_speech")
 #: Paper 1: a text is hate speech when its hate_speech_score exceeds 0.5.
 HATE_SPEECH_THRESHOLD = 0.5
 _HOW_TO_GET = ("https://huggingface.co/datasets/ucberkeley-dlab/measuring-hate-speech "
@@ -44,7 +46,14 @@ def _expected(attribute: str) -> str:
 def _locate_hate_speech(root: str | Path | None) -> Path:
     """The parquet file, else the CSV; MissingDataError if the folder holds neither."""
     folder = Path(root) if root is not None else paths.DATA / "measuring-hate-speech"
-    layout = f"{folder}/{HATE_SPEECH_FILES[0]} or {folder}/{HATE_SPEECH_FILES[1]}"
+    layout = (f"{folder}/{HATE_SPEECH_FILES[0]} or {folder}/{HATE_SPEECH_FILES[1]} (the folder may also be "
+              f"spelled {' or '.join(HATE_SPEECH_FOLDERS)})")
+    if not folder.is_dir():
+        # The download unpacks as measuring-hate-speech/ or measuring_hate_speech/ depending on the tool.
+        for spelling in HATE_SPEECH_FOLDERS:
+            if folder.name in HATE_SPEECH_FOLDERS and (folder.parent / spelling).is_dir():
+                folder = folder.parent / spelling
+                break
     if not folder.is_dir():
         raise MissingDataError("measuring-hate-speech", folder, how_to_get=_HOW_TO_GET, layout=layout)
     for name in HATE_SPEECH_FILES:
@@ -93,8 +102,9 @@ def load_measuring_hate_speech(*, root: str | Path | None = None, target_attribu
     Parameters
     ----------
     root : path, optional
-        Folder with ``measuring-hate-speech.parquet`` (needs pyarrow) or ``measuring-hate-speech.csv``.
-        Default ``DATA/measuring-hate-speech``.
+        Folder with ``measuring-hate-speech.parquet`` (read with pyarrow) or ``measuring-hate-speech.csv``.
+        Default ``DATA/measuring-hate-speech``; a missing folder of either spelling (``measuring-hate-speech``,
+        ``measuring_hate_speech``) is looked for under the other.
     target_attribute : str
         The attribute whose ``target_<attribute>_<subgroup>`` columns define the groups (``religion``, ``race``,
         ``gender``, ``sexuality``, ``origin``, ``age``, ``disability`` in the release).
@@ -103,7 +113,8 @@ def load_measuring_hate_speech(*, root: str | Path | None = None, target_attribu
     min_target_agreement : float
         Share of a text's annotation rows that must mark a subgroup for it to count as targeted.
     verbose : bool
-        Print how many rows and texts were read, merged and dropped, and why.
+        Print how many rows and texts were read, merged and dropped, and why. When anything is dropped the
+        line is printed whatever ``verbose`` says.
 
     Returns
     -------
@@ -162,14 +173,17 @@ def load_measuring_hate_speech(*, root: str | Path | None = None, target_attribu
             "texts": len(per_text), "dropped_no_subgroup": int((n_targeted == 0).sum()),
             "dropped_several_subgroups": int((n_targeted > 1).sum()), "dropped_small_groups": small,
             "min_group_size": min_group_size, "score": score[index], "annotations": annotations[index]}
-    message = (f"measuring-hate-speech from {path}: {len(table)} annotation rows -> {len(per_text)} distinct texts; "
+    message = (f"measuring-hate-speech from {path}: {len(table)} annotation rows ({info['rows_empty_text']} with an "
+               f"empty text, skipped) -> {len(per_text)} distinct texts; "
                f"target_{target_attribute}: dropped {info['dropped_no_subgroup']} targeting no subgroup, "
                f"{info['dropped_several_subgroups']} targeting several, "
                f"{sum(small.values())} in subgroups under {min_group_size} texts {small}; kept {len(index)}")
     if not kept_groups:
         raise ValueError(f"{message}\nNo subgroup of {target_attribute!r} has {min_group_size} texts; "
                          f"lower min_group_size")
-    if verbose:
+    skipped = (info["rows_empty_text"] + info["dropped_no_subgroup"] + info["dropped_several_subgroups"]
+               + sum(small.values()))
+    if verbose or skipped:
         print(message)
     return GroupedDataset(
         name=f"hate-speech-{target_attribute}", x=per_text.index.astype(str).take(index).tolist(),

@@ -68,11 +68,39 @@ def _person_split(persons: list[str], *, fractions: tuple[float, float, float], 
     names, counts = np.unique(np.asarray(persons, dtype=object), return_counts=True)
     order = np.random.default_rng(seed).permutation(len(names))
     quota = np.cumsum(fractions)[:2] * len(persons)
-    part_of_person, filled = {}, 0
+    parts, filled = [], 0
     for i in order:
-        part_of_person[names[i]] = int(np.searchsorted(quota, filled, side="right"))
+        parts.append(int(np.searchsorted(quota, filled, side="right")))
         filled += counts[i]
+    parts = _fill_empty_parts(parts, fractions=fractions, people=len(names), images=len(persons), seed=seed)
+    part_of_person = {names[i]: part for i, part in zip(order, parts)}
     return np.asarray([_SPLITS[part_of_person[p]] for p in persons])
+
+
+def _fill_empty_parts(parts: list[int], *, fractions: tuple[float, float, float], people: int, images: int,
+                      seed: int) -> list[int]:
+    """Give every part with a positive share at least one person (a person at the boundary moves over).
+
+    ``parts`` is non-decreasing in the visiting order, so each part is a run; an empty part sits between two runs
+    and takes the adjacent person of the larger one (which must keep one). Splits with no empty part are
+    left as they are.
+    """
+    parts = list(parts)
+    for k in range(3):
+        if fractions[k] <= 0 or k in parts:
+            continue
+        at = sum(p < k for p in parts)  # where part k's run would start
+        before = sum(p == parts[at - 1] for p in parts) if at > 0 else 0
+        after = sum(p == parts[at] for p in parts) if at < len(parts) else 0
+        if max(before, after) < 2:
+            raise ValueError(f"LFW+a: the {_SPLITS[k]!r} split would be empty: split_fractions {tuple(fractions)} "
+                             f"over {images} images of {people} people (split_seed {seed}) leave no person for it, "
+                             f"and no other part has a person to spare; use more data or set its share to 0")
+        if before >= after:
+            parts[at - 1] = k
+        else:
+            parts[at] = k
+    return parts
 
 
 def _locate_lfwa(root: str | Path | None, *, images_dir: str = "lfw") -> Path:
@@ -121,7 +149,9 @@ def load_lfwa(*, root: str | Path | None = None, target: str = "Male", sensitive
     Raises
     ------
     ValueError
-        Unknown attribute (the message lists the valid names), target equal to sensitive, bad fractions.
+        Unknown attribute (the message lists the valid names), target equal to sensitive, bad fractions, or a
+        split with a positive share that would be empty (named). A split that the seeded fill leaves empty
+        takes a person from a neighbouring part when one can spare one.
     MissingDataError
         The folder, the attribute file or the image folder is missing.
     DataFormatError
@@ -143,6 +173,10 @@ def load_lfwa(*, root: str | Path | None = None, target: str = "Male", sensitive
     for message in messages:
         print(message)
     index = np.flatnonzero(keep)
+    for part, share in zip(_SPLITS, split_fractions):
+        if share > 0 and not np.any(split[index] == part):
+            raise ValueError(f"LFW+a from {root}: the {part!r} split is empty (share {share:.3f}): its "
+                             f"{int(np.sum(split == part))} listed image(s) are all absent or unreadable")
     info = {"source": str(root), "split": split[index], "person": np.asarray(persons, dtype=object)[index],
             "attribute_scores": scores[index], "attribute_names": tuple(names), "split_seed": split_seed,
             **image_info}

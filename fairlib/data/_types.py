@@ -128,6 +128,11 @@ def make_splits(data: GroupedDataset, *, fractions: tuple[float, float, float] =
     Returns
     -------
     Splits
+
+    Raises
+    ------
+    ValueError
+        Bad fractions, or a part with a positive fraction that would be empty (the message names it).
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
         raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
@@ -141,7 +146,12 @@ def make_splits(data: GroupedDataset, *, fractions: tuple[float, float, float] =
         cut2 = cut1 + int(round(fractions[1] * len(idx)))
         for part, chunk in zip(parts, (idx[:cut1], idx[cut1:cut2], idx[cut2:])):
             part.append(chunk)
-    train, val, test = (np.sort(np.concatenate(p)) for p in parts)
+    train, val, test = (np.sort(np.concatenate(p)) if p else np.zeros(0, np.int64) for p in parts)
+    for name, index, fraction in zip(("train", "val", "test"), (train, val, test), fractions):
+        if fraction > 0 and len(index) == 0:
+            raise ValueError(f"{data.name}: the {name} split is empty: fraction {fraction} of {n} examples "
+                             f"({'per (label, group) cell, ' if stratify else ''}rounded) gives it none; "
+                             f"use more data or a larger fraction, or 0 for a split that is meant to be empty")
     return Splits(train=data.subset(train), val=data.subset(val), test=data.subset(test))
 
 

@@ -12,7 +12,8 @@ from ._errors import DataFormatError, MissingDataError
 from ._images import check_images, list_images
 from ._types import GroupedDataset
 
-__all__ = ["load_utkface", "UTK_RACES", "UTK_GENDERS", "UTK_AGE_EDGES", "UTK_AGE_CLASSES", "parse_utkface_name"]
+__all__ = ["load_utkface", "UTK_TARGETS", "UTK_SENSITIVE", "UTK_RACES", "UTK_GENDERS", "UTK_AGE_EDGES",
+           "UTK_AGE_CLASSES", "parse_utkface_name"]
 
 UTK_GENDERS = ("male", "female")
 UTK_RACES = ("White", "Black", "Asian", "Indian", "Others")
@@ -25,8 +26,10 @@ _NAME = re.compile(r"^(\d{1,3})_([01])_([0-4])_(\d+)\.jpg\.chip\.jpg$")
 _HOW_TO_GET = ("https://susanqq.github.io/UTKFace/ -> 'Aligned&Cropped Faces' (UTKFace.tar.gz, 23,708 images)")
 _EXPECTED = ("<age>_<gender>_<race>_<date&time>.jpg.chip.jpg with age 0..199, gender 0 (male) / 1 (female), "
              "race 0 White / 1 Black / 2 Asian / 3 Indian / 4 Others")
-_TARGETS = ("gender", "age", "race")
-_SENSITIVE = ("race", "gender")
+#: Labels parsed from a file name that can be the target, and those that can define the groups.
+UTK_TARGETS = ("gender", "age", "race")
+UTK_SENSITIVE = ("race", "gender")
+_TARGETS, _SENSITIVE = UTK_TARGETS, UTK_SENSITIVE
 
 
 def parse_utkface_name(name: str) -> tuple[int, int, int] | None:
