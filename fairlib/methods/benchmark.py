@@ -866,7 +866,7 @@ def _image_file_task(key: str, *, profile: Any) -> BenchmarkTask:
     from ..data import load_celeba, load_utkface, load_waterbirds, make_image_processor
     from ..data._images import _open_rgb
     from ..models import image_classifier, load_backbone
-    from .fairlora_experiments import HUB_PREPROCESSING
+    from ..models import preprocessing
 
     cfg = profile.benchmark
     if cfg.image_backbone == "stand-in":
@@ -892,7 +892,7 @@ def _image_file_task(key: str, *, profile: Any) -> BenchmarkTask:
         official = Splits(rest, data.subset(np.flatnonzero(split == "val")),
                           data.subset(np.flatnonzero(split == "test")))
         data = pre
-    pre_cfg = HUB_PREPROCESSING.get(cfg.image_backbone, HUB_PREPROCESSING["google/vit-base-patch16-224-in21k"])
+    pre_cfg = preprocessing(cfg.image_backbone)
     processor = make_image_processor(size=cfg.image_size, image_mean=pre_cfg["mean"], image_std=pre_cfg["std"])
 
     def transform(path: str) -> torch.Tensor:

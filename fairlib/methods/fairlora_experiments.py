@@ -29,6 +29,7 @@ import torch
 from .. import metrics as fm
 from ..config._fairlora import STAND_IN_VIT, FairLoRAConfig
 from ..data import GroupedDataset, Splits
+from ..models import BACKBONE_PREPROCESSING, preprocessing
 from .fairlora import FairLoRARegularizer
 
 __all__ = [
@@ -47,13 +48,9 @@ FAIRNESS_METRICS = ("min_group_f1", "min_group_recall", "f1_gap", "equalized_odd
 LOWER_IS_BETTER = frozenset({"f1_gap", "equalized_odds_difference"})
 METHOD_ORDER = ("LoRA", "FairLoRA", "FFT", "Fair FFT")
 
-#: Image normalisation and transformers class of each hub backbone (what its model card prescribes).
-HUB_PREPROCESSING = {
-    "google/vit-base-patch16-224-in21k": dict(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), auto_class="AutoModel"),
-    "facebook/dinov2-base": dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), auto_class="AutoModel"),
-    "openai/clip-vit-base-patch16": dict(mean=(0.48145466, 0.4578275, 0.40821073),
-                                         std=(0.26862954, 0.26130258, 0.27577711), auto_class="CLIPVisionModel"),
-}
+#: Image normalisation and transformers class of each hub backbone of paper 2 (fairlib.models.preprocessing).
+HUB_PREPROCESSING = {name: BACKBONE_PREPROCESSING[name] for name in
+                     ("google/vit-base-patch16-224-in21k", "facebook/dinov2-base", "openai/clip-vit-base-patch16")}
 
 
 def method_name(adaptation: str, lam: float) -> str:
@@ -148,7 +145,7 @@ def load_fairlora_backbone(name: str, *, stand_in_vit: Any = None) -> torch.nn.M
             pretrained_tiny_vit(verbose=False)
     from ..models import load_backbone
 
-    auto_class = HUB_PREPROCESSING.get(name, {}).get("auto_class", "AutoModel")
+    auto_class = preprocessing(name)["auto_class"]
     return load_backbone(name, auto_class=auto_class)
 
 
@@ -223,7 +220,7 @@ class FairLoRAExperiment:
             return s.train, s.val, s.test
         from ..data import ImageFileDataset, make_image_processor
 
-        pre = HUB_PREPROCESSING.get(self.backbone_name, HUB_PREPROCESSING["google/vit-base-patch16-224-in21k"])
+        pre = preprocessing(self.backbone_name)
         processor = make_image_processor(size=self.cfg.image_size, image_mean=pre["mean"], image_std=pre["std"])
         return tuple(ImageFileDataset.from_grouped(part, processor=processor, train=part is s.train, seed=seed)
                      for part in (s.train, s.val, s.test))

@@ -46,7 +46,7 @@ from ..data import GroupedDataset
 from . import membership as mi
 
 __all__ = [
-    "STANDIN_TASKS", "VISION_PREPROCESSING", "METHOD_LABELS", "MIA_FIGURES", "evaluate_predictions",
+    "STANDIN_TASKS", "METHOD_LABELS", "MIA_FIGURES", "evaluate_predictions",
     "group_columns", "auc_by_ranks", "bootstrap_auc", "LoRAFairnessExperiment", "MIAResult", "summarize_records",
     "paired_differences", "ece_table", "claim_rows", "data_summary", "plot_group_fairness", "plot_calibration",
     "plot_ece_by_group", "plot_mia", "plot_rank_ablation", "last_token_pool", "sequence_classifier",
@@ -55,12 +55,6 @@ __all__ = [
 
 #: The stand-in's garment task for each paper task: gender -> binary, age (9 bins) -> ten classes.
 STANDIN_TASKS = {"gender": "upper-body", "age": "ten-class"}
-#: Input size, normalisation and pooling of each hub vision backbone (what its model card prescribes).
-VISION_PREPROCESSING = {
-    "google/vit-base-patch16-224-in21k": dict(size=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
-    "microsoft/swinv2-large-patch4-window12-192-22k": dict(size=192, mean=(0.485, 0.456, 0.406),
-                                                           std=(0.229, 0.224, 0.225)),
-}
 METHOD_LABELS = {"probe": "base (linear probe)", "lora": "LoRA", "full": "full FT"}
 _COLOURS = {"probe": "tab:gray", "lora": "tab:blue", "full": "tab:orange"}
 #: Figure names of the membership-inference figures, per domain (Fig. 4 vision, Fig. 5 language).
@@ -550,7 +544,9 @@ class LoRAFairnessExperiment:
             return list(parts)
         from ..data import ImageFileDataset, make_image_processor
 
-        pre = VISION_PREPROCESSING.get(backbone, VISION_PREPROCESSING["google/vit-base-patch16-224-in21k"])
+        from ..models import preprocessing
+
+        pre = preprocessing(backbone)
         processor = make_image_processor(size=pre["size"], image_mean=pre["mean"], image_std=pre["std"])
         return [ImageFileDataset.from_grouped(part, processor=processor, train=i == 0, seed=seed)
                 for i, part in enumerate(parts)]

@@ -12,13 +12,44 @@ from torch import nn
 
 from ._classifier import MLP, Classifier
 
-__all__ = ["CheckpointMissingError", "TimmUnavailableError", "import_timm", "load_timm_backbone", "load_backbone",
+__all__ = ["BACKBONE_PREPROCESSING", "preprocessing", "CheckpointMissingError", "TimmUnavailableError", "import_timm",
+           "load_timm_backbone", "load_backbone",
            "load_tokenizer", "mlp_classifier", "minilm_path", "vit_from_config",
            "image_classifier", "text_classifier", "cls_pool", "mean_pool"]
 
 
 class CheckpointMissingError(FileNotFoundError):
     """A pretrained checkpoint is neither a local directory nor in the Hugging Face cache."""
+
+
+#: Input size, image normalisation and transformers class of each hub vision backbone the papers use (what
+#: its model card prescribes). The one table every notebook resolves a hub vision backbone with.
+BACKBONE_PREPROCESSING = {
+    "google/vit-base-patch16-224-in21k": dict(size=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+                                              auto_class="AutoModel"),
+    "facebook/dinov2-base": dict(size=224, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+                                 auto_class="AutoModel"),
+    "openai/clip-vit-base-patch16": dict(size=224, mean=(0.48145466, 0.4578275, 0.40821073),
+                                         std=(0.26862954, 0.26130258, 0.27577711), auto_class="CLIPVisionModel"),
+    "microsoft/swinv2-large-patch4-window12-192-22k": dict(size=192, mean=(0.485, 0.456, 0.406),
+                                                           std=(0.229, 0.224, 0.225), auto_class="AutoModel"),
+}
+_DEFAULT_PREPROCESSING = "google/vit-base-patch16-224-in21k"
+
+
+def preprocessing(name: str) -> dict:
+    """Size, ``mean``, ``std`` and ``auto_class`` of hub backbone ``name`` (ViT-Base's for an unlisted one).
+
+    Parameters
+    ----------
+    name : str
+        Hub id or local path of a vision backbone.
+
+    Returns
+    -------
+    dict
+    """
+    return dict(BACKBONE_PREPROCESSING.get(name, BACKBONE_PREPROCESSING[_DEFAULT_PREPROCESSING]))
 
 
 def minilm_path() -> Path:
