@@ -4,6 +4,8 @@
     execute the numbered notebooks through papermill, then build the reproduction report.
 ``accelerate launch --multi_gpu --num_processes N -m fairlib run NN [--profile full]``
     one notebook's code as a script in N data-parallel processes (several GPUs); outputs as ``reproduce``.
+``python -m fairlib cache ls|clean [--profile ...] [--only NN ...] [--stale]``
+    list or remove stored runs (see ``fairlib._cache_cli``); ``reproduce --force`` retrains every run.
 ``python -m fairlib report [--profile ...]``
     build ``figures/<profile>/REPORT.md`` and ``REPORT.html`` from the notebooks' results JSONs.
 """
@@ -24,12 +26,27 @@ def main(argv: list[str] | None = None) -> int:
     reproduce.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers, e.g. --only 01 04")
     reproduce.add_argument("--dry-run", action="store_true",
                            help="check that every dataset and checkpoint is present and print the plan; train nothing")
+    reproduce.add_argument("--force", action="store_true",
+                           help="train every run again, ignoring stored runs (sets FAIRLIB_FORCE=1)")
     run = commands.add_parser("run", help="run one notebook's code as a script (for `accelerate launch`)")
     run.add_argument("notebook", metavar="NN")
     run.add_argument("--profile", default="smoke", choices=PROFILE_NAMES)
     report = commands.add_parser("report", help="build figures/<profile>/REPORT.md and .html from the results")
     report.add_argument("--profile", default="smoke", choices=PROFILE_NAMES)
+    cache = commands.add_parser("cache", help="list or remove stored runs (`cache ls`, `cache clean`)")
+    from ._cache_cli import add_arguments as add_cache_arguments
+
+    add_cache_arguments(cache)
     args = parser.parse_args(argv)
+
+    if args.command == "cache":
+        from ._cache_cli import main as cache_main
+
+        return cache_main(args)
+    if args.command == "reproduce" and args.force:
+        import os
+
+        os.environ["FAIRLIB_FORCE"] = "1"  # inherited by the notebook kernels: RunStore.run ignores stored runs
 
     if args.command == "run":
         from ._run_script import run_as_script

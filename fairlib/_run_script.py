@@ -37,6 +37,10 @@ def run_as_script(number: str, parameters: dict) -> None:
     code = compile(notebook_as_script(number, parameters), f"<notebook {number}>", "exec")
     namespace = {"__name__": "__main__"}
     exec(code, namespace)  # noqa: S102 - the repository's own notebook
+    # On success: wait for every process, then tear the process group down (once, at the end of the run).
+    from .train import end_processes
+
+    end_processes()
 
 
 def is_main_process() -> bool:

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fairlib.data import GroupedDataset  # noqa: E402
 from fairlib.methods.fairlora import FairLoRARegularizer, loss_variance_penalty  # noqa: E402
 from fairlib.models import LoraSpec, adapt, image_classifier, mlp_classifier, vit_from_config  # noqa: E402
-from fairlib.train import TrainConfig, fit, make_accelerator, predict, seed_everything  # noqa: E402
+from fairlib.train import TrainConfig, end_processes, fit, make_accelerator, predict, seed_everything  # noqa: E402
 
 
 def dataset(n, seed):
@@ -87,3 +87,4 @@ def main(out):
 
 if __name__ == "__main__":
     main(sys.argv[1])
+    end_processes()  # wait for every process, then tear the process group down

@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fairlib.data import load_adult, make_splits, standardize  # noqa: E402
 from fairlib.models import mlp_classifier  # noqa: E402
-from fairlib.train import TrainConfig, fit, make_accelerator, predict, seed_everything  # noqa: E402
+from fairlib.train import TrainConfig, end_processes, fit, make_accelerator, predict, seed_everything  # noqa: E402
 
 
 def main(out: str) -> None:
@@ -29,3 +29,4 @@ def main(out: str) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1])
+    end_processes()  # wait for every process, then tear the process group down

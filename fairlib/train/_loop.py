@@ -19,7 +19,7 @@ from ._seed import seed_everything
 from ._torchdata import as_torch
 
 __all__ = ["LossTerm", "FitResult", "Predictions", "fit", "predict", "extract_features", "make_accelerator",
-           "unwrap_classifier", "show_progress", "resolve_mixed_precision"]
+           "unwrap_classifier", "show_progress", "resolve_mixed_precision", "end_processes"]
 
 
 class LossTerm(Protocol):
@@ -97,8 +97,55 @@ def make_accelerator(*, mixed_precision: str = "no", cpu: bool | None = None) ->
     on_gpu = not use_cpu and torch.cuda.is_available()
     precision = resolve_mixed_precision(mixed_precision, on_gpu=on_gpu,
                                         bf16_supported=on_gpu and torch.cuda.is_bf16_supported())
-    return Accelerator(cpu=use_cpu, mixed_precision=precision,
-                       dataloader_config=DataLoaderConfiguration(split_batches=True))
+    already = torch.distributed.is_available() and torch.distributed.is_initialized()
+    accelerator = Accelerator(cpu=use_cpu, mixed_precision=precision,
+                              dataloader_config=DataLoaderConfiguration(split_batches=True))
+    if not already and torch.distributed.is_available() and torch.distributed.is_initialized():
+        _register_teardown()
+    return accelerator
+
+
+# -- process teardown ---------------------------------------------------------------------------------------------
+# A process group that fairlib initialised (through accelerate, under `accelerate launch`) is torn down once, at
+# the end of the process, never between two `fit` calls of a notebook: `end_processes()` explicitly (the scripts
+# and `python -m fairlib run` call it), or an atexit hook registered with the group. The hook does nothing after
+# an uncaught exception: waiting for the other processes then could hang, and the launcher reports the failure.
+_teardown = {"registered": False, "owned": False, "failed": False}
+
+
+def _register_teardown() -> None:
+    import atexit
+    import sys
+
+    _teardown["owned"] = True
+    if _teardown["registered"]:
+        return
+    _teardown["registered"] = True
+    previous = sys.excepthook
+
+    def note_failure(*exc_info):
+        _teardown["failed"] = True
+        previous(*exc_info)
+
+    sys.excepthook = note_failure
+    atexit.register(lambda: None if _teardown["failed"] else end_processes())
+
+
+def end_processes() -> bool:
+    """Wait for every process, then destroy the process group that fairlib initialised; once, at the end.
+
+    Call it at the end of a script run under ``accelerate launch`` (on success). Without a group, or with one
+    that fairlib did not create, it does nothing. Returns True when it destroyed the group.
+    """
+    dist = torch.distributed
+    if not (_teardown["owned"] and dist.is_available() and dist.is_initialized()):
+        return False
+    dist.barrier()
+    from accelerate import PartialState
+
+    PartialState().destroy_process_group()
+    _teardown["owned"] = False
+    return True
 
 
 def _loader(dataset: Any, *, batch_size: int, shuffle: bool, generator: torch.Generator | None,

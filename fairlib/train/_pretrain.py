@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import warnings
 
 import numpy as np
 import torch
@@ -13,7 +15,7 @@ from ..models import TinyViTSpec, image_classifier, images_to_tensor, vit_from_c
 from ..report import atomic_write
 from ._config import TrainConfig
 from ._loop import fit, predict
-from ._runs import run_key
+from ._runs import code_fingerprint, library_versions, run_key
 from ._seed import seed_everything
 
 __all__ = ["pretrained_tiny_vit"]
@@ -24,7 +26,9 @@ def pretrained_tiny_vit(spec: TinyViTSpec = TinyViTSpec(), *, force: bool = Fals
 
     Pre-training runs once per spec (on the first ``spec.pretrain_images`` of the 50,000 images reserved for
     it, see :data:`fairlib.data.PRETRAIN_SIZE`) and is cached under ``CACHE/tiny_vit/<key>/``; later calls
-    load the cached weights in well under a second.
+    load the cached weights in well under a second. The key covers the code fingerprint and library
+    versions (:func:`fairlib.train.run_key`); a cached folder that cannot be loaded is moved aside to
+    ``<key>.damaged`` with a warning naming it, and pre-training runs again.
 
     Returns
     -------
@@ -36,9 +40,19 @@ def pretrained_tiny_vit(spec: TinyViTSpec = TinyViTSpec(), *, force: bool = Fals
     folder = paths.CACHE / "tiny_vit" / run_key(spec.to_dict())
     record_path = folder / "pretraining.json"
     if record_path.exists() and not force:
-        model = ViTModel.from_pretrained(str(folder), add_pooling_layer=False)
-        model.fairlib_pretraining = json.loads(record_path.read_text())
-        return model.eval()
+        try:
+            record = json.loads(record_path.read_text())
+            model = ViTModel.from_pretrained(str(folder), add_pooling_layer=False)
+        except Exception as error:  # noqa: BLE001 - any unreadable file means: pre-train again
+            aside = folder.with_name(folder.name + ".damaged")
+            if aside.exists():
+                shutil.rmtree(aside)
+            folder.rename(aside)
+            warnings.warn(f"damaged stand-in backbone cache {folder}: {type(error).__name__}: {error}; "
+                          f"moved to {aside}, pre-training again", stacklevel=2)
+        else:
+            model.fairlib_pretraining = record
+            return model.eval()
 
     images, labels = load_fashion_mnist("pretrain")
     held_out = 2_000
@@ -57,7 +71,8 @@ def pretrained_tiny_vit(spec: TinyViTSpec = TinyViTSpec(), *, force: bool = Fals
     result = fit(classifier, data.subset(np.arange(n)), config=config, desc="pre-train stand-in ViT")
     check = data.subset(np.arange(len(labels) - held_out, len(labels)))
     accuracy = float((predict(classifier, check).y_pred == check.y).mean())
-    record = {"spec": spec.to_dict(), "images": n, "held_out_accuracy": accuracy,
+    record = {"spec": spec.to_dict(), "code_fingerprint": code_fingerprint(), "versions": library_versions(),
+              "images": n, "held_out_accuracy": accuracy,
               "epoch_losses": result.epoch_losses, "seconds": result.seconds}
     classifier.backbone.save_pretrained(str(folder))
     atomic_write(record_path, lambda t: t.write_text(json.dumps(record, indent=1)))
