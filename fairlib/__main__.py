@@ -1,7 +1,11 @@
 """Command line.
 
-``python -m fairlib reproduce [--profile smoke|full|test] [--only NN ...]``
-    execute the numbered notebooks through papermill, then build the reproduction report.
+``python -m fairlib reproduce [--profile smoke|full|test] [--only NN ...] [--workers N]``
+    run the registered notebooks' missing jobs in one process pool over every core, then execute the numbered
+    notebooks through papermill (they find every run stored), then build the reproduction report.
+``python -m fairlib run NN --profile P --executor {local,slurm} [--workers N | --partition P ...]``
+    run notebook NN's grid of jobs (its missing runs) on every local core or on a SLURM cluster (submitit);
+    a later ``reproduce`` only evaluates and plots.
 ``accelerate launch --multi_gpu --num_processes N -m fairlib run NN [--profile full]``
     one notebook's code as a script in N data-parallel processes (several GPUs); outputs as ``reproduce``.
 ``python -m fairlib cache ls|clean [--profile ...] [--only NN ...] [--stale]``
@@ -13,42 +17,124 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .config import PROFILE_NAMES
 
+# SLURM options of ``run --executor slurm``: flag -> SlurmOptions field.
+_SLURM_FLAGS = {"partition": str, "gpus_per_job": int, "max_parallel": int, "timeout_min": int, "cpus_per_task": int,
+                "mem_gb": float, "runs_per_job": int, "max_retries": int}
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fairlib", description=__doc__)
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an int") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: must be >= 1")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fairlib", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    reproduce = commands.add_parser("reproduce", help="execute the numbered notebooks through papermill")
+    reproduce = commands.add_parser("reproduce", help="run the missing jobs, then execute the numbered notebooks")
     reproduce.add_argument("--profile", default="smoke", choices=PROFILE_NAMES)
     reproduce.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers, e.g. --only 01 04")
     reproduce.add_argument("--dry-run", action="store_true",
                            help="check that every dataset and checkpoint is present and print the plan; train nothing")
     reproduce.add_argument("--force", action="store_true",
-                           help="train every run again, ignoring stored runs (sets FAIRLIB_FORCE=1)")
-    run = commands.add_parser("run", help="run one notebook's code as a script (for `accelerate launch`)")
+                           help="train every run again, ignoring runs stored before now (sets FAIRLIB_FORCE)")
+    reproduce.add_argument("--executor", choices=("local",), default="local",
+                           help="where the registered notebooks' jobs run before the notebooks (default: local)")
+    reproduce.add_argument("--workers", type=_positive_int, metavar="N",
+                           help="worker processes (default: FAIRLIB_WORKERS or the usable cores)")
+    run = commands.add_parser("run", help="run one notebook's grid of jobs (--executor), or its code as a script "
+                                          "(for `accelerate launch`)")
     run.add_argument("notebook", metavar="NN")
     run.add_argument("--profile", default="smoke", choices=PROFILE_NAMES)
+    run.add_argument("--executor", choices=("local", "slurm"),
+                     help="run the notebook's missing jobs here on every core (local) or on SLURM via submitit; "
+                          "without it, the notebook's code runs as a script")
+    run.add_argument("--workers", type=_positive_int, metavar="N", help="local worker processes")
+    slurm = run.add_argument_group("SLURM (with --executor slurm)")
+    slurm.add_argument("--partition")
+    slurm.add_argument("--gpus-per-job", type=int)
+    slurm.add_argument("--max-parallel", type=int, metavar="K", help="most jobs running at once")
+    slurm.add_argument("--timeout-min", type=int)
+    slurm.add_argument("--cpus-per-task", type=int)
+    slurm.add_argument("--mem-gb", type=float)
+    slurm.add_argument("--runs-per-job", type=int)
+    slurm.add_argument("--max-retries", type=int, help="resubmissions of a job that died")
     report = commands.add_parser("report", help="build figures/<profile>/REPORT.md and .html from the results")
     report.add_argument("--profile", default="smoke", choices=PROFILE_NAMES)
     cache = commands.add_parser("cache", help="list or remove stored runs (`cache ls`, `cache clean`)")
     from ._cache_cli import add_arguments as add_cache_arguments
 
     add_cache_arguments(cache)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _run_grid(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+    from .experiments import RunsFailed, SlurmOptions, experiment_module, jobs_for, run_jobs
+    from ._reproduce import prepare_shared_backbones
+
+    given = {name: getattr(args, name) for name in _SLURM_FLAGS if getattr(args, name) is not None}
+    try:
+        experiment_module(args.notebook)
+        slurm = None
+        if args.executor == "slurm":
+            if "partition" not in given:
+                return _fail("--executor slurm needs --partition")
+            slurm = SlurmOptions(**given)
+        elif given:
+            return _fail(f"SLURM options {sorted('--' + n.replace('_', '-') for n in given)} apply only to "
+                         f"--executor slurm (valid choices: local, slurm)")
+        jobs = jobs_for(args.profile, only=[args.notebook])
+        prepare_shared_backbones(args.profile)  # once here, not raced by the workers
+        report = run_jobs(jobs, executor=args.executor, workers=args.workers, slurm=slurm)
+    except ConfigError as error:
+        return _fail(str(error))
+    except RunsFailed as error:
+        return _fail(str(error), 1)
+    print(report.summary())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     if args.command == "cache":
         from ._cache_cli import main as cache_main
 
         return cache_main(args)
     if args.command == "reproduce" and args.force:
-        import os
+        import time
 
-        os.environ["FAIRLIB_FORCE"] = "1"  # inherited by the notebook kernels: RunStore.run ignores stored runs
+        # One cut-off for the workers and every kernel: runs stored before now are trained again, once.
+        os.environ["FAIRLIB_FORCE"] = repr(time.time())
 
     if args.command == "run":
+        from ._reproduce import notebook_paths
+
+        try:
+            (path,) = notebook_paths([args.notebook])
+        except ValueError as error:
+            return _fail(str(error))
+        args.notebook = path.name[:2]
+        if args.executor is not None:
+            return _run_grid(args)
+        if args.workers is not None or any(getattr(args, name) is not None for name in _SLURM_FLAGS):
+            return _fail("--workers and the SLURM options need --executor {local,slurm}")
         from ._run_script import run_as_script
 
         run_as_script(args.notebook, {"profile": args.profile})
@@ -61,30 +147,42 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Wrote {md} and {page}")
         return 0
 
-    if args.command == "reproduce" and args.dry_run:
-        from ._plan import format_plan
+    from ._reproduce import NotebookFailed, notebook_paths, prepare_shared_backbones, run_notebooks
+
+    try:
+        notebook_paths(args.only)  # an unknown number fails before anything else
+    except ValueError as error:
+        return _fail(str(error), 1)
+
+    if args.dry_run:
+        from ._plan import format_plan, plan_from_jobs
         from .config import get_profile
+        from .experiments import jobs_for
 
         needs, plans = get_profile(args.profile).requirements_and_plans(args.only)
+        plans.update(plan_from_jobs(jobs_for(args.profile, only=args.only)))  # declared grids replace estimates
         text, missing = format_plan(needs, plans)
         print(f"Dry run, profile {args.profile}:\n{text}")
         return 1 if missing else 0
 
-    if args.command == "reproduce":
-        from ._reproduce import NotebookFailed, notebook_paths, prepare_shared_backbones, run_notebooks
+    from .config import ConfigError
+    from .experiments import RunsFailed, jobs_for, run_jobs
 
-        try:
-            notebook_paths(args.only)  # an unknown number fails before any pre-training
-            prepare_shared_backbones(args.profile)
-            seconds = run_notebooks(profile=args.profile, only=args.only)
-        except (NotebookFailed, ValueError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        print(f"All {len(seconds)} notebook(s) ran; outputs in figures/{args.profile}/, "
-              f"executed copies in build/notebooks/{args.profile}/.")
-        from ._report_builder import build_report
+    try:
+        prepare_shared_backbones(args.profile)
+        jobs = jobs_for(args.profile, only=args.only)
+        if jobs:  # every selected notebook's missing runs in one pool, for the best use of the cores
+            print(run_jobs(jobs, executor=args.executor, workers=args.workers).summary(), flush=True)
+        if args.workers is not None:
+            os.environ["FAIRLIB_WORKERS"] = str(args.workers)  # the kernels' executors use as many
+        seconds = run_notebooks(profile=args.profile, only=args.only)
+    except (NotebookFailed, ConfigError, RunsFailed, ValueError) as error:
+        return _fail(str(error), 1)
+    print(f"All {len(seconds)} notebook(s) ran; outputs in figures/{args.profile}/, "
+          f"executed copies in build/notebooks/{args.profile}/.")
+    from ._report_builder import build_report
 
-        print(f"Reproduction report: {build_report(args.profile)[0]}")
+    print(f"Reproduction report: {build_report(args.profile)[0]}")
     return 0
 
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Requirement", "PlannedRuns", "check_requirement", "missing_reason", "require_section", "format_plan"]
+__all__ = ["Requirement", "PlannedRuns", "PlannedJobs", "plan_from_jobs", "check_requirement", "missing_reason",
+           "require_section", "format_plan"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,65 @@ class PlannedRuns:
     @property
     def gpu_hours(self) -> float:
         return self.runs * self.gpu_hours_each
+
+    def describe(self) -> str:
+        return (f"{self.what}: {self.methods} methods x {self.seeds} seeds x {self.configs} configs = {self.runs} "
+                f"runs, ~{self.gpu_hours:.1f} GPU-h")
+
+
+@dataclass(frozen=True)
+class PlannedJobs:
+    """One method's runs in a notebook's declared grid (``jobs(profile)``), counted rather than estimated.
+
+    Parameters
+    ----------
+    notebook : str
+    what : str
+        The method.
+    runs : int
+        Distinct runs (by run key).
+    seeds : int
+        Distinct seeds among them.
+    gpu_hours : float
+        Sum of the runs' ``gpu_hours``.
+    """
+
+    notebook: str
+    what: str
+    runs: int
+    seeds: int
+    gpu_hours: float
+
+    def describe(self) -> str:
+        return f"{self.what}: {self.runs} runs over {self.seeds} seed(s), ~{self.gpu_hours:.1f} GPU-h"
+
+
+def plan_from_jobs(jobs: list) -> dict[str, list[PlannedJobs]]:
+    """The dry run's plan of a declared grid: per notebook, one block per method (in order of appearance).
+
+    Parameters
+    ----------
+    jobs : list of fairlib.experiments.RunSpec
+        Runs listed twice (same key) count once.
+
+    Returns
+    -------
+    dict
+        Notebook -> list of :class:`PlannedJobs`.
+    """
+    seen: set[str] = set()
+    blocks: dict[tuple[str, str], list] = {}
+    for spec in jobs:
+        if spec.key in seen:
+            continue
+        seen.add(spec.key)
+        blocks.setdefault((spec.notebook, spec.method), []).append(spec)
+    plans: dict[str, list[PlannedJobs]] = {}
+    for (notebook, method), specs in blocks.items():
+        plans.setdefault(notebook, []).append(PlannedJobs(
+            notebook=notebook, what=method, runs=len(specs), seeds=len({s.seed for s in specs}),
+            gpu_hours=sum(s.gpu_hours for s in specs)))
+    return plans
 
 
 def check_requirement(requirement: Requirement) -> bool:
@@ -115,7 +175,8 @@ def require_section(profile: Any, section: str, *, readers: str = "") -> None:
                                 f"here:\n" + "\n".join(lines) + (f"\n{readers}" if readers else ""))
 
 
-def format_plan(requirements: dict[str, list[Requirement]], plans: dict[str, list[PlannedRuns]]) -> tuple[str, int]:
+def format_plan(requirements: dict[str, list[Requirement]],
+                plans: dict[str, list[PlannedRuns | PlannedJobs]]) -> tuple[str, int]:
     """Text of the dry run and the number of missing requirements."""
     lines, missing = [], 0
     for notebook in sorted(set(requirements) | set(plans)):
@@ -129,8 +190,7 @@ def format_plan(requirements: dict[str, list[Requirement]], plans: dict[str, lis
             lines.append(f"  [{status}] {req.kind:10s} {req.name}: {req.location}{hint}")
         total_runs = total_hours = 0.0
         for block in plans.get(notebook, []):
-            lines.append(f"  plan: {block.what}: {block.methods} methods x {block.seeds} seeds x {block.configs} "
-                         f"configs = {block.runs} runs, ~{block.gpu_hours:.1f} GPU-h")
+            lines.append(f"  plan: {block.describe()}")
             total_runs += block.runs
             total_hours += block.gpu_hours
         if plans.get(notebook):

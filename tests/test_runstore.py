@@ -107,18 +107,30 @@ def test_editing_a_method_in_a_copy_of_the_package_changes_the_key_and_retrains(
     assert cli_key == same_key and cli == "reused"
 
 
-def test_fairlib_force_ignores_runs_stored_before_this_process(tmp_path, monkeypatch):
+def test_fairlib_force_ignores_runs_stored_before_its_cutoff(tmp_path, monkeypatch):
+    import os
+    import time
+
     store, train, _ = stored(tmp_path)
-    monkeypatch.setattr(RunStore, "_written", set())  # as if stored by an earlier process
-    monkeypatch.setenv("FAIRLIB_FORCE", "1")
+    metrics = store.folder(SPEC) / "metrics.json"
+    os.utime(metrics, (time.time() - 100, time.time() - 100))  # as if stored by an earlier reproduction
+    monkeypatch.setenv("FAIRLIB_FORCE", repr(time.time() - 50))
+    assert not store.contains(SPEC)
     store.run(SPEC, train)
+    assert train.calls == 2 and store.contains(SPEC)
+    store.run(SPEC, train)  # stored after the cut-off (by this or another process of the same --force): reused
     assert train.calls == 2
-    store.run(SPEC, train)  # stored by this process under --force: reused, not trained a third time
-    assert train.calls == 2
+    monkeypatch.setenv("FAIRLIB_FORCE", "1")  # "since this process started": the run above is older
+    os.utime(metrics, (time.time() - 1e6, time.time() - 1e6))
+    store.run(SPEC, train)
+    assert train.calls == 3
     monkeypatch.setenv("FAIRLIB_FORCE", "0")
-    monkeypatch.setattr(RunStore, "_written", set())
+    os.utime(metrics, (time.time() - 1e6, time.time() - 1e6))
     store.run(SPEC, train)
-    assert train.calls == 2
+    assert train.calls == 3
+    monkeypatch.setenv("FAIRLIB_FORCE", "yes")
+    with pytest.raises(ValueError, match="FAIRLIB_FORCE"):
+        store.contains(SPEC)
 
 
 # -- damaged entries -------------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import struct
+import time
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -175,6 +176,27 @@ def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+_PROCESS_STARTED = time.time()
+
+
+def forced_before() -> float | None:
+    """The cut-off of ``FAIRLIB_FORCE``: runs stored before this time are trained again (None: no cut-off).
+
+    ``FAIRLIB_FORCE`` holds a time (seconds since the epoch, as ``reproduce --force`` sets it once for the
+    executor's workers and every notebook kernel, so a run retrained by one of them is reused by the others),
+    or ``1`` for "when this process started"; unset, empty or ``0`` means no cut-off.
+    """
+    value = os.environ.get("FAIRLIB_FORCE", "").strip()
+    if value in ("", "0"):
+        return None
+    if value == "1":
+        return _PROCESS_STARTED
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"FAIRLIB_FORCE={value!r}: expected 0, 1 or a time in seconds since the epoch") from None
+
+
 class RunStore:
     """One folder per finished run: ``spec.json``, ``manifest.json``, ``weights.safetensors``, ``metrics.json``.
 
@@ -189,12 +211,9 @@ class RunStore:
     -----
     The metrics file is written last, so a folder without it (an interrupted run) counts as not finished.
     A damaged folder (see :func:`check_run_folder`) is moved aside with a warning and the run trained again.
-    With the environment variable ``FAIRLIB_FORCE=1`` (``reproduce --force``) :meth:`run` ignores every run
-    stored before this process started.
+    With the environment variable ``FAIRLIB_FORCE`` (see :func:`forced_before`; ``reproduce --force``)
+    :meth:`run` and :meth:`contains` ignore every run stored before the cut-off time it names.
     """
-
-    #: Folders written by this process (reused even under FAIRLIB_FORCE=1).
-    _written: set[Path] = set()
 
     def __init__(self, namespace: str, *, root: str | Path | None = None):
         self.root = Path(root) if root is not None else paths.CACHE / "runs" / namespace
@@ -205,13 +224,22 @@ class RunStore:
     def contains(self, spec: dict) -> bool:
         """True when a complete and intact run is stored for ``spec`` (checked without loading its tensors)."""
         folder = self.folder(spec)
-        if not (folder / "metrics.json").exists():
+        if not (folder / "metrics.json").exists() or self._older_than_cutoff(spec):
             return False
         try:
             check_run_folder(folder)
         except DamagedRun:
             return False
         return True
+
+    def _older_than_cutoff(self, spec: dict) -> bool:
+        cutoff = forced_before()
+        if cutoff is None:
+            return False
+        try:
+            return (self.folder(spec) / "metrics.json").stat().st_mtime < cutoff
+        except FileNotFoundError:
+            return False
 
     def _set_aside(self, folder: Path, reason: str) -> None:
         aside = folder.with_name(folder.name + ".damaged")
@@ -273,7 +301,6 @@ class RunStore:
         manifest = {"weights": weights}
         atomic_write(folder / "manifest.json", lambda t: t.write_text(json.dumps(manifest, indent=1)))
         atomic_write(folder / "metrics.json", lambda t: t.write_text(json.dumps(to_jsonable(metrics), indent=1)))
-        RunStore._written.add(folder.resolve())
         return folder
 
     def run(self, spec: dict, train_and_evaluate: Callable[[], tuple[dict, dict[str, torch.Tensor] | None]], *,
@@ -287,12 +314,10 @@ class RunStore:
         train_and_evaluate : callable
             Returns ``(metrics, tensors)``; tensors are the trained adapter or head (may be None).
         force : bool
-            Ignore a stored run and train again. ``FAIRLIB_FORCE=1`` in the environment does the same for
-            runs stored before this process started.
+            Ignore a stored run and train again. ``FAIRLIB_FORCE`` in the environment does the same for
+            runs stored before its cut-off (:func:`forced_before`).
         """
-        forced = force or (os.environ.get("FAIRLIB_FORCE", "0") not in ("", "0")
-                           and self.folder(spec).resolve() not in RunStore._written)
-        if not forced:
+        if not (force or self._older_than_cutoff(spec)):
             stored = self.load(spec)
             if stored is not None:
                 return stored
