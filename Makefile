@@ -23,7 +23,7 @@ KERNEL_DISPLAY := Python 3 (fairlib)
 install: $(STAMP) $(FASHION_MNIST)
 
 # One shell: if any step fails, the half-built .venv is removed, so the next `make` starts clean.
-$(STAMP): pyproject.toml constraints.txt requirements/cpu.txt requirements/cuda.txt requirements/data.txt
+$(STAMP): pyproject.toml constraints.txt requirements/data.txt $(wildcard requirements/cpu.txt requirements/cuda.txt)
 	@if [ -z "$(PYTHON)" ]; then \
 		echo "No supported Python (3.10 to 3.13) found: install one, or name it with 'make PYTHON=/path/to/python3.11'" >&2; exit 1; fi
 	@$(PYTHON) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] < (3, 14))' 2>/dev/null || { \
