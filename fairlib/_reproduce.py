@@ -54,7 +54,7 @@ def prepare_shared_backbones(profile: str) -> None:
 
 def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, parameters: dict | None = None,
                   output_dir: Path | None = None) -> dict[str, float]:
-    """Execute notebooks with papermill (kernel ``python3``), the profile passed as a parameter.
+    """Execute notebooks with papermill (kernel ``fairlib``), the profile passed as a parameter.
 
     Executed copies go to ``build/notebooks/<profile>/``. Returns seconds per notebook; seconds and the
     kernel's peak resident memory per notebook are also kept in ``build/reproduce_times_<profile>.json``.
@@ -86,7 +86,7 @@ def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, para
         try:
             papermill.execute_notebook(
                 str(notebook), str(output_dir / notebook.name), parameters={"profile": profile, **(parameters or {})},
-                kernel_name="python3", cwd=str(paths.NOTEBOOKS), progress_bar=sys.stderr.isatty(),
+                kernel_name="fairlib", cwd=str(paths.NOTEBOOKS), progress_bar=sys.stderr.isatty(),
             )
         except PapermillExecutionError as error:
             raise NotebookFailed(

@@ -20,7 +20,7 @@ def code_cells(nb):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_notebook_conventions(path):
     nb = nbformat.read(path, as_version=4)
-    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.metadata["kernelspec"] == {"name": "fairlib", "display_name": "Python 3 (fairlib)", "language": "python"}
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     cells = code_cells(nb)
     assert all(not c.outputs and c.execution_count is None for c in cells), "committed notebooks carry no outputs"
