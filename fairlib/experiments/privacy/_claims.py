@@ -16,7 +16,7 @@ from ...methods.privacy_strategies import task_label
 from ._grid import NOTEBOOK
 from ._tasks import is_stand_in
 
-__all__ = ["CLAIM_STRATEGY", "claim_comparisons", "claim_rows"]
+__all__ = ["CLAIM_STRATEGY", "claim_comparisons", "claim_rows", "claims_table"]
 
 #: Catalogue id -> the strategy it compares with Erm (B = Erm in every claim of paper 3).
 CLAIM_STRATEGY = {"p3.orth.reduces_bias": "orth", "p3.orth.keeps_utility": "orth", "p3.adv.fpr_gap": "adv",
@@ -66,3 +66,24 @@ def claim_rows(runs: Any, *, config: Any, profile: str) -> list[dict]:
     return [evidence.evaluate(c.id, comparisons=claim_comparisons(runs, c.id), data=data,
                               stand_in=is_stand_in(config))
             for c in claims_of(NOTEBOOK)]
+
+
+def claims_table(rows: list[dict]) -> Any:
+    """The claim rows as a table: statement, verdict (and reason), the deciding comparison and its interval;
+    for a ``not run (stand-in)`` row, the stand-in's own verdict and interval beside it."""
+    import pandas as pd
+
+    def interval(r: dict) -> str:
+        if r is None or r.get("ci_low") is None:
+            return ""
+        return f"{r['estimate']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] ({r['level']:.0%}, n = {r['n']})"
+
+    records = []
+    for r in rows:
+        shown = r["evidence"] if r["evidence"] else r
+        records.append({"id": r["id"], "statement": r["statement"], "kind": r["kind"],
+                        "verdict": r["verdict"] + (f" ({r['reason']})" if r["reason"] else ""),
+                        "deciding comparison": r.get("deciding") or "", "metric": r["metric"],
+                        "estimate [interval]": interval(shown if shown.get("ci_low") is not None else None),
+                        "stand-in verdict": r["evidence"]["verdict"] if r["evidence"] else ""})
+    return pd.DataFrame.from_records(records).set_index("id")

@@ -15,7 +15,7 @@ from ...train import RunStore
 from ._grid import developer_jobs, resolve
 
 __all__ = ["METRIC_COLUMNS", "GAP_COLUMNS", "RENAMED", "rename_record", "evaluate_run", "leakage", "collect",
-           "summarize", "paired_differences"]
+           "summarize", "paired_differences", "adv_rounds", "keyed", "means"]
 
 #: The metrics the notebook reports per run (canonical names), in display order.
 METRIC_COLUMNS = ("accuracy", "roc_auc", "dpd", "tpr_gap", "fpr_gap", "leakage")
@@ -151,3 +151,28 @@ def paired_differences(runs: Any, *, baseline: str = "erm") -> Any:
         parts.append(diff.assign(strategy=strategy))
     frame = pd.concat(parts, ignore_index=True)
     return summarize_frame(frame, by=["task", "strategy"], value_columns=columns)
+
+
+def adv_rounds(runs: Any) -> Any:
+    """The scalars the auditor sent back in each Adv round (adversary accuracy and loss), one row per round.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``task, seed, round, adversary_loss, adversary_accuracy, adversary_loss_after``.
+    """
+    import pandas as pd
+
+    adv = runs[runs.strategy == "adv"]
+    return pd.DataFrame([{"task": task, "seed": seed, **signal}
+                         for task, seed, signals in zip(adv.task, adv.seed, adv.auditor_signals) for signal in signals])
+
+
+def keyed(table: Any) -> dict:
+    """A table indexed by (task, strategy) as ``{"<task>|<strategy>": {column: value}}`` (for the results JSON)."""
+    return {f"{t}|{s}": row for (t, s), row in table.to_dict(orient="index").items()}
+
+
+def means(summary: Any) -> Any:
+    """The ``<metric>_mean`` columns of :func:`summarize`'s table, for :data:`METRIC_COLUMNS`."""
+    return summary[[f"{c}_mean" for c in METRIC_COLUMNS]]

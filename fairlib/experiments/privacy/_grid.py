@@ -28,7 +28,7 @@ from ...models import LoraSpec
 from ...train import RunStore
 from .._spec import RunSpec
 
-__all__ = ["NOTEBOOK", "AUDITOR", "NEEDS_SENSITIVE", "jobs", "run_job", "developer_jobs", "config_of", "resolve"]
+__all__ = ["NOTEBOOK", "AUDITOR", "NEEDS_SENSITIVE", "jobs", "run_job", "developer_jobs", "config_of", "resolve", "backbone_info", "grid_records"]
 
 NOTEBOOK = "03"
 #: Method name of the auditor's sensitive-adapter run (one per task and seed, shared by Unl and Orth).
@@ -81,6 +81,11 @@ def jobs(profile: Any) -> list[RunSpec]:
     return grid
 
 
+def grid_records(grid: list[RunSpec]) -> list[dict]:
+    """Each spec of a grid as ``to_dict()`` plus its ``key`` and ``after`` (what the results JSON records)."""
+    return [{**spec.to_dict(), "key": spec.key, "after": list(spec.after)} for spec in grid]
+
+
 def developer_jobs(profile: Any) -> list[RunSpec]:
     """The strategy runs of :func:`jobs` (the ones the notebook evaluates), in order."""
     return [spec for spec in jobs(profile) if spec.method != AUDITOR]
@@ -106,6 +111,15 @@ def _backbone(pc: Any, vit: Any) -> Any:
     if key not in _BACKBONES:
         _BACKBONES[key] = backbone_factory(pc.backbone, stand_in_vit=vit)
     return _BACKBONES[key]
+
+
+def backbone_info(profile: Any) -> dict:
+    """``name``, ``hidden_size`` and ``num_hidden_layers`` of the profile's backbone (loaded, or pre-trained once)."""
+    profile = resolve(profile)
+    pc = profile.privacy
+    factory = _backbone(pc, profile.stand_in_vit if pc.backbone == "stand-in" else None)
+    return {"name": pc.backbone, "hidden_size": factory.config.hidden_size,
+            "num_hidden_layers": factory.config.num_hidden_layers}
 
 
 def _device() -> str:

@@ -10,7 +10,7 @@ import torch
 from ...methods.privacy_roles import split_roles
 from ...methods.privacy_strategies import task_label
 
-__all__ = ["load_task", "split_task", "data_table", "require", "is_stand_in"]
+__all__ = ["load_task", "split_task", "data_table", "require", "is_stand_in", "task_labels"]
 
 
 def load_task(task: str, *, n: int, seed: int, correlation: float = 0.8, test_fraction: float = 0.3,
@@ -129,3 +129,8 @@ def require(profile: Any) -> None:
 
     require_section(profile, "privacy", readers="Datasets are read by fairlib.data.load_celeba / load_utkface "
                                                 "(see data/README.md); checkpoints by fairlib.models.load_backbone.")
+
+
+def task_labels(config: Any) -> dict[str, str]:
+    """Task key -> readable label (stand-ins say so), in the configuration's order."""
+    return {task: task_label(task) for task in config.tasks}
