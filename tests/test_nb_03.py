@@ -23,8 +23,9 @@ def test_every_task_seed_and_strategy_ran(results):
 
 
 def per_group(run, column):
-    """The recorded ``<column>[<group>]`` values of a run, by group."""
-    return {k[len(column) + 1:-1]: v for k, v in run.items() if k.startswith(column + "[")}
+    """The recorded ``<column>[<group>]`` values of a run, by group (null: a group of another task's table)."""
+    groups = [k[len("count["):-1] for k, v in run.items() if k.startswith("count[") and v is not None]
+    return {g: run[f"{column}[{g}]"] for g in groups}
 
 
 def test_gaps_equal_the_spread_of_the_recorded_per_group_rates(results):
