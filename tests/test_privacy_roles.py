@@ -14,8 +14,8 @@ from fairlib.data import GroupedDataset
 from fairlib.methods.privacy_roles import (AuditorView, DeveloperView, ExchangeError, SensitiveAttributeError,
                                            TaskLabelError, check_exchange, read_signals, refuse_sensitive,
                                            save_exchange, split_roles)
-from fairlib.methods.privacy_strategies import Developer, lora_wrap
-from fairlib.models import LoraSpec, vit_from_config
+from fairlib.methods.privacy_strategies import Developer
+from fairlib.models import LoraSpec, adapt, vit_from_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,7 +106,7 @@ def test_view_files_refuse_the_other_partys_column(tmp_path):
 def test_exchange_holds_adapter_tensors_only(tmp_path):
     from safetensors.torch import load_file, save_file
 
-    model = lora_wrap(tiny_vit(), lora=LoraSpec(r=2, alpha=2))
+    model = adapt(tiny_vit(), "lora", lora=LoraSpec(r=2, alpha=2))
     folder = save_exchange(model, tmp_path / "ex", signals={"adversary_accuracy": 0.75})
     assert sorted(p.name for p in folder.iterdir()) == ["adapter_config.json", "adapter_model.safetensors",
                                                          "signals.json"]
@@ -190,7 +190,7 @@ def test_each_role_runs_as_its_own_process(tmp_path):
 def test_full_profile_fails_fast_naming_the_missing_datasets(tmp_path, monkeypatch):
     from fairlib import paths
     from fairlib.config import get_profile
-    from fairlib.methods.privacy_strategies import require
+    from fairlib.experiments.privacy import require
 
     monkeypatch.setattr(paths, "DATA", tmp_path)  # an empty data directory
     with pytest.raises(FileNotFoundError) as error:

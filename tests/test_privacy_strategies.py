@@ -10,10 +10,10 @@ from torch import nn
 from fairlib.config import ConfigError, get_profile
 from fairlib.config._privacy import PrivacyLoraConfig
 from fairlib.methods.privacy_roles import DeveloperView, save_exchange
+from fairlib.experiments.privacy import evaluate_run
 from fairlib.methods.privacy_strategies import (Developer, adapter_active, adapter_orthogonality, adversarial_step,
-                                                evaluate_predictions, grad_reverse, lora_wrap, orthogonality_loss,
-                                                _merge_negated)
-from fairlib.models import LoraSpec, vit_from_config
+                                                grad_reverse, orthogonality_loss, _merge_negated)
+from fairlib.models import LoraSpec, adapt, vit_from_config
 
 
 def tiny_vit(seed=0):
@@ -56,7 +56,7 @@ def test_orthogonality_loss_equals_sum_of_squared_pearson_correlations():
 
 
 def test_adapter_orthogonality_matches_hand_computation_and_vanishes_for_orthogonal_subspaces(tmp_path):
-    model = lora_wrap(tiny_vit(), lora=LoraSpec(r=2, alpha=2))
+    model = adapt(tiny_vit(), "lora", lora=LoraSpec(r=2, alpha=2))
     save_exchange(model, tmp_path / "other")
     model.load_adapter(str(tmp_path / "other"), adapter_name="sensitive", is_trainable=False)
     model.set_adapter("default")
@@ -111,7 +111,7 @@ def test_adversarial_step_lowers_the_adversary_loss_and_raises_it_for_the_encode
 
 # ------------------------------------------------------------------------------ peft multi-adapter
 def test_adapter_active_restores_the_trainable_adapter(tmp_path):
-    model = lora_wrap(tiny_vit(), lora=LoraSpec(r=2, alpha=2))
+    model = adapt(tiny_vit(), "lora", lora=LoraSpec(r=2, alpha=2))
     save_exchange(model, tmp_path / "sens")
     model.load_adapter(str(tmp_path / "sens"), adapter_name="sensitive", is_trainable=False)
     model.set_adapter("default")
@@ -130,7 +130,7 @@ def test_adapter_active_restores_the_trainable_adapter(tmp_path):
 
 
 def test_orth_trains_the_task_adapter_and_leaves_the_auditors_adapter_untouched(tmp_path):
-    auditor_model = lora_wrap(tiny_vit(), lora=LoraSpec(r=2, alpha=2))
+    auditor_model = adapt(tiny_vit(), "lora", lora=LoraSpec(r=2, alpha=2))
     with torch.no_grad():
         for n, p in auditor_model.named_parameters():
             if "lora_B" in n:
@@ -150,7 +150,7 @@ def test_orth_trains_the_task_adapter_and_leaves_the_auditors_adapter_untouched(
 
 
 def test_unlearning_subtracts_the_sensitive_update(tmp_path):
-    auditor_model = lora_wrap(tiny_vit(), lora=LoraSpec(r=2, alpha=4))
+    auditor_model = adapt(tiny_vit(), "lora", lora=LoraSpec(r=2, alpha=4))
     with torch.no_grad():
         for n, p in auditor_model.named_parameters():
             if "lora_B" in n:
@@ -166,18 +166,21 @@ def test_unlearning_subtracts_the_sensitive_update(tmp_path):
 
 
 # ------------------------------------------------------------------------------ evaluation, config
-def test_evaluate_predictions_hand_case():
+def test_evaluate_run_hand_case():
     y = np.array([1, 1, 0, 0, 1, 1, 0, 0])
     s = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     p1 = np.array([0.9, 0.8, 0.7, 0.1, 0.9, 0.2, 0.3, 0.1])  # predictions 1 1 1 0 | 1 0 0 0
-    out = evaluate_predictions(y, p1, s, group_names=("a", "b"))
+    out = evaluate_run(y, p1, s, group_names=("a", "b"))
     assert out["accuracy"] == pytest.approx(6 / 8)
-    assert out["dp_gap"] == pytest.approx(3 / 4 - 1 / 4)
-    assert out["eo_gap"] == pytest.approx(1.0 - 0.5)
+    assert out["dpd"] == pytest.approx(3 / 4 - 1 / 4)
+    assert out["tpr_gap"] == pytest.approx(1.0 - 0.5)
     assert out["fpr_gap"] == pytest.approx(0.5 - 0.0)
     # AUC: positives 0.9 .8 .9 .2 vs negatives .7 .1 .3 .1 -> 14 of 16 pairs ordered correctly
-    assert out["auc"] == pytest.approx(14 / 16)
-    assert out["per_group"]["a"]["tpr"] == 1.0 and out["per_group"]["b"]["fpr"] == 0.0
+    assert out["roc_auc"] == pytest.approx(14 / 16)
+    assert out["recall[a]"] == 1.0 and out["fpr[b]"] == 0.0
+    assert out["count[a]"] == 4 and out["selection_rate[b]"] == pytest.approx(1 / 4)
+    # two-column probabilities give the same record
+    assert evaluate_run(y, np.c_[1 - p1, p1], s, group_names=("a", "b")) == out
 
 
 def test_privacy_config_sections():
@@ -190,3 +193,14 @@ def test_privacy_config_sections():
         dataclasses.replace(get_profile("smoke").privacy, tasks=("mnist:3",))
     with pytest.raises(ConfigError):
         dataclasses.replace(get_profile("smoke").privacy, orth_space="gradients")
+
+
+def test_adapt_wraps_a_bare_backbone_with_adapters_only():
+    # the one LoRA wrapper: on a backbone without a head (the roles keep their heads private) only the LoRA
+    # factors of q and v train: 1 layer x 2 projections x (A: r x d + B: d x r) = 2 * 2 * 2 * 16
+    model = adapt(tiny_vit(), "lora", lora=LoraSpec(r=2, alpha=2))
+    trainable = {n: p.numel() for n, p in model.named_parameters() if p.requires_grad}
+    assert all("lora_" in n for n in trainable) and sum(trainable.values()) == 2 * 2 * 2 * 16
+    assert not model.peft_config["default"].modules_to_save
+    with pytest.raises(ValueError, match="bare backbone"):
+        adapt(tiny_vit(), "probe")

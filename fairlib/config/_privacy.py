@@ -55,6 +55,11 @@ class PrivacyLoraConfig:
     adv_lambda, adv_lr, adv_refit_epochs
         ``adv``: gradient-reversal weight, learning rate of the auditor's adapter update (with Adam it, not
         ``adv_lambda``, sets the step: see :mod:`fairlib.methods.privacy_strategies`), adversary refit epochs.
+
+    Notes
+    -----
+    The runs of a profile (and their GPU-hour estimates, for ``--dry-run``) are declared by
+    :func:`fairlib.experiments.privacy.jobs`.
     image_size : int
         Input resolution of real images (224 for ViT-Base/16).
     cpu_threads : int
@@ -108,15 +113,6 @@ class PrivacyLoraConfig:
             needs.append(Requirement("dataset", "utkface", str(paths.DATA / "utkface"),
                                      "https://susanqq.github.io/UTKFace/ (see data/README.md)"))
         return needs
-
-    def plan(self, profile) -> list:
-        from .._plan import PlannedRuns
-
-        hours = 0.0 if self.backbone == "stand-in" else 0.5
-        return [PlannedRuns("03", "developer runs (erm, unl, adv, orth) per task", 4, len(profile.seeds),
-                            len(self.tasks), hours),
-                PlannedRuns("03", "auditor sensitive adapters per task", 1, len(profile.seeds), len(self.tasks),
-                            hours / 2)]
 
 
 PRIVACY_PROFILES = {

@@ -16,6 +16,9 @@ __all__ = ["EXPERIMENTS", "register_experiment", "experiment_module", "jobs_for"
 #: import the module by this name, so it must be importable there (a module of the package, or on PYTHONPATH).
 EXPERIMENTS: dict[str, str] = {}
 
+# The notebooks whose grid is declared (one line each).
+EXPERIMENTS["03"] = "fairlib.experiments.privacy"
+
 _NOTEBOOK = re.compile(r"^\d\d$")
 
 

@@ -46,7 +46,6 @@ the sensitive features are computed once, before training.
 from __future__ import annotations
 
 import copy
-import math
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -57,16 +56,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..models import LORA_TARGETS, LoraSpec
+from ..models import LoraSpec, adapt
 from ..train import seed_everything
 from .privacy_roles import (AuditorView, DeveloperView, SensitiveAttributeError, TaskLabelError, check_exchange,
                             read_signals, refuse_labels, refuse_sensitive, save_exchange)
 
 __all__ = [
     "STRATEGIES", "orthogonality_loss", "adapter_orthogonality", "GradientReversal", "grad_reverse",
-    "adversarial_step", "adapter_active", "lora_wrap", "representation", "Developer", "Auditor",
-    "run_strategy", "train_sensitive_adapter", "evaluate_predictions", "load_task", "task_label", "backbone_factory", "run_task", "require", "paired_differences", "claim_rows",
-    "METRIC_COLUMNS", "GAP_COLUMNS",
+    "adversarial_step", "adapter_active", "representation", "Developer", "Auditor", "run_strategy",
+    "train_sensitive_adapter", "task_label", "backbone_factory",
 ]
 
 STRATEGIES = ("erm", "unl", "adv", "orth")
@@ -175,19 +173,6 @@ def adversarial_step(features: torch.Tensor, adversary: nn.Module, s: torch.Tens
 
 
 # ------------------------------------------------------------------------------------- peft plumbing
-def lora_wrap(backbone: nn.Module, *, lora: LoraSpec) -> nn.Module:
-    """Wrap a (frozen) backbone with one LoRA adapter named ``"default"``, no head inside (heads stay private)."""
-    from peft import LoraConfig, get_peft_model
-
-    targets = lora.target_modules or LORA_TARGETS.get(backbone.config.model_type)
-    if targets is None:
-        raise ValueError(f"no default LoRA targets for model_type {backbone.config.model_type!r}")
-    backbone.requires_grad_(False)
-    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(targets),
-                        init_lora_weights=True if lora.init == "default" else "gaussian")
-    return get_peft_model(backbone, config)
-
-
 def representation(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The [CLS] representation of a (peft-wrapped) ViT: what the heads and the adversary read."""
     return model(pixel_values=x).last_hidden_state[:, 0]
@@ -289,7 +274,7 @@ class Developer:
         seed_everything(seed)
         if unlearn_from is not None:
             backbone = _merge_negated(backbone, unlearn_from, scale=unlearn_scale)
-        self.model = lora_wrap(backbone, lora=lora).to(device)
+        self.model = adapt(backbone, "lora", lora=lora).to(device)
         width = backbone.config.hidden_size
         self.head = _fresh_head(width, len(view.class_names), seed).to(device)
         self.sensitive_features: torch.Tensor | None = None
@@ -433,7 +418,7 @@ class Auditor:
     def train_sensitive_adapter(self, *, epochs: int) -> dict[str, float]:
         """Fine-tune a LoRA adapter and a private head to predict ``s`` (strategies ``unl`` and ``orth``)."""
         seed_everything(self.seed + 7)
-        self.model = lora_wrap(self.backbone, lora=self.lora).to(self.device)
+        self.model = adapt(self.backbone, "lora", lora=self.lora).to(self.device)
         head = _fresh_head(self.backbone.config.hidden_size, len(self.view.group_names), self.seed + 7)
         head = head.to(self.device)
         params = [p for p in self.model.parameters() if p.requires_grad] + list(head.parameters())
@@ -596,50 +581,6 @@ def run_strategy(strategy: str, developer_view: DeveloperView, *, backbone: Any,
     return developer, received
 
 
-# ------------------------------------------------------------------------------------------- evaluation
-def evaluate_predictions(y: np.ndarray, prob: np.ndarray, s: np.ndarray, *,
-                         group_names: Sequence[str]) -> dict:
-    """Utility and the paper's three fairness gaps of a binary classifier (the experimenter's evaluation).
-
-    Parameters
-    ----------
-    y : array (n,)
-        True task labels (0/1).
-    prob : array (n, 2) or (n,)
-        Predicted probabilities (of class 1 when one-dimensional).
-    s : array (n,)
-        Group codes.
-    group_names : sequence of str
-
-    Returns
-    -------
-    dict
-        ``accuracy``, ``auc``, ``dp_gap`` (max - min selection rate over groups), ``eo_gap`` (max - min TPR),
-        ``fpr_gap`` (max - min FPR), and ``per_group`` {name: {count, selection_rate, tpr, fpr, accuracy}}.
-    """
-    from sklearn.metrics import roc_auc_score
-
-    from .. import metrics
-
-    prob = np.asarray(prob)
-    p1 = prob[:, 1] if prob.ndim == 2 else prob
-    y, s = np.asarray(y), np.asarray(s)
-    y_pred = (p1 >= 0.5).astype(np.int64)
-    kwargs = dict(sensitive_features=s, group_names=tuple(group_names))
-    table = metrics.group_metrics(y, y_pred, **kwargs)
-    per_group = {str(g): {"count": int(row["count"]), "selection_rate": float(row["selection_rate"]),
-                          "tpr": float(row["recall"]), "fpr": float(row["fpr"]), "accuracy": float(row["accuracy"])}
-                 for g, row in table.iterrows()}
-    return {
-        "accuracy": float((y_pred == y).mean()),
-        "auc": float(roc_auc_score(y, p1)) if len(np.unique(y)) == 2 else math.nan,
-        "dp_gap": float(metrics.demographic_parity_difference(y, y_pred, **kwargs)),
-        "eo_gap": float(metrics.equal_opportunity_difference(y, y_pred, **kwargs)),
-        "fpr_gap": float(metrics.fpr_parity_difference(y, y_pred, **kwargs)),
-        "per_group": per_group,
-    }
-
-
 # ------------------------------------------------------------------------------------------------ data
 def task_label(task: str) -> str:
     """Readable name of a task key of :class:`fairlib.config.PrivacyLoraConfig` (stand-ins say so)."""
@@ -653,67 +594,6 @@ def task_label(task: str) -> str:
     if parts[0] == "utkface":
         return f"UTK-Face {parts[1]} (s = race)"
     raise ValueError(f"unknown task {task!r}")
-
-
-def load_task(task: str, *, n: int, seed: int, correlation: float = 0.8, test_fraction: float = 0.3,
-              image_size: int = 224) -> tuple[Any, Any, Any]:
-    """The training pool, the held-out test set and the input transform of one task.
-
-    Parameters
-    ----------
-    task : str
-        A task key (see :class:`fairlib.config.PrivacyLoraConfig`).
-    n : int
-        Stand-ins: examples drawn. Real data: cap on the training pool (0 = all).
-    seed : int
-        Draw and split seed.
-    correlation, test_fraction, image_size
-        As in the configuration.
-
-    Returns
-    -------
-    (GroupedDataset, GroupedDataset, callable or None)
-        Training pool (split later between the roles by :func:`~fairlib.methods.privacy_roles.split_roles`),
-        test set (held by the experimenter only), and the per-example transform (None for in-memory images).
-
-    Raises
-    ------
-    fairlib.data.MissingDataError
-        Real data that is not in the data directory (the message says where to get it and where to put it).
-    """
-    from ..data import celeba_like, load_celeba, load_utkface, make_splits, utk_like
-
-    parts = task.split(":")
-    fractions = (1 - test_fraction, 0.0, test_fraction)
-    if parts[0] == "standin":
-        if parts[1] == "celeba-like":
-            data = celeba_like(n=n, seed=seed, correlation=correlation, task=parts[2], appearance=parts[3])
-        elif parts[1] == "utk-like":
-            data = utk_like(n=n, seed=seed, task=parts[2])
-        else:
-            raise ValueError(f"unknown stand-in {parts[1]!r} in task {task!r}")
-        splits = make_splits(data, fractions=fractions, seed=seed)
-        return splits.train, splits.test, None
-    from ..data import make_image_processor
-    from ..data._images import _open_rgb
-
-    processor = make_image_processor(size=image_size)
-
-    def transform(path: str) -> torch.Tensor:
-        return processor(images=_open_rgb(path), return_tensors="pt")["pixel_values"][0]
-
-    if parts[0] == "celeba":
-        data = load_celeba(target=parts[1], sensitive="Male")
-        split = data.info["split"]
-        train, test = data.subset(np.flatnonzero(split == "train")), data.subset(np.flatnonzero(split == "test"))
-    elif parts[0] == "utkface":
-        splits = make_splits(load_utkface(target=parts[1], sensitive="race"), fractions=fractions, seed=seed)
-        train, test = splits.train, splits.test
-    else:
-        raise ValueError(f"unknown task {task!r}")
-    if n and len(train) > n:
-        train = train.subset(np.sort(np.random.default_rng(seed).choice(len(train), size=n, replace=False)))
-    return train, test, transform
 
 
 def backbone_factory(name: str, *, stand_in_vit: Any = None) -> Any:
@@ -738,208 +618,3 @@ def backbone_factory(name: str, *, stand_in_vit: Any = None) -> Any:
 
     fresh.config = base.config
     return fresh
-
-
-def _probe_leakage(features: np.ndarray, s: np.ndarray, seed: int) -> float:
-    # How much of s a linear probe recovers from the developer's representation (two-fold balanced accuracy).
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import balanced_accuracy_score
-    from sklearn.preprocessing import StandardScaler
-
-    rng = np.random.default_rng(seed)
-    fold = rng.permutation(len(s)) % 2
-    scores = []
-    for k in (0, 1):
-        train, test = fold != k, fold == k
-        scaler = StandardScaler().fit(features[train])
-        probe = LogisticRegression(max_iter=500).fit(scaler.transform(features[train]), s[train])
-        scores.append(balanced_accuracy_score(s[test], probe.predict(scaler.transform(features[test]))))
-    return float(np.mean(scores))
-
-
-def run_task(task: str, *, config: Any, seed: int, backbone: Any, store: Any, workdir: str | Path,
-             strategies: Sequence[str] = STRATEGIES, device: str = "cpu") -> list[dict]:
-    """Every strategy on one task and seed, as the notebook runs them; finished runs come from ``store``.
-
-    The data owner splits the training pool between the roles; the auditor's sensitive adapter (``unl``,
-    ``orth``) is trained once and shared; the experimenter evaluates each developer on the held-out test set
-    (the only place where predictions, labels and groups meet).
-
-    Parameters
-    ----------
-    task : str
-    config : fairlib.config.PrivacyLoraConfig
-    seed : int
-    backbone : callable
-        From :func:`backbone_factory`.
-    store : fairlib.train.RunStore
-    workdir : path
-        Exchange folders of this task and seed.
-    strategies : sequence of str
-    device : str
-
-    Returns
-    -------
-    list of dict
-        One row per strategy: ``task, strategy, seed``, the metrics of :func:`evaluate_predictions`,
-        ``leakage`` (balanced accuracy of a linear probe for ``s`` on the developer's test representation),
-        ``exchanged_parameters`` and ``seconds``.
-    """
-    import dataclasses
-    import time
-
-    from ..report import to_jsonable
-
-    lora = LoraSpec(r=config.rank, alpha=config.alpha)
-    base = {"task": task, "seed": seed, "config": dataclasses.asdict(config),
-            "backbone": config.backbone if config.backbone != "stand-in" else dict(backbone.config.to_dict())}
-    cache: dict[str, Any] = {}
-    workdir = Path(workdir) / f"{task.replace(':', '_')}_seed{seed}"
-
-    def data() -> tuple:
-        if "data" not in cache:
-            train, test, transform = load_task(task, n=config.n, seed=seed, correlation=config.correlation,
-                                               test_fraction=config.test_fraction, image_size=config.image_size)
-            from .privacy_roles import split_roles
-
-            developer_view, auditor_view = split_roles(train, auditor_fraction=config.auditor_fraction, seed=seed,
-                                                       transform=transform)
-            cache["data"] = (developer_view, auditor_view, test, transform)
-        return cache["data"]
-
-    def sensitive() -> Path:
-        if "sensitive" not in cache:
-            _, auditor_view, _, _ = data()
-            folder = workdir / "auditor_sensitive"
-            cache["signals"] = train_sensitive_adapter(auditor_view, folder, backbone=backbone(), lora=lora,
-                                                       lr=config.lr, batch_size=config.batch_size,
-                                                       epochs=config.auditor_epochs, seed=seed, device=device)
-            cache["sensitive"] = folder
-        return cache["sensitive"]
-
-    rows = []
-    for strategy in strategies:
-        def train_and_evaluate(strategy: str = strategy) -> tuple[dict, dict]:
-            start = time.perf_counter()
-            developer_view, auditor_view, test, transform = data()
-            developer, received = run_strategy(
-                strategy, developer_view, backbone=backbone, lora=lora, epochs=config.epochs, lr=config.lr,
-                batch_size=config.batch_size, seed=seed, workdir=workdir, auditor_view=auditor_view,
-                sensitive_adapter=sensitive() if strategy in ("unl", "orth") else None,
-                unlearn_scale=config.unlearn_scale, orth_lambda=config.orth_lambda, orth_space=config.orth_space,
-                orth_components=config.orth_components, adv_lambda=config.adv_lambda, adv_lr=config.adv_lr,
-                adv_refit_epochs=config.adv_refit_epochs, device=device)
-            prob = developer.predict_proba(test.x, transform=transform)
-            result = evaluate_predictions(test.y, prob, test.s, group_names=test.group_names)
-            result["leakage"] = _probe_leakage(developer.features(test.x, transform=transform), test.s, seed)
-            exported = developer.export_adapter(workdir / f"{strategy}_final")
-            result["exchanged_parameters"] = check_exchange(exported)["parameters"]
-            result["auditor_signals"] = received
-            result["sensitive_adapter_signals"] = cache.get("signals", {}) if strategy in ("unl", "orth") else {}
-            result["seconds"] = time.perf_counter() - start
-            state = {n: p.detach().cpu() for n, p in developer.model.named_parameters() if ".default." in n}
-            return to_jsonable(result), state
-
-        metrics, _ = store.run({**base, "strategy": strategy}, train_and_evaluate)
-        rows.append({"task": task, "strategy": strategy, "seed": seed, **metrics})
-    return rows
-
-
-# ---------------------------------------------------------------------------------- requirements, claims
-def require(profile: Any) -> None:
-    """Fail fast, before any training, when the profile's backbone or datasets are not available.
-
-    Raises
-    ------
-    FileNotFoundError
-        Naming every missing checkpoint or dataset, where it was looked for and how to get it (the loaders
-        ``fairlib.data.load_celeba`` / ``load_utkface`` read the datasets from there).
-    """
-    from .._plan import require_section
-
-    require_section(profile, "privacy", readers="Datasets are read by fairlib.data.load_celeba / load_utkface "
-                                                "(see data/README.md); checkpoints by fairlib.models.load_backbone.")
-
-
-METRIC_COLUMNS = ("accuracy", "auc", "dp_gap", "eo_gap", "fpr_gap", "leakage")
-GAP_COLUMNS = ("dp_gap", "eo_gap", "fpr_gap")
-
-
-def paired_differences(runs: Any, *, baseline: str = "erm") -> Any:
-    """Per task and strategy, the seed-paired difference to ``baseline`` of every metric, with its 95% CI.
-
-    Parameters
-    ----------
-    runs : pandas.DataFrame
-        One row per (task, strategy, seed) with the :data:`METRIC_COLUMNS`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by (task, strategy) for every strategy but the baseline; columns ``<metric>_mean``,
-        ``_ci_low``, ``_ci_high``, ... of ``strategy - baseline`` (same task, same seed), plus ``mean_gap``
-        (the average of the three fairness gaps).
-    """
-    import pandas as pd
-
-    from ..metrics import summarize_frame
-
-    runs = runs.assign(mean_gap=runs[list(GAP_COLUMNS)].mean(axis=1))
-    columns = [*METRIC_COLUMNS, "mean_gap"]
-    base = runs[runs.strategy == baseline].set_index(["task", "seed"])[columns]
-    parts = []
-    for strategy in [s for s in runs.strategy.unique() if s != baseline]:
-        other = runs[runs.strategy == strategy].set_index(["task", "seed"])[columns]
-        diff = (other - base.loc[other.index]).reset_index()
-        parts.append(diff.assign(strategy=strategy))
-    frame = pd.concat(parts, ignore_index=True)
-    return summarize_frame(frame, by=["task", "strategy"], value_columns=columns)
-
-
-def claim_rows(differences: Any) -> list[dict]:
-    """The paper's three claims checked against seed-paired differences to Erm (see the notebook for the rules).
-
-    A difference is *clear* when its 95% CI over seeds excludes zero.
-
-    - Orth reduces bias and keeps utility: on every task Orth's mean fairness gap is lower than Erm's
-      (mean difference < 0) and its accuracy is not clearly lower (CI upper bound >= 0).
-    - Adv helps FPR parity and DP in some cases: on at least one task Adv clearly lowers the FPR gap, and on
-      at least one task it clearly lowers the DP gap.
-    - Unl gives no clear benefit: on no task does Unl clearly lower the mean fairness gap.
-    """
-    d = differences
-    tasks = list(dict.fromkeys(t for t, _ in d.index))
-
-    def row(strategy: str, column: str, stat: str) -> list[float]:
-        return [float(d.loc[(t, strategy), f"{column}_{stat}"]) for t in tasks if (t, strategy) in d.index]
-
-    rows = []
-    if "orth" in d.index.get_level_values(1):
-        gap, acc_high = row("orth", "mean_gap", "mean"), row("orth", "accuracy", "ci_high")
-        holds = all(g < 0 for g in gap) and all(a >= 0 for a in acc_high)
-        rows.append({"claim": "Orth consistently reduces bias and keeps or improves utility",
-                     "paper": "reduces bias, keeps/improves utility",
-                     "ours": (f"Δ mean gap {np.mean(gap):+.3f} (lower on {sum(g < 0 for g in gap)}/{len(gap)} tasks); "
-                              f"Δ accuracy {np.mean(row('orth', 'accuracy', 'mean')):+.3f}, clearly lower on "
-                              f"{sum(a < 0 for a in acc_high)}/{len(acc_high)} tasks"),
-                     "holds": bool(holds)})
-    if "adv" in d.index.get_level_values(1):
-        fpr, dp = row("adv", "fpr_gap", "ci_high"), row("adv", "dp_gap", "ci_high")
-        rows.append({"claim": "Adv helps FPR parity and demographic parity in some cases",
-                     "paper": "FPR parity and DP improve on some tasks",
-                     "ours": (f"FPR gap clearly lower on {sum(v < 0 for v in fpr)}/{len(fpr)} tasks, lower in mean on "
-                              f"{sum(v < 0 for v in row('adv', 'fpr_gap', 'mean'))} (mean Δ "
-                              f"{np.mean(row('adv', 'fpr_gap', 'mean')):+.3f}); DP gap clearly lower on "
-                              f"{sum(v < 0 for v in dp)}/{len(dp)}, lower in mean on "
-                              f"{sum(v < 0 for v in row('adv', 'dp_gap', 'mean'))} (mean Δ "
-                              f"{np.mean(row('adv', 'dp_gap', 'mean')):+.3f}); Δ accuracy "
-                              f"{np.mean(row('adv', 'accuracy', 'mean')):+.3f}"),
-                     "holds": bool(any(v < 0 for v in fpr) and any(v < 0 for v in dp))})
-    if "unl" in d.index.get_level_values(1):
-        high = row("unl", "mean_gap", "ci_high")
-        rows.append({"claim": "Unl gives no clear benefit",
-                     "paper": "no clear benefit",
-                     "ours": (f"mean gap clearly lower on {sum(v < 0 for v in high)}/{len(high)} tasks "
-                              f"(mean Δ {np.mean(row('unl', 'mean_gap', 'mean')):+.3f})"),
-                     "holds": bool(not any(v < 0 for v in high))})
-    return rows

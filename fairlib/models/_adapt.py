@@ -40,12 +40,15 @@ class LoraSpec:
         validate_fields(self)
 
 
-def adapt(model: Classifier, method: str, *, lora: LoraSpec | None = None) -> nn.Module:
+def adapt(model: Classifier | nn.Module, method: str, *, lora: LoraSpec | None = None) -> nn.Module:
     """Prepare ``model`` for one fine-tuning method, setting which parameters train.
 
     Parameters
     ----------
-    model : Classifier
+    model : Classifier or transformers backbone
+        A :class:`Classifier`; or, with ``method="lora"`` only, a bare transformers backbone (no ``head``,
+        its ``config.model_type`` picks the targets): it gets the adapters alone, every other weight frozen,
+        for callers that keep their heads outside the wrapped model (notebook 03's roles keep them private).
     method : {"lora", "full", "probe"}
         ``"lora"`` wraps the model with peft (adapters on the attention query/value projections, head
         trained); ``"full"`` trains everything; ``"probe"`` trains the head only (the "base model" of
@@ -60,6 +63,10 @@ def adapt(model: Classifier, method: str, *, lora: LoraSpec | None = None) -> nn
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r}; valid choices: {METHODS}")
+    has_head = hasattr(model, "head")
+    if not has_head and method != "lora":
+        raise ValueError(f"method={method!r} needs a Classifier (with a head); a bare backbone "
+                         f"({type(model).__name__}) can only take method='lora'")
     if method == "full":
         model.requires_grad_(True)
         return model
@@ -70,12 +77,16 @@ def adapt(model: Classifier, method: str, *, lora: LoraSpec | None = None) -> nn
     from peft import LoraConfig, get_peft_model
 
     spec = lora or LoraSpec()
-    targets = spec.target_modules or LORA_TARGETS.get(model.model_type)
+    model_type = model.model_type if has_head else getattr(getattr(model, "config", None), "model_type", None)
+    targets = spec.target_modules or LORA_TARGETS.get(model_type)
     if targets is None:
-        raise ValueError(f"no default LoRA targets for model_type {model.model_type!r}; pass "
+        raise ValueError(f"no default LoRA targets for model_type {model_type!r}; pass "
                          f"LoraSpec(target_modules=...) (known: {sorted(LORA_TARGETS)})")
+    if not has_head:
+        model.requires_grad_(False)
     config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=list(targets),
-                        modules_to_save=["head"], init_lora_weights=True if spec.init == "default" else "gaussian")
+                        modules_to_save=["head"] if has_head else None,
+                        init_lora_weights=True if spec.init == "default" else "gaussian")
     return get_peft_model(model, config)
 
 

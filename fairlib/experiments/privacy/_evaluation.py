@@ -1,0 +1,178 @@
+"""Collecting notebook 03's stored runs and evaluating them with the one evaluator, :func:`fairlib.metrics.evaluate`.
+
+Metric names are the canonical ones of :data:`fairlib.metrics.METRICS`; :data:`RENAMED` maps the names this
+notebook recorded before (``dp_gap``, ``eo_gap``, ``auc``, nested ``per_group``) to them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from ...metrics import evaluate, summarize_frame
+from ...train import RunStore
+from ._grid import developer_jobs, resolve
+
+__all__ = ["METRIC_COLUMNS", "GAP_COLUMNS", "RENAMED", "rename_record", "evaluate_run", "leakage", "collect",
+           "summarize", "paired_differences", "adv_rounds", "keyed", "means"]
+
+#: The metrics the notebook reports per run (canonical names), in display order.
+METRIC_COLUMNS = ("accuracy", "roc_auc", "dpd", "tpr_gap", "fpr_gap", "leakage")
+#: The three fairness gaps of the paper (max - min over groups): selection rate, TPR (equal opportunity), FPR.
+GAP_COLUMNS = ("dpd", "tpr_gap", "fpr_gap")
+#: Old name in notebook 03's records -> canonical name. ``eo_gap`` was the TPR gap alone (equal opportunity),
+#: not an equalized-odds gap; per-group ``tpr`` is the per-group ``recall``.
+RENAMED = {"dp_gap": "dpd", "eo_gap": "tpr_gap", "auc": "roc_auc", "tpr": "recall"}
+_EVALUATED = ("accuracy", "roc_auc", "dpd", "tpr_gap", "fpr_gap")
+
+
+def rename_record(record: Mapping[str, Any]) -> dict:
+    """A run record in the former vocabulary as a record in the canonical one.
+
+    Top-level keys (and ``<name>_<stat>`` summary keys) are renamed by :data:`RENAMED`; the nested
+    ``per_group: {group: {column: value}}`` becomes flat ``<column>[<group>]`` keys (``tpr`` -> ``recall``).
+    """
+    out: dict = {}
+    for key, value in record.items():
+        if key == "per_group":
+            for group, columns in value.items():
+                for column, v in columns.items():
+                    out[f"{RENAMED.get(column, column)}[{group}]"] = v
+            continue
+        new = RENAMED.get(key)
+        if new is None:
+            for old, canonical in RENAMED.items():
+                if key.startswith(old + "_") and key[len(old) + 1:] in ("mean", "std", "ci_low", "ci_high", "n"):
+                    new = canonical + key[len(old):]
+                    break
+        out[new or key] = value
+    return out
+
+
+def leakage(s: np.ndarray, probe_s: np.ndarray, fold: np.ndarray) -> float:
+    """Balanced accuracy of the experimenter's probe for ``s``, averaged over its two folds (1/G: no leak)."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    return float(np.mean([balanced_accuracy_score(s[fold == k], probe_s[fold == k]) for k in (0, 1)]))
+
+
+def evaluate_run(y: np.ndarray, prob: np.ndarray, s: np.ndarray, *, group_names: Any) -> dict:
+    """Utility and the paper's three gaps of one binary classifier, as one flat record of canonical names.
+
+    Parameters
+    ----------
+    y : array (n,)
+        True task labels (0/1).
+    prob : array (n, 2) or (n,)
+        Predicted probabilities (of class 1 when one-dimensional); the prediction is ``p1 >= 0.5``.
+    s : array (n,)
+        Group codes into ``group_names``.
+    group_names : sequence of str
+
+    Returns
+    -------
+    dict
+        :func:`fairlib.metrics.evaluate` of ``accuracy, roc_auc, dpd, tpr_gap, fpr_gap`` with the per-group keys
+        ``count[g]``, ``accuracy[g]``, ``recall[g]``, ``fpr[g]``, ``selection_rate[g]``, ...
+    """
+    prob = np.asarray(prob)
+    p1 = prob[:, 1] if prob.ndim == 2 else prob
+    y_pred = (p1 >= 0.5).astype(np.int64)
+    return evaluate(np.asarray(y), y_pred, sensitive_features=np.asarray(s), y_prob=prob,
+                    group_names=tuple(group_names), metrics=_EVALUATED, classes=(0, 1))
+
+
+def collect(profile: Any) -> Any:
+    """One row per strategy run of :func:`~fairlib.experiments.privacy.jobs` (which must all be stored).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``task, strategy, seed, key``, the record of :func:`evaluate_run`, ``leakage``, and the run's facts
+        (``exchanged_parameters``, ``auditor_signals``, ``sensitive_adapter_signals``, ``seconds``).
+
+    Raises
+    ------
+    RuntimeError
+        Naming the runs that are not stored.
+    """
+    import pandas as pd
+
+    specs = developer_jobs(resolve(profile))
+    rows, missing = [], []
+    for spec in specs:
+        stored = RunStore(spec.namespace).load(spec.to_dict())
+        if stored is None:
+            missing.append(spec.describe())
+            continue
+        record, tensors = stored
+        t = {k: v.numpy() for k, v in tensors.items() if k.startswith("test/")}
+        metrics = evaluate_run(t["test/y"], t["test/prob"], t["test/s"], group_names=record["group_names"])
+        rows.append({"task": record["task"], "strategy": record["strategy"], "seed": record["seed"], "key": spec.key,
+                     **metrics, "leakage": leakage(t["test/s"], t["test/probe_s"], t["test/probe_fold"]),
+                     **{k: record[k] for k in ("exchanged_parameters", "auditor_signals",
+                                               "sensitive_adapter_signals", "seconds")}})
+    if missing:
+        raise RuntimeError(f"{len(missing)} runs of notebook 03 are not stored (run the grid first with "
+                           f"fairlib.experiments.run_jobs): {missing[:5]}")
+    return pd.DataFrame(rows)
+
+
+def summarize(runs: Any) -> Any:
+    """Mean, std and 95% Student-t interval over seeds of :data:`METRIC_COLUMNS`, per task and strategy."""
+    return summarize_frame(runs, by=["task", "strategy"], value_columns=list(METRIC_COLUMNS))
+
+
+def paired_differences(runs: Any, *, baseline: str = "erm") -> Any:
+    """Per task and strategy, the seed-paired difference to ``baseline`` of every metric, with its 95% CI.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        One row per (task, strategy, seed) with the :data:`METRIC_COLUMNS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by (task, strategy) for every strategy but the baseline; columns ``<metric>_mean``,
+        ``_ci_low``, ``_ci_high``, ... of ``strategy - baseline`` (same task, same seed), plus ``mean_gap``
+        (the average of the three fairness gaps).
+    """
+    import pandas as pd
+
+    runs = runs.assign(mean_gap=runs[list(GAP_COLUMNS)].mean(axis=1))
+    columns = [*METRIC_COLUMNS, "mean_gap"]
+    base = runs[runs.strategy == baseline].set_index(["task", "seed"])[columns]
+    parts = []
+    for strategy in [s for s in runs.strategy.unique() if s != baseline]:
+        other = runs[runs.strategy == strategy].set_index(["task", "seed"])[columns]
+        diff = (other - base.loc[other.index]).reset_index()
+        parts.append(diff.assign(strategy=strategy))
+    frame = pd.concat(parts, ignore_index=True)
+    return summarize_frame(frame, by=["task", "strategy"], value_columns=columns)
+
+
+def adv_rounds(runs: Any) -> Any:
+    """The scalars the auditor sent back in each Adv round (adversary accuracy and loss), one row per round.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``task, seed, round, adversary_loss, adversary_accuracy, adversary_loss_after``.
+    """
+    import pandas as pd
+
+    adv = runs[runs.strategy == "adv"]
+    return pd.DataFrame([{"task": task, "seed": seed, **signal}
+                         for task, seed, signals in zip(adv.task, adv.seed, adv.auditor_signals) for signal in signals])
+
+
+def keyed(table: Any) -> dict:
+    """A table indexed by (task, strategy) as ``{"<task>|<strategy>": {column: value}}`` (for the results JSON)."""
+    return {f"{t}|{s}": row for (t, s), row in table.to_dict(orient="index").items()}
+
+
+def means(summary: Any) -> Any:
+    """The ``<metric>_mean`` columns of :func:`summarize`'s table, for :data:`METRIC_COLUMNS`."""
+    return summary[[f"{c}_mean" for c in METRIC_COLUMNS]]
