@@ -114,7 +114,7 @@ _ALL = (
        (0, 1), "fairlib.methods.membership.mia_metrics"),
     _m("leakage", "leakage of s (probe balanced accuracy)",
        "balanced accuracy of a linear probe predicting s from the representation (1/G: nothing leaks)",
-       "lower", (0, 1), "fairlib.methods.privacy_strategies"),
+       "lower", (0, 1), "fairlib.experiments.privacy"),
 )
 
 #: Canonical name -> :class:`MetricInfo` (label, formula, direction, bounds). Read-only.
