@@ -15,6 +15,7 @@ __all__ = ["EXPERIMENTS", "register_experiment", "experiment_module", "jobs_for"
 #: ``run_job(spec) -> None`` (train the run unless stored, and store it). Worker processes and cluster jobs
 #: import the module by this name, so it must be importable there (a module of the package, or on PYTHONPATH).
 EXPERIMENTS: dict[str, str] = {}
+EXPERIMENTS["01"] = "fairlib.experiments.lora_vs_full"
 
 _NOTEBOOK = re.compile(r"^\d\d$")
 
