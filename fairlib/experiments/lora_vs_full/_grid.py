@@ -91,14 +91,18 @@ class LoRAFairnessExperiment:
     ----------
     profile : str or fairlib.config.Profile
         Reads ``profile.lora_fairness``, ``profile.seeds``, ``profile.stand_in_vit``, ``profile.mixed_precision``.
+        Any Profile works in this process; :func:`jobs` and :func:`run_job` (worker processes) take registered
+        profiles only.
+    store : fairlib.train.RunStore, optional
+        Default ``RunStore("01-<profile>")``, where :func:`run_job` stores.
     """
 
-    def __init__(self, profile: Any):
+    def __init__(self, profile: Any, *, store: Any = None):
         from ...train import RunStore
 
-        self.profile = _profile(profile)
+        self.profile = get_profile(profile) if isinstance(profile, str) else profile
         self.cfg = self.profile.lora_fairness
-        self.store = RunStore(f"{NOTEBOOK}-{self.profile.name}")
+        self.store = store if store is not None else RunStore(f"{NOTEBOOK}-{self.profile.name}")
         self._vision_data: dict[str, tuple[GroupedDataset, GroupedDataset]] = {}
         self._text_data: tuple[GroupedDataset, GroupedDataset] | None = None
         self._templates: dict[str, nn.Module] = {}
@@ -482,7 +486,7 @@ def _experiment(profile: str) -> LoRAFairnessExperiment:
 
 def jobs(profile: Any) -> list:
     """Every run of notebook 01 at ``profile`` (a name or the registered Profile), as RunSpecs, each once."""
-    return LoRAFairnessExperiment(profile).jobs()
+    return LoRAFairnessExperiment(_profile(profile)).jobs()
 
 
 def run_job(spec: RunSpec) -> None:
