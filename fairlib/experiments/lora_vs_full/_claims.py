@@ -146,8 +146,9 @@ def _base_model_row(vision: pd.DataFrame, *, profile: str, stand_in: bool,
                 data=f"profile {profile}, bases {first} vs {second}")
 
 
-def claims_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """The claim rows as a table (index ``id``): statement, test, interval, n, verdict, reason, stand-in evidence."""
+def claims_table(rows: Sequence[Mapping[str, Any]], *, profile: str) -> pd.DataFrame:
+    """The claim rows as a table (index ``id``): statement, test, interval, n, verdict, reason, stand-in evidence,
+    and the profile that produced them (so that a stand-in number is never read as the paper's)."""
     records = []
     for row in rows:
         evidence = row.get("evidence") or {}
@@ -156,5 +157,5 @@ def claims_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
                         "ci_high": row["ci_high"], "n": row["n"], "verdict": row["verdict"], "reason": row["reason"],
                         "stand_in_estimate": evidence.get("estimate"), "stand_in_ci_low": evidence.get("ci_low"),
                         "stand_in_ci_high": evidence.get("ci_high"), "stand_in_verdict": evidence.get("verdict"),
-                        "data": row["data"]})
+                        "data": row["data"], "profile": profile})
     return pd.DataFrame.from_records(records).set_index("id")
