@@ -23,6 +23,8 @@ def toy(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
     monkeypatch.setattr(paths, "BUILD", tmp_path / "build")
     monkeypatch.delenv("FAIRLIB_WORKERS", raising=False)
+    for notebook in list(EXPERIMENTS):  # the toy alone: the registered notebooks' grids are not these tests'
+        monkeypatch.delitem(EXPERIMENTS, notebook)
     monkeypatch.setitem(EXPERIMENTS, "00", TOY)
     from tests import _toy_experiment
 

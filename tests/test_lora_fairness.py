@@ -1,4 +1,5 @@
-"""Notebook 01's pieces: the text stand-in, the config section, and the experiment's functions on tiny inputs."""
+"""Notebook 01's pieces: the text stand-in, the config section, the grid, and the experiment's functions on tiny
+inputs."""
 
 import dataclasses
 import re
@@ -11,13 +12,14 @@ from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
 from fairlib import metrics as M
-from fairlib.claims import CLAIMS
+from fairlib.claims import claims_of
 from fairlib.config import ConfigError, LoRAFairnessConfig, get_profile
 from fairlib.config._lora_fairness import (AUTHORS_RECIPES, AUTHORS_SHADOW_RECIPES, MINILM, PAPER_TEXT_BACKBONES,
                                            PAPER_VISION_BACKBONES, STAND_IN_VIT, STAND_IN_VIT_WEAK)
 from fairlib.data import IDENTITY_TERMS, RELIGION_GROUPS, TEXT_CATEGORIES, religion_standin
 from fairlib.data._text_standin import CATEGORY_SEVERITY, DEFAULT_CATEGORY_MIX, DEFAULT_NOISE_SD
-from fairlib.methods import lora_fairness_experiments as lx
+from fairlib.evidence import validate_row
+from fairlib.experiments import lora_vs_full as lx
 from fairlib.methods.membership import lira_scores, mia_by_group, shadow_membership
 
 
@@ -157,15 +159,52 @@ def test_full_profile_fails_fast_naming_what_is_missing(tmp_path, monkeypatch):
     lx.require(get_profile("smoke"))  # everything the smoke profile needs ships
 
 
-def test_plan_counts_every_run_of_the_smoke_profile():
+def test_jobs_count_every_run_of_the_smoke_profile_once():
     smoke = get_profile("smoke")
     c = smoke.lora_fairness
-    blocks = {b.what.split(" (")[0].split(":")[0]: b.runs for b in c.plan(smoke)}
+    grid = lx.jobs("smoke")
+    assert len({spec.key for spec in grid}) == len(grid)
+    assert lx.jobs(smoke) == grid  # the registered Profile or its name
+    count = lambda **kw: sum(all(spec.param(k, None) == v for k, v in kw.items()) for spec in grid)  # noqa: E731
     seeds = len(smoke.seeds)
-    assert blocks["Fig. 1 vision"] == 3 * seeds * len(c.vision_backbones) * len(c.vision_tasks)
-    assert blocks["Fig. 2 language"] == 2 * seeds * len(c.text_backbones)
-    assert blocks["rank ablation"] == seeds * (len(c.ranks) - 1)  # the main rank is the Fig. 1 run
-    assert blocks["LiRA vision"] == blocks["LiRA text"] == 2 + c.n_shadows
+    assert count(role="test", domain="vision") == 3 * seeds * len(c.vision_backbones) * len(c.vision_tasks) \
+        + seeds * (len(c.ranks) - 1)  # the main rank of the ablation is the Fig. 1 run (alpha = rank there)
+    assert count(role="test", domain="text") == 2 * seeds * len(c.text_backbones)
+    for domain in ("vision", "text"):
+        runs = [s for s in grid if s.param("domain", None) == domain and s.param("role") != "test"]
+        assert len(runs) == 2 + c.n_shadows
+        assert sorted(s.method for s in runs) == sorted(["full", *["lora"] * (1 + c.n_shadows)])
+    pretrain = [s for s in grid if s.method == "pretrain"]
+    assert sorted(s.param("backbone") for s in pretrain) == sorted(c.vision_backbones)
+    # every run on a stand-in ViT waits for that backbone's pre-training, and only for it
+    keys = {s.param("backbone"): s.key for s in pretrain}
+    for spec in grid:
+        if spec.method != "pretrain":
+            assert spec.after == ((keys[spec.param("backbone")],) if spec.param("backbone") in keys else ())
+
+
+def test_dry_run_plan_of_the_full_profile_comes_from_the_jobs():
+    from fairlib._plan import plan_from_jobs
+
+    full = get_profile("full")
+    c = full.lora_fairness
+    plan = {b.what: b for b in plan_from_jobs(lx.jobs("full"))["01"]}
+    assert "pretrain" not in plan  # hub backbones
+    seeds = len(full.seeds)
+    vision = 3 * seeds * len(c.vision_backbones) * len(c.vision_tasks)
+    ranks = seeds * len(c.ranks)  # alpha = 2 rank never equals the Fig. 1 alpha at rank 16
+    mia = 2 * (2 + c.n_shadows)
+    assert sum(b.runs for b in plan.values()) == vision + 2 * seeds * len(c.text_backbones) + ranks + mia
+    # the former hand counts: 1 GPU-h per vision run, 2 per text run, 0.5 / 1.5 per LiRA model
+    assert sum(b.gpu_hours for b in plan.values()) == pytest.approx(
+        vision + 2.0 * 2 * seeds * len(c.text_backbones) + ranks + (2 + c.n_shadows) * (0.5 + 1.5))
+
+
+def test_jobs_reject_a_profile_the_workers_cannot_rebuild():
+    test = get_profile("test")
+    changed = dataclasses.replace(test, lora_fairness=dataclasses.replace(test.lora_fairness, n_shadows=2))
+    with pytest.raises(ConfigError, match="differs from the registered profile"):
+        lx.jobs(changed)
 
 
 # ---------------------------------------------------------------- evaluation of one prediction, by hand
@@ -182,15 +221,15 @@ def _binary_case():
 def test_evaluate_predictions_binary_by_hand():
     y, probs, s = _binary_case()
     out = lx.evaluate_predictions(y, probs, s, group_names=("a", "b"), n_bins=5)
-    assert out["n"] == 8 and out["n[a]"] == out["n[b]"] == 4
+    assert out["n"] == 8 and out["count[a]"] == out["count[b]"] == 4
     assert out["accuracy"] == pytest.approx(5 / 8)
-    assert (out["acc[a]"], out["acc[b]"]) == pytest.approx((0.5, 0.75))
+    assert (out["accuracy[a]"], out["accuracy[b]"]) == pytest.approx((0.5, 0.75))
     assert (out["worst_group_accuracy"], out["accuracy_gap"]) == pytest.approx((0.5, 0.25))
-    assert (out["sel[a]"], out["sel[b]"]) == pytest.approx((0.5, 0.5))
-    assert (out["tpr[a]"], out["tpr[b]"]) == pytest.approx((0.5, 1.0))
+    assert (out["selection_rate[a]"], out["selection_rate[b]"]) == pytest.approx((0.5, 0.5))
+    assert (out["recall[a]"], out["recall[b]"]) == pytest.approx((0.5, 1.0))
     assert (out["fpr[a]"], out["fpr[b]"]) == pytest.approx((0.5, 1 / 3))
-    assert out["demographic_parity_difference"] == pytest.approx(0.0)
-    assert out["equalized_odds_difference"] == pytest.approx(0.5)  # max(|.5 - 1|, |.5 - 1/3|)
+    assert out["dpd"] == pytest.approx(0.0)
+    assert out["eo_max"] == pytest.approx(0.5)  # max(|.5 - 1|, |.5 - 1/3|)
     # two groups: each group against the rest is the between-groups gap
     assert out["dpd_ovr[a]"] == out["dpd_ovr[b]"] == pytest.approx(0.0)
     assert out["eod_ovr[a]"] == out["eod_ovr[b]"] == pytest.approx(0.5)
@@ -200,7 +239,7 @@ def test_evaluate_predictions_binary_by_hand():
     assert out["ece"] == pytest.approx(0.175)
     # group a: .55 wrong; (.75 right, .65 wrong); .95 right -> .55/4 + .2 * 2/4 + .05/4 = .25
     # group b: .55 wrong; .65 right; (.85, .95 right) -> .55/4 + .35/4 + .1 * 2/4 = .275
-    assert (out["ece[a]"], out["ece[b]"], out["max_group_ece"]) == pytest.approx((0.25, 0.275, 0.275))
+    assert (out["ece[a]"], out["ece[b]"], out["worst_group_ece"]) == pytest.approx((0.25, 0.275, 0.275))
 
 
 def test_evaluate_predictions_multiclass_takes_the_worst_class_by_hand():
@@ -210,12 +249,11 @@ def test_evaluate_predictions_multiclass_takes_the_worst_class_by_hand():
     probs[np.arange(8), pred] = 0.8
     s = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     out = lx.evaluate_predictions(y, probs, s, group_names=("a", "b"), n_bins=10)
-    assert (out["acc[a]"], out["acc[b]"], out["accuracy_gap"]) == pytest.approx((0.75, 0.75, 0.0))
+    assert (out["accuracy[a]"], out["accuracy[b]"], out["accuracy_gap"]) == pytest.approx((0.75, 0.75, 0.0))
     # selection rates a: (1/4, 2/4, 1/4), b: (2/4, 0, 2/4): worst class gap 1/2
-    assert out["demographic_parity_difference"] == pytest.approx(0.5)
+    assert out["dpd"] == pytest.approx(0.5)
     # class 1: TPR a = 1, b = 0 -> the worst class gives EOD 1
-    assert out["equalized_odds_difference"] == pytest.approx(1.0)
-    assert "sel[a]" not in out  # class-1 rates are only recorded for binary tasks
+    assert out["eo_max"] == pytest.approx(1.0)
     # every prediction has confidence .8: ECE = |acc - .8| overall and per group
     assert out["ece"] == pytest.approx(0.05) and out["ece[a]"] == pytest.approx(0.05)
 
@@ -228,12 +266,12 @@ def test_evaluate_predictions_agrees_with_the_metrics_package_on_random_data():
     names = ("g0", "g1", "g2", "g3")
     out = lx.evaluate_predictions(y, probs, s, group_names=names)
     pred = probs.argmax(1)
-    assert out["equalized_odds_difference"] == pytest.approx(
+    assert out["eo_max"] == pytest.approx(
         M.equalized_odds_difference(y, pred, sensitive_features=s, group_names=names))
     ovr = M.demographic_parity_difference(y, pred, sensitive_features=s, group_names=names, method="one_vs_rest")
     assert [out[f"dpd_ovr[{g}]"] for g in names] == pytest.approx(ovr.tolist())
-    sel = [out[f"sel[{g}]"] for g in names]
-    assert out["demographic_parity_difference"] == pytest.approx(max(sel) - min(sel))
+    sel = [out[f"selection_rate[{g}]"] for g in names]
+    assert out["dpd"] == pytest.approx(max(sel) - min(sel))
 
 
 # ---------------------------------------------------------------- AUC, bootstrap, paired comparisons
@@ -269,10 +307,10 @@ def test_bootstrap_auc_point_values_intervals_and_paired_difference():
     assert no_ci["ci_low"].isna().all() and no_ci["auc"].notna().all()
 
 
-def _records(values: dict) -> pd.DataFrame:
+def _records(values: dict, seeds: int = 3) -> pd.DataFrame:
     rows = []
     for (backbone, method), metrics in values.items():
-        for seed in range(3):
+        for seed in range(seeds):
             rows.append({"domain": "vision", "backbone": backbone, "task": "gender", "method": method,
                          "rank": 16 if method == "lora" else 0, "seed": seed,
                          **{k: v[seed] for k, v in metrics.items()}})
@@ -281,15 +319,15 @@ def _records(values: dict) -> pd.DataFrame:
 
 def test_paired_differences_orientation_and_verdicts():
     records = _records({
-        ("b", "lora"): {"equalized_odds_difference": [0.5, 0.6, 0.7], "worst_group_accuracy": [0.5, 0.6, 0.7],
-                        "accuracy_gap": [0.1, 0.5, 0.2], "demographic_parity_difference": [0.1, 0.1, 0.1]},
-        ("b", "full"): {"equalized_odds_difference": [0.2, 0.3, 0.4], "worst_group_accuracy": [0.8, 0.9, 1.0],
-                        "accuracy_gap": [0.3, 0.2, 0.3], "demographic_parity_difference": [0.3, 0.35, 0.4]},
+        ("b", "lora"): {"eo_max": [0.5, 0.6, 0.7], "worst_group_accuracy": [0.5, 0.6, 0.7],
+                        "accuracy_gap": [0.1, 0.5, 0.2], "dpd": [0.1, 0.1, 0.1]},
+        ("b", "full"): {"eo_max": [0.2, 0.3, 0.4], "worst_group_accuracy": [0.8, 0.9, 1.0],
+                        "accuracy_gap": [0.3, 0.2, 0.3], "dpd": [0.3, 0.35, 0.4]},
     })
     paired = lx.paired_differences(records).set_index("metric")
-    assert paired.loc["equalized_odds_difference", "difference"] == pytest.approx(0.3)
-    assert paired.loc["equalized_odds_difference", "unfairer"] == pytest.approx(0.3)
-    assert paired.loc["equalized_odds_difference", "verdict"] == "LoRA significantly less fair"
+    assert paired.loc["eo_max", "difference"] == pytest.approx(0.3)
+    assert paired.loc["eo_max", "unfairer"] == pytest.approx(0.3)
+    assert paired.loc["eo_max", "verdict"] == "LoRA significantly less fair"
     # higher worst-group accuracy is fairer: LoRA 0.3 lower is 0.3 less fair
     assert paired.loc["worst_group_accuracy", "difference"] == pytest.approx(-0.3)
     assert paired.loc["worst_group_accuracy", "unfairer"] == pytest.approx(0.3)
@@ -297,49 +335,113 @@ def test_paired_differences_orientation_and_verdicts():
     assert paired.loc["accuracy_gap", "verdict"] == "no significant difference"
     diff = np.array([0.1, 0.1, 0.1]) - np.array([0.3, 0.35, 0.4])
     summary = M.summarize_over_seeds(diff)
-    assert paired.loc["demographic_parity_difference", "difference_ci_high"] == pytest.approx(summary["ci_high"])
-    assert paired.loc["demographic_parity_difference", "verdict"] == "LoRA significantly fairer"
+    assert paired.loc["dpd", "difference_ci_high"] == pytest.approx(summary["ci_high"])
+    assert paired.loc["dpd", "verdict"] == "LoRA significantly fairer"
 
 
 def _mia_stub(difference: float, low: float, high: float):
     rows = [{"model": "lora - full", "group": g, "auc": difference, "ci_low": low, "ci_high": high}
             for g in ("a", "b", "all")]
-    return type("R", (), {"auc_bootstrap": pd.DataFrame(rows).set_index(["model", "group"])})()
+    return type("R", (), {"auc_bootstrap": pd.DataFrame(rows).set_index(["model", "group"]), "backbone": "m",
+                          "task": "t"})()
 
 
-def test_claim_rows_follow_the_catalogue_and_their_rules():
-    fair = {"equalized_odds_difference": [0.5, 0.6, 0.7], "worst_group_accuracy": [0.5, 0.6, 0.7],
-            "accuracy_gap": [0.5, 0.6, 0.7], "demographic_parity_difference": [0.5, 0.6, 0.7]}
-    better = {k: [v - 0.3 for v in vals] for k, vals in fair.items()}
-    better["worst_group_accuracy"] = [0.8, 0.9, 1.0]
-    flat = {k: [0.5, 0.5, 0.5] for k in fair}
-    vision = _records({("A", "lora"): {k: [0.1] * 3 for k in fair}, ("A", "full"): {k: [0.2] * 3 for k in fair},
-                       ("B", "lora"): {k: [0.5] * 3 for k in fair}, ("B", "full"): {k: [0.5] * 3 for k in fair}})
-    ranks = pd.DataFrame([{"rank": r, "seed": s, "demographic_parity_difference": 0.2 + 0.01 * s,
-                           "equalized_odds_difference": 0.3 + 0.01 * ((s + r) % 3)}
-                          for r in (1, 4, 16) for s in range(3)])
-    paired = lx.paired_differences(_records({("b", "lora"): fair, ("b", "full"): better}))
-    calibration = lx.paired_differences(_records({("b", "lora"): {"ece": [0.1, 0.2, 0.15],
-                                                                  "max_group_ece": [0.3, 0.3, 0.3]},
-                                                  ("b", "full"): {"ece": [0.1, 0.2, 0.15],
-                                                                  "max_group_ece": [0.3, 0.3, 0.3]}}),
-                                        metrics=("ece", "max_group_ece"))
-    rows = lx.claim_rows(paired=paired, calibration=calibration,
-                         mia={"vision": _mia_stub(0.02, -0.05, 0.09), "text": _mia_stub(0.1, 0.02, 0.2)},
-                         ranks=ranks, vision=vision)
-    assert [r["claim"] for r in rows] == CLAIMS["01"]
-    verdicts = [r["verdict"] for r in rows]
-    assert verdicts[0] == "not reproduced (LoRA consistently less fair)"  # 4/4 significantly less fair
-    assert rows[0]["numbers"] == {"less_fair": 4, "fairer": 0, "comparisons": 4}
-    assert verdicts[1] == "reproduced"  # identical ECE: no significant difference
-    assert verdicts[2] == "not reproduced (LoRA more exposed: text)"
-    assert verdicts[3] == "reproduced"
-    # base effect: |A - B| = .4 (lora), .3 (full); method effect: |.1 - .2| = .1 (A), 0 (B)
-    assert rows[4]["numbers"]["base_effect"] == pytest.approx(0.35)
-    assert rows[4]["numbers"]["method_effect"] == pytest.approx(0.05)
-    paired_flat = lx.paired_differences(_records({("b", "lora"): flat, ("b", "full"): flat}))
-    assert lx.claim_rows(paired=paired_flat, calibration=calibration, mia={}, ranks=ranks,
-                         vision=vision)[0]["verdict"] == "reproduced"
+def _claim_inputs(lora: dict, full: dict, *, seeds: int = 12, rank_slope: float = 0.0):
+    records = _records({("b", "lora"): lora, ("b", "full"): full}, seeds=seeds)
+    ranks = pd.DataFrame([{"backbone": "b", "task": "gender", "rank": r, "seed": s,
+                           "dpd": 0.2 + rank_slope * np.log2(r) + 0.001 * ((s + r) % 3),
+                           "eo_max": 0.3 + rank_slope * np.log2(r) + 0.001 * ((s * r) % 5)}
+                          for r in (1, 4, 16, 64) for s in range(seeds)])
+    return records, ranks
+
+
+def _by_id(rows):
+    return {r["id"]: r for r in rows}
+
+
+def test_claim_rows_are_the_catalogue_rows_of_the_engine_and_agree_with_their_intervals():
+    rng = np.random.default_rng(0)
+    base = {k: list(0.3 + 0.01 * rng.standard_normal(12)) for k in ("worst_group_accuracy", "dpd", "eo_max", "ece")}
+    same = {k: [v + 0.001 * (i % 2) for i, v in enumerate(vals)] for k, vals in base.items()}
+    records, ranks = _claim_inputs(base, same)
+    rows = lx.claim_rows(records=records, ranks=ranks, vision=records, mia={"vision": _mia_stub(0.01, -0.02, 0.04)},
+                         profile="test", stand_in={"vision": False, "text": False})
+    assert [r["id"] for r in rows] == [c.id for c in claims_of("01")]
+    for row in rows:
+        validate_row(row)  # the schema, and the verdict agrees with its own interval
+    got = _by_id(rows)
+    # equivalence (non-inferiority) with a true difference of ~0.0005 and an sd of ~0.0005 over 12 seeds:
+    # the paired interval lies well inside the margins (0.02 accuracy, 0.05 gaps, 0.02 ECE)
+    for cid in ("p1.fairness.worst_group_accuracy", "p1.fairness.dpd", "p1.fairness.eo_max", "p1.calibration.ece"):
+        assert got[cid]["verdict"] == "reproduced", cid
+    # the LoRA - full differences recorded are the per-seed ones
+    diff = np.array(base["dpd"]) - np.array(same["dpd"])
+    assert got["p1.fairness.dpd"]["estimate"] == pytest.approx(diff.mean())
+    # one target per method: n = 1, no interval, inconclusive; the bootstrap interval is shown beside it
+    assert got["p1.membership.auc"]["verdict"] == "inconclusive" and got["p1.membership.auc"]["n"] == 1
+    assert got["p1.membership.auc"]["detail"]["vision"]["bootstrap_ci"] == [-0.02, 0.04]
+    # flat in rank (slope 0, tiny noise): the slope's interval lies inside the slope margin
+    assert got["p1.rank.dpd"]["verdict"] == got["p1.rank.eo_max"]["verdict"] == "reproduced"
+    # one base model: not run at this profile
+    assert got["p1.base_model.matters_more"]["verdict"] == "not run"
+    assert got["p1.base_model.matters_more"]["reason"] == "profile"
+
+
+def test_claim_rows_contradict_a_clear_violation_and_mark_stand_in_data():
+    base = {k: [0.3 + 0.002 * (i % 3) for i in range(12)] for k in ("worst_group_accuracy", "dpd", "eo_max", "ece")}
+    worse = {k: [v + (0.2 if k != "worst_group_accuracy" else -0.2) for v in vals] for k, vals in base.items()}
+    records, ranks = _claim_inputs(worse, base, rank_slope=0.05)
+    got = _by_id(lx.claim_rows(records=records, ranks=ranks, vision=records, mia={}, profile="test",
+                               stand_in={"vision": False, "text": False}))
+    # LoRA's gaps 0.2 larger and worst-group accuracy 0.2 lower than full FT's, beyond every margin
+    for cid in ("p1.fairness.worst_group_accuracy", "p1.fairness.dpd", "p1.fairness.eo_max"):
+        assert got[cid]["verdict"] == "contradicted", cid
+        assert got[cid]["ci_high"] < -got[cid]["margin"] if cid.endswith("accuracy") else \
+            got[cid]["ci_low"] > got[cid]["margin"]
+    assert got["p1.calibration.ece"]["verdict"] == "contradicted"  # ECE 0.2 apart: outside +-0.02
+    # DPD rises by 0.05 per doubling of the rank: far beyond the slope margin 0.05 / 6
+    assert got["p1.rank.dpd"]["verdict"] == "contradicted"
+    assert got["p1.rank.dpd"]["estimate"] == pytest.approx(0.05, abs=1e-3)
+    assert got["p1.membership.auc"]["reason"] == "profile"  # no domain attacked
+    stand_in = _by_id(lx.claim_rows(records=records, ranks=ranks, vision=records, mia={}, profile="test",
+                                    stand_in={"vision": True, "text": True}))
+    row = stand_in["p1.fairness.dpd"]
+    assert (row["verdict"], row["reason"], row["estimate"]) == ("not run", "stand-in data", None)
+    assert row["evidence"]["verdict"] == "contradicted" and row["evidence"]["ci_low"] > 0.05
+    validate_row(row)
+
+
+def test_base_model_claim_compares_the_two_effects_seed_by_seed():
+    seeds = 12
+    noise = [0.001 * (s % 4) for s in range(seeds)]
+    values = {("A", "lora"): 0.10, ("A", "full"): 0.12, ("B", "lora"): 0.50, ("B", "full"): 0.51}
+    vision = _records({key: {m: [v + e for e in noise] for m in ("worst_group_accuracy", "dpd", "eo_max", "ece")}
+                       for key, v in values.items()}, seeds=seeds)
+    row = lx.claim_rows(records=vision, ranks=_claim_inputs({}, {}, seeds=2)[1].assign(dpd=0.1, eo_max=0.1),
+                        vision=vision, mia={}, profile="test",
+                        stand_in={"vision": False, "text": False})[-1]
+    # base effect: (|.10 - .50| + |.12 - .51|) / 2 = .395; method effect: (|.10 - .12| + |.50 - .51|) / 2 = .015
+    assert row["id"] == "p1.base_model.matters_more" and row["verdict"] == "reproduced"
+    assert row["estimate"] == pytest.approx(0.395 - 0.015)
+    assert len(row["comparisons"]) == 3  # one task x three metrics, Holm-corrected
+
+
+def test_rename_map_turns_a_before_record_into_canonical_names():
+    before = {"domain": "vision", "demographic_parity_difference": 0.1, "equalized_odds_difference": 0.2,
+              "max_group_ece": 0.3, "n[a b]": 4, "acc[a b]": 0.5, "sel[a b]": 0.25, "tpr[a b]": 0.75,
+              "fpr[a b]": 0.1, "ece[a b]": 0.05, "eod_ovr[a b]": 0.2, "accuracy": 0.9,
+              "summary": [{"demographic_parity_difference_mean": 0.1, "max_group_ece_ci_low": 0.2,
+                           "accuracy_n": 3}],
+              "paired": [{"metric": "equalized_odds_difference", "difference": 0.1}, {"metric": "accuracy"}]}
+    assert lx.renamed(before) == {
+        "domain": "vision", "dpd": 0.1, "eo_max": 0.2, "worst_group_ece": 0.3, "count[a b]": 4,
+        "accuracy[a b]": 0.5, "selection_rate[a b]": 0.25, "recall[a b]": 0.75, "fpr[a b]": 0.1, "ece[a b]": 0.05,
+        "eod_ovr[a b]": 0.2, "accuracy": 0.9,
+        "summary": [{"dpd_mean": 0.1, "worst_group_ece_ci_low": 0.2, "accuracy_n": 3}],
+        "paired": [{"metric": "eo_max", "difference": 0.1}, {"metric": "accuracy"}]}
+    # every new name is canonical (or a per-group column of fairlib.metrics.evaluate)
+    from fairlib.metrics import GROUP_KEYS, METRICS
+    assert set(lx.RENAMED.values()) <= set(METRICS) and set(lx.RENAMED_GROUP_COLUMNS.values()) <= set(GROUP_KEYS)
 
 
 # ---------------------------------------------------------------- hand-computed membership-inference cases
@@ -444,9 +546,13 @@ def test_experiment_runs_a_local_decoder_checkpoint_as_the_full_profile_would(tm
     local = str(tmp_path / "tiny-decoder")
     profile = dataclasses.replace(test, lora_fairness=dataclasses.replace(
         test.lora_fairness, text_backbones=(local,), text_n_train=40, text_n_test=30, mia_text_candidates=20))
-    experiment = lx.LoRAFairnessExperiment(profile, store=RunStore("t", root=tmp_path / "runs"), progress=False)
-    record = experiment.run(domain="text", backbone=local, method="lora", seed=0)
+    experiment = lx.LoRAFairnessExperiment(profile, store=RunStore("t", root=tmp_path / "runs"))
+    spec = experiment.run_spec(domain="text", backbone=local, method="lora", seed=0)
+    experiment.run(spec)
+    record = lx.Evaluation(experiment).records([spec]).iloc[0]
     assert record["backbone"] == local and record["n"] == 30 and record["rank"] == 8
     assert record["trainable_parameters"] == 2 * (2 * 16 * 8) + (16 * 2 + 2)
-    again = experiment.run(domain="text", backbone=local, method="lora", seed=0)
-    assert again["reused"] and again["accuracy"] == record["accuracy"]
+    stored = experiment.store.load(spec.to_dict())
+    experiment.run(spec)  # stored: not trained again
+    assert experiment.store.load(spec.to_dict())[0] == stored[0]
+    assert lx.Evaluation(experiment).records([spec]).iloc[0]["accuracy"] == record["accuracy"]

@@ -85,7 +85,8 @@ class Profile:
         """Datasets/checkpoints needed and runs planned, per notebook, from each section of this profile.
 
         A section takes part by defining ``notebook`` (its two-digit number), ``requirements(profile)`` and
-        ``plan(profile)``; see :mod:`fairlib._plan`.
+        ``plan(profile)`` (omitted when the notebook's grid is declared in :mod:`fairlib.experiments`, whose
+        ``jobs`` give the plan); see :mod:`fairlib._plan`.
         """
         needs: dict[str, list] = {}
         plans: dict[str, list] = {}
@@ -95,8 +96,8 @@ class Profile:
             if number is None or (only and number not in {n.zfill(2) for n in only}):
                 continue
             needs[number] = list(section.requirements(self))
-            # A section whose notebook declares its grid (fairlib.experiments) has no hand-counted plan.
-            plans[number] = list(section.plan(self)) if hasattr(section, "plan") else []
+            if hasattr(section, "plan"):  # a section whose grid is declared (fairlib.experiments) has no estimate
+                plans[number] = list(section.plan(self))
         return needs, plans
 
     def to_dict(self) -> dict:

@@ -286,30 +286,6 @@ class LoRAFairnessConfig:
                 needs.append(Requirement("checkpoint", name, name, f"huggingface-cli download {name}"))
         return needs
 
-    def plan(self, profile) -> list:
-        """Training runs of the notebook: Figs. 1-2, the membership-inference targets and shadows, the ranks."""
-        from .._plan import PlannedRuns
-
-        seeds = len(profile.seeds)
-        hub_vision = self.vision_dataset != "utk_like"
-        hub_text = self.text_dataset != "religion_standin"
-        blocks = [PlannedRuns("01", "Fig. 1 vision (probe, LoRA, full FT) per backbone x task",
-                              methods=len(VISION_METHODS), seeds=seeds,
-                              configs=len(self.vision_backbones) * len(self.vision_tasks),
-                              gpu_hours_each=1.0 if hub_vision else 0.0),
-                  PlannedRuns("01", "Fig. 2 language (LoRA, full FT) per backbone", methods=len(TEXT_METHODS),
-                              seeds=seeds, configs=len(self.text_backbones), gpu_hours_each=2.0 if hub_text else 0.0),
-                  PlannedRuns("01", "rank ablation (LoRA at the other ranks)", methods=1, seeds=seeds,
-                              configs=len(self.ranks) - (self.vision_rank in self.ranks and self.rank_alpha_over_rank
-                                                         * self.vision_rank == self.vision_alpha),
-                              gpu_hours_each=1.0 if hub_vision else 0.0)]
-        for domain in self.mia_domains:
-            hub = hub_vision if domain == "vision" else hub_text
-            blocks.append(PlannedRuns("01", f"LiRA {domain}: LoRA and full-FT targets + {self.n_shadows} LoRA shadows",
-                                      methods=1, seeds=1, configs=2 + self.n_shadows,
-                                      gpu_hours_each=(0.5 if domain == "vision" else 1.5) if hub else 0.0))
-        return blocks
-
 
 LORA_FAIRNESS_PROFILES = {
     "smoke": LoRAFairnessConfig(),

@@ -17,6 +17,7 @@ __all__ = ["EXPERIMENTS", "register_experiment", "experiment_module", "jobs_for"
 EXPERIMENTS: dict[str, str] = {}
 
 # The notebooks whose grid is declared (one line each).
+EXPERIMENTS["01"] = "fairlib.experiments.lora_vs_full"
 EXPERIMENTS["03"] = "fairlib.experiments.privacy"
 
 _NOTEBOOK = re.compile(r"^\d\d$")
