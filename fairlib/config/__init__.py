@@ -95,7 +95,7 @@ class Profile:
             if number is None or (only and number not in {n.zfill(2) for n in only}):
                 continue
             needs[number] = list(section.requirements(self))
-            plans[number] = list(section.plan(self))
+            plans[number] = list(section.plan(self)) if hasattr(section, "plan") else []  # else: jobs()
         return needs, plans
 
     def to_dict(self) -> dict:
