@@ -349,7 +349,7 @@ def test_runner_records_every_setting_caches_runs_and_counts_parameters(tmp_path
     assert all(lora[s.seed] in s.after for s in grid if s.method == "threshold")
     bm.run_in_process(grid, profile, store=store)
     assert all(store.contains(s.to_dict()) for s in grid)
-    records, skipped = bm.collect(profile, grid, store=store)
+    records, skipped = bm.collect(profile, grid, methods=methods, store=store)
     assert list(skipped["method"]) == ["orth"]
     test = records[records["split"] == "test"]
     assert len(test) == 2 * (7 + n_constraints)
@@ -369,7 +369,7 @@ def test_runner_records_every_setting_caches_runs_and_counts_parameters(tmp_path
     folders = {s.key: store.folder(s.to_dict()).stat().st_mtime_ns for s in grid}
     bm.run_in_process(grid, profile, store=store)
     assert {s.key: store.folder(s.to_dict()).stat().st_mtime_ns for s in grid} == folders
-    pd.testing.assert_frame_equal(records, bm.collect(profile, grid, store=store)[0])
+    pd.testing.assert_frame_equal(records, bm.collect(profile, grid, methods=methods, store=store)[0])
 
 
 def test_a_run_does_not_depend_on_what_ran_before_it_in_the_process(tmp_path, monkeypatch):
@@ -442,9 +442,10 @@ def test_real_image_task_path_on_fixture_files_and_a_local_vit(tmp_path, monkeyp
     profile = dataclasses.replace(base, benchmark=bc, privacy=dataclasses.replace(base.privacy, auditor_epochs=1,
                                                                                   adv_refit_epochs=1))
     store = RunStore("wb", root=tmp_path / "runs")
-    grid = bm.jobs(profile, methods=["pretrained", "probe", "lora", "fisher_svd", "threshold", "erm", "orth"], seeds=[0])
+    methods = ["pretrained", "probe", "lora", "fisher_svd", "threshold", "erm", "orth"]
+    grid = bm.jobs(profile, methods=methods, seeds=[0])
     bm.run_in_process(grid, profile, store=store)
-    records, skipped = bm.collect(profile, grid, store=store)
+    records, skipped = bm.collect(profile, grid, methods=methods, store=store)
     task = bm.load_task("waterbirds", profile, store=store)
     assert task.modality == "image" and not task.stand_in and task.vit_backbone is not None
     assert len(task.pretrain_pool) == 4 * round(0.3 * 12)  # a share of official train, stratified by (y, place)
@@ -473,9 +474,10 @@ def test_text_standin_task_on_minilm_records_what_an_independent_pass_computes(t
                              text=dataclasses.replace(base.benchmark.text, epochs=1, head_epochs=2, pretrain_epochs=2))
     profile = dataclasses.replace(base, benchmark=bc)
     store = RunStore("text", root=tmp_path / "runs")
-    grid = bm.jobs(profile, methods=["pretrained", "probe", "lora", "erm"], seeds=[0])
+    methods = ["pretrained", "probe", "lora", "erm"]
+    grid = bm.jobs(profile, methods=methods, seeds=[0])
     bm.run_in_process(grid, profile, store=store)
-    records, skipped = bm.collect(profile, grid, store=store)
+    records, skipped = bm.collect(profile, grid, methods=methods, store=store)
     task = bm.load_task("text:religion-standin", profile, store=store)
     assert task.modality == "text" and task.stand_in and "stand-in" in task.label and task.vit_backbone is None
     assert list(skipped["method"]) == ["erm"] and "image tasks only" in skipped["reason"].iloc[0]

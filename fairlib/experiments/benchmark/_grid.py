@@ -316,7 +316,7 @@ def run_in_process(specs: Sequence[RunSpec], profile: Any, *, store: Any = None)
 
 
 # ----------------------------------------------------------------------------------------------- collecting
-def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *,
+def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, methods: Sequence[str] | None = None,
             store: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The records of every stored method run, evaluated now, and the methods that do not apply.
 
@@ -325,6 +325,8 @@ def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *,
     profile : str or fairlib.config.Profile
     specs : list of RunSpec, optional
         Default ``jobs(profile)``; ``pretrain`` and ``auditor`` runs are not methods and give no record.
+    methods : sequence of str, optional
+        The methods the grid was made for (default the profile's), for the list of those that do not apply.
     store : fairlib.train.RunStore, optional
 
     Returns
@@ -374,7 +376,7 @@ def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *,
                 "train_seconds": float(record["train_seconds"])}
         for split in ("val", "test"):
             rows.append({**base, "split": split, **metrics[split]})
-    chosen = [get_method(m) for m in cfg.methods]
+    chosen = [get_method(m) for m in (methods or cfg.methods)]
     for key in dict.fromkeys(s.param("task")["key"] for s in specs if s.method == "pretrain"):
         traits = task_traits(key, profile=profile)
         for method in chosen:
