@@ -209,19 +209,63 @@ def test_paired_difference_is_oriented_and_paired_by_seed():
         bm.paired_difference(records, task="t", method="a", baseline="b", metric="accuracy")
 
 
-def test_claim_verdicts_follow_the_interval():
+def _claim_records():
+    """Test records of two tasks (real "r", stand-in "s"), five seeds, hand-set values."""
     frame = []
-    for seed, (lora, fair, full) in enumerate([(0.50, 0.60, 0.55), (0.52, 0.63, 0.50), (0.51, 0.61, 0.52)]):
-        for method, value in (("lora", lora), ("fairlora", fair), ("full", full)):
-            frame.append({"task": "t", "method": method, "seed": seed, "split": "test", "min_group_f1": value,
-                          "eo_max": 1 - value, "dpd": 0.1,
-                          "trainable_parameters": 1})
-    rows = {r["claim"].split(" [")[0]: r for r in bm.claim_rows(pd.DataFrame(frame))}
-    assert rows["Paper 2: FairLoRA fairer than LoRA, min-group F1 (improvement)"]["verdict"] == "reproduced"
-    # EO difference = 1 - value: LoRA .50 .48 .49, full FT .45 .50 .48 -> full FT - LoRA = -.05, +.02, -.01
-    eo = rows["Paper 1: LoRA not less fair than full FT, equalized odds, max(ΔTPR, ΔFPR) (full FT - LoRA)"]
-    assert eo["ours"] == pytest.approx(-0.04 / 3) and eo["verdict"] == "reproduced"  # not significantly worse
-    assert "Paper 2: FairLoRA fairer than fair full FT, min-group F1 (improvement)" not in rows  # fair_full did not run
+    fair = [0.60, 0.63, 0.61, 0.62, 0.64]
+    for seed in range(5):
+        values = {"lora": 0.50 + 0.01 * seed, "fairlora": fair[seed], "full": 0.52 + 0.01 * (seed % 2),
+                  "erm": 0.7, "orth": 0.7, "fisher_svd": 0.3, "tl": 0.3}
+        for task in ("r", "s"):
+            for method, value in values.items():
+                if task == "r" and method in ("erm", "orth"):
+                    continue  # the two-party methods run on the (stand-in) image task only
+                frame.append({"task": task, "method": method, "seed": seed, "split": "test", "min_group_f1": value,
+                              "eo_max": 1 - value, "dpd": 0.10 + 0.001 * seed + (0.01 if method == "full" else 0),
+                              "accuracy": value, "weighted_f1_error": 10.0, "eo_sum": 0.2,
+                              "trainable_parameters": 46 if method == "fisher_svd" else 1})
+    frame.append({**frame[0], "task": "adult", "method": "full", "trainable_parameters": 742})
+    return pd.DataFrame(frame)
+
+
+class _Task:
+    def __init__(self, label, stand_in):
+        self.label, self.stand_in = label, stand_in
+
+
+def test_claim_rows_come_from_the_engine_with_hand_computed_estimates():
+    from fairlib.evidence import validate_row
+
+    chosen = _claim_records()
+    tasks = {"r": _Task("Real task", False), "s": _Task("Stand-in task", True), "adult": _Task("Adult", False)}
+    rows = {r["id"]: r for r in bm.claim_rows(chosen, tasks=tasks, profile="test")}
+    for row in rows.values():
+        validate_row(row)
+    # superiority, min-group F1: FairLoRA - LoRA per seed = .10 .12 .09 .09 .10 -> mean .10, t-interval excludes 0
+    row = rows["x.p2.fairlora_vs_lora"]
+    diff = np.array([0.10, 0.12, 0.09, 0.09, 0.10])
+    assert row["verdict"] == "reproduced" and row["n"] == 5
+    assert row["estimate"] == pytest.approx(diff.mean())
+    half = stats.t.ppf(0.975, 4) * diff.std(ddof=1) / math.sqrt(5)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((diff.mean() - half, diff.mean() + half))
+    assert row["deciding"] == "Real task | min_group_f1"
+    assert row["evidence"]["stand-in"] == "Stand-in task"  # the stand-in's result beside the verdict
+    # non-inferiority (LoRA's gaps not larger than full FT's by 0.05): eo_max LoRA - full = -.02 -.02 0 0 .02 and
+    # dpd -.01 each: inside the margin on both metrics
+    row = rows["x.p1.lora_not_less_fair"]
+    assert row["verdict"] == "reproduced" and {c["metric"] for c in row["comparisons"]} == {"eo_max", "dpd"}
+    # Orth ran on the stand-in only: not run (stand-in), with the stand-in's evidence and no estimate
+    for cid in ("x.p3.orth_lowers_dpd", "x.p3.orth_keeps_accuracy"):
+        assert rows[cid]["verdict"] == "not run" and rows[cid]["reason"] == "stand-in data"
+        assert rows[cid]["estimate"] is None and rows[cid]["evidence"]["n"] == 5
+    # Unl and fair full FT never ran: not run at this profile
+    assert rows["x.p3.unl_no_clear_benefit"]["reason"] == "profile"
+    assert rows["x.p2.fairlora_vs_fair_fft"]["reason"] == "profile"
+    # identical TL and Fisher-SVD: the difference is 0 on every seed, so no superiority
+    assert rows["x.p4.fisher_vs_tl"]["verdict"] == "inconclusive"
+    assert rows["check.x.parameters_retrain"]["holds"] and "check.x.parameters_ours" not in rows  # no Adult OURS
+    with pytest.raises(ValueError, match="select settings first"):
+        bm.claim_rows(pd.concat([chosen, chosen]), tasks=tasks, profile="test")
 
 
 # ------------------------------------------------------------------------------------------------- registries

@@ -27,7 +27,7 @@ Extension points: :func:`register_method` with a :class:`Method` whose ``run(ctx
 and its :class:`TaskTraits`.
 """
 
-from ._claims import claim_rows
+from ._claims import CLAIM_METHODS, claim_rows, claims_table, paired_values
 from ._evaluation import (FAIRNESS_METRICS, GROUP_COLUMNS, LOWER_IS_BETTER, METRIC_LABELS, RECORDED_METRICS, RENAMED,
                           evaluate_split, rename_record)
 from ._figures import headline, method_table, pareto_membership, plot_cost, plot_pareto, task_table
@@ -46,7 +46,7 @@ __all__ = [
     "RECORDED_METRICS", "FAIRNESS_METRICS", "LOWER_IS_BETTER", "METRIC_LABELS", "GROUP_COLUMNS", "RENAMED",
     "rename_record", "evaluate_split",
     "pareto_front", "select_settings", "chosen_records", "summarize_records", "ranking_table", "format_ranking",
-    "paired_difference", "claim_rows",
+    "paired_difference", "claim_rows", "claims_table", "paired_values", "CLAIM_METHODS",
     "FAMILIES", "Method", "Outcome", "METHODS", "register_method", "get_method", "not_applicable_reason",
     "setting_label", "UnknownMethodError",
     "BenchmarkTask", "TaskTraits", "TASK_KINDS", "TASK_TRAITS", "TEXT_TASKS", "register_task_kind", "build_task",

@@ -1,88 +1,119 @@
-"""The papers' claims re-tested on notebook 05's common tasks."""
+"""The papers' claims re-tested on notebook 05's common tasks, through the claims engine (:mod:`fairlib.evidence`).
+
+Each catalogue claim of notebook 05 (:func:`fairlib.claims.claims_of`) names two methods; on every task where both
+ran, their per-seed test values at the chosen settings (paired by seed: same split, same seed) form one comparison
+per metric, all Holm-corrected together under the claim. Only tasks on real data decide a verdict; a claim that only
+stand-in tasks could test is ``not run (stand-in)`` with the stand-in's result as its evidence. The parameter counts
+of paper 4's Adult MLP are checks, not claims.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 
-from ._evaluation import METRIC_LABELS
-from ._selection import paired_difference
+from ... import evidence
+from ...claims import claims_of
 
-__all__ = ["claim_rows"]
+__all__ = ["CLAIM_METHODS", "CLAIM_METRICS", "claim_rows", "claims_table", "paired_values"]
+
+#: Catalogue id -> (A, B): the methods whose paired difference A - B each claim tests.
+CLAIM_METHODS = {
+    "x.p1.lora_not_less_fair": ("lora", "full"),
+    "x.p2.fairlora_vs_lora": ("fairlora", "lora"),
+    "x.p2.fairlora_vs_fair_fft": ("fairlora", "fair_full"),
+    "x.p3.orth_lowers_dpd": ("orth", "erm"),
+    "x.p3.orth_keeps_accuracy": ("orth", "erm"),
+    "x.p3.unl_no_clear_benefit": ("unl", "erm"),
+    "x.p4.fisher_vs_tl": ("fisher_svd", "tl"),
+}
+#: The catalogue's metric names -> the recorded columns (``error`` is paper 4's 100 - weighted F1).
+CLAIM_METRICS = {"error": "weighted_f1_error"}
+_CHECKS = {"check.x.parameters_ours": "fisher_svd", "check.x.parameters_retrain": "full"}
 
 
-def _better_verdict(s: dict) -> str:
-    if s["n"] >= 2 and s["ci_low"] > 0:
-        return "reproduced"
-    if s["n"] and s["mean"] > 0:
-        return "same direction, not significant"
-    return "not reproduced"
+def paired_values(chosen: pd.DataFrame, *, task: str, a: str, b: str, metric: str,
+                  split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """Per-seed values of methods ``a`` and ``b`` on ``task`` (seeds both have, in seed order; NaN pairs dropped)."""
+    part = chosen[(chosen["task"] == task) & (chosen["split"] == split)]
+    sides = []
+    for method in (a, b):
+        rows = part[part["method"] == method]
+        if rows["seed"].duplicated().any():
+            raise ValueError(f"method {method!r} has more than one record per seed on {task!r}: select settings first")
+        sides.append(rows.set_index("seed")[metric].astype(float))
+    joined = pd.concat(sides, axis=1, join="inner").sort_index().dropna()
+    return joined.iloc[:, 0].to_numpy(), joined.iloc[:, 1].to_numpy()
 
 
-def _not_worse_verdict(s: dict, what: str) -> str:
-    if s["n"] >= 2 and s["ci_high"] < 0:
-        return f"not reproduced ({what})"
-    return "reproduced"
+def claim_rows(chosen: pd.DataFrame, *, tasks: Mapping[str, Any], profile: str) -> list[dict]:
+    """Every claim and check row of notebook 05 (:func:`fairlib.evidence.validate_row` holds for each).
 
-
-def claim_rows(chosen: pd.DataFrame, *, task_labels: dict[str, str] | None = None) -> list[dict]:
-    """The four papers' claims, re-tested on each common task with seed-paired differences (test split).
-
-    ``ours`` is the mean per-seed difference oriented so that positive favours the claim's method (gaps:
-    baseline minus method). Verdicts: "reproduced" when the 95% CI of the difference excludes 0 in the claim's
-    direction, "same direction, not significant" when only the mean does, else "not reproduced"; for claims of
-    the form "X is not less fair than Y", "reproduced" unless X is significantly less fair. Parameter counts are
-    compared exactly. A claim whose methods did not run on a task is left out for that task.
+    Parameters
+    ----------
+    chosen : DataFrame
+        Records at the chosen settings (:func:`chosen_records`).
+    tasks : mapping
+        Task key -> object with ``label`` and ``stand_in`` (a :class:`BenchmarkTask`).
+    profile : str
+        Named in each row's ``data``.
     """
     rows: list[dict] = []
-    labels = task_labels or {}
     present = chosen.groupby("task")["method"].agg(lambda m: set(m)).to_dict()
-
-    def add(claim: str, task: str, paper: Any, s: dict, verdict: str) -> None:
-        rows.append({"claim": f"{claim} [{labels.get(task, task)}]", "paper": paper, "ours": s["mean"],
-                     "ours_std": s["std"], "verdict": verdict, "ci": (s["ci_low"], s["ci_high"]), "n": s["n"],
-                     "task": task})
-
-    for task, methods in present.items():
-        if {"lora", "full"} <= methods:
-            for metric in ("eo_max", "dpd"):
-                s = paired_difference(chosen, task=task, method="lora", baseline="full", metric=metric)
-                add(f"Paper 1: LoRA not less fair than full FT, {METRIC_LABELS[metric]} (full FT - LoRA)", task,
-                    "LoRA not consistently less fair", s, _not_worse_verdict(s, "LoRA significantly less fair"))
-        for baseline, name in (("lora", "LoRA"), ("fair_full", "fair full FT")):
-            if {"fairlora", baseline} <= methods:
-                s = paired_difference(chosen, task=task, method="fairlora", baseline=baseline, metric="min_group_f1")
-                add(f"Paper 2: FairLoRA fairer than {name}, min-group F1 (improvement)", task, f"FairLoRA > {name}",
-                    s, _better_verdict(s))
-        if {"orth", "erm"} <= methods:
-            s = paired_difference(chosen, task=task, method="orth", baseline="erm",
-                                  metric="dpd")
-            acc = paired_difference(chosen, task=task, method="orth", baseline="erm", metric="accuracy")
-            verdict = _better_verdict(s)
-            if acc["n"] >= 2 and acc["ci_high"] < 0 and verdict != "not reproduced":
-                verdict = "not reproduced (accuracy significantly lower)"
-            add("Paper 3: Orth lowers the DP gap vs Erm and keeps accuracy, DP difference (Erm - Orth)", task,
-                "reduces bias, keeps utility", s, verdict)
-        if {"unl", "erm"} <= methods:
-            s = paired_difference(chosen, task=task, method="unl", baseline="erm",
-                                  metric="dpd")
-            clear = s["n"] >= 2 and s["ci_low"] > 0
-            add("Paper 3: Unl gives no clear benefit, DP difference (Erm - Unl)", task, "no clear benefit", s,
-                "not reproduced (Unl clearly lowers the DP gap)" if clear else "reproduced")
-        if {"fisher_svd", "tl"} <= methods:
-            for metric in ("dpd", "eo_sum", "weighted_f1_error"):
-                s = paired_difference(chosen, task=task, method="fisher_svd", baseline="tl", metric=metric)
-                add(f"Paper 4: Fisher-neutralised SVD better than TL, {METRIC_LABELS[metric]} (TL - OURS)", task,
-                    "OURS < TL", s, _better_verdict(s))
-        if task == "adult":
-            test = chosen[(chosen["task"] == task) & (chosen["split"] == "test")]
-            for method, paper, name in (("fisher_svd", 46, "Fisher-neutralised SVD"),
-                                        ("full", 742, "retraining (full FT)")):
-                if method in methods:
-                    count = int(test.loc[test["method"] == method, "trainable_parameters"].iloc[0])
-                    rows.append({"claim": f"Paper 4: trainable parameters of {name} on the Adult MLP", "paper": paper,
-                                 "ours": count, "verdict": "reproduced" if count == paper else "not reproduced",
-                                 "task": task})
+    for c in claims_of("05"):
+        a, b = CLAIM_METHODS[c.id]
+        real: dict[str, dict] = {}
+        stand_in: dict[str, dict] = {}
+        for key, methods in present.items():
+            if not {a, b} <= methods:
+                continue
+            for metric in c.metric.split("+"):
+                va, vb = paired_values(chosen, task=key, a=a, b=b, metric=CLAIM_METRICS.get(metric, metric))
+                if len(va) < 2:
+                    continue
+                comparison = {"a": va, "b": vb, "metric": metric}
+                (stand_in if tasks[key].stand_in else real)[f"{tasks[key].label} | {metric}"] = comparison
+        names = lambda part: ", ".join(dict.fromkeys(label.split(" | ")[0] for label in part))  # noqa: E731
+        if real:
+            row = evidence.evaluate(c.id, comparisons=real, data=f"{names(real)}; test split, paired by seed; "
+                                                                 f"{profile} profile")
+            if stand_in:
+                stand = evidence.evaluate(c.id, comparisons=stand_in, data=names(stand_in))
+                row["evidence"] = {"stand-in": names(stand_in), **{k: stand[k] for k in (
+                    "estimate", "ci_low", "ci_high", "level", "n", "verdict", "deciding")}}
+            rows.append(row)
+        elif stand_in:
+            rows.append(evidence.evaluate(c.id, comparisons=stand_in, stand_in=True,
+                                          data=f"{names(stand_in)} (stand-in); test split; {profile} profile"))
+        else:
+            rows.append(evidence.not_run(c.id, evidence.Reason.PROFILE,
+                                         data=f"{a} and {b} did not both run on a task of the {profile} profile"))
+    adult = chosen[(chosen["task"] == "adult") & (chosen["split"] == "test")]
+    for check_id, method in _CHECKS.items():
+        counts = adult.loc[adult["method"] == method, "trainable_parameters"]
+        if len(counts):
+            rows.append(evidence.check_row(check_id, float(counts.iloc[0]),
+                                           data=f"Adult MLP, {method}; {profile} profile"))
     return rows
 
+
+def claims_table(rows: list[dict]) -> pd.DataFrame:
+    """The rows as a table: verdict, the deciding comparison and its interval, n, and the reason or check value."""
+    records = []
+    for row in rows:
+        if row["kind"] == "check":
+            records.append({"id": row["id"], "statement": row["statement"], "kind": "check",
+                            "verdict": "holds" if row["holds"] else "does not hold",
+                            "estimate": row["value"], "expected": row["expected"]})
+            continue
+        records.append({"id": row["id"], "statement": row["statement"], "kind": row["kind"], "verdict": row["verdict"],
+                        "reason": row["reason"], "metric": row["metric"], "deciding": row.get("deciding"),
+                        "estimate": row["estimate"], "ci_low": row["ci_low"], "ci_high": row["ci_high"],
+                        "level": row.get("level"), "margin": row["margin"], "n": row["n"], "mde": row["mde"],
+                        "seeds_needed": row["seeds_needed"], "data": row["data"],
+                        "stand-in evidence": None if not row.get("evidence") else
+                        f"{row['evidence'].get('verdict')} [{row['evidence'].get('ci_low')}, "
+                        f"{row['evidence'].get('ci_high')}]"})
+    return pd.DataFrame.from_records(records).set_index("id")

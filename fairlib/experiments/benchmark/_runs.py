@@ -107,8 +107,8 @@ class SeedContext:
         """
         if "sensitive" not in self._cache:
             folder = Path(self.auditor_dir if self.auditor_dir is not None else self.workdir / "auditor_sensitive")
-            seconds_file = folder / "fairlib_seconds.txt"
-            if not seconds_file.exists():
+            seconds_file = folder.with_name(f"{folder.name}.seconds")  # beside it: an exchange holds only its files
+            if not (seconds_file.exists() and folder.is_dir()):
                 from ...methods.privacy_strategies import train_sensitive_adapter
                 from ...models import LoraSpec
 
@@ -121,10 +121,13 @@ class SeedContext:
                                         lora=LoraSpec(r=b.lora_rank, alpha=b.lora_alpha), lr=b.lr_lora,
                                         batch_size=b.batch_size, epochs=pc.auditor_epochs, seed=self.seed,
                                         device=self.device)
-                (tmp / "fairlib_seconds.txt").write_text(repr(time.perf_counter() - start))
+                seconds = time.perf_counter() - start
                 shutil.rmtree(folder, ignore_errors=True)
                 folder.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, folder)
+                tmp_seconds = seconds_file.with_name(f"{seconds_file.name}.tmp{os.getpid()}")
+                tmp_seconds.write_text(repr(seconds))
+                os.replace(tmp_seconds, seconds_file)  # written last: its presence means the adapter is complete
             self._cache["sensitive"] = (folder, float(seconds_file.read_text()))
         return self._cache["sensitive"]
 
