@@ -63,6 +63,26 @@ def test_evaluate_split_hand_computed():
     assert math.isnan(out["ece"])
 
 
+def test_renamed_maps_a_record_of_the_old_names_onto_todays_evaluation():
+    # The hand case above as notebook 05 recorded it before the one vocabulary (old names, values by hand).
+    before = {"n": 6, "accuracy": 0.5, "demographic_parity_difference": 0.5, "equalized_odds_difference": 0.5,
+              "equalized_odds_sum": 1.0, "min_group_f1": 0.5, "worst_group_accuracy": 0.0,
+              "count[a]": 4, "count[b]": 2, "tpr[a]": 0.5, "tpr[b]": 1.0, "fpr[a]": 0.5, "fpr[b]": 1.0,
+              "selection_rate[a]": 0.5, "selection_rate[b]": 1.0, "f1[a]": 0.5, "f1[b]": 2 / 3}
+    after = bm.rename_record(before)
+    assert set(after) == {"n", "accuracy", "dpd", "eo_max", "eo_sum", "min_group_f1", "worst_cell_accuracy",
+                          "count[a]", "count[b]", "recall[a]", "recall[b]", "fpr[a]", "fpr[b]", "selection_rate[a]",
+                          "selection_rate[b]", "f1[a]", "f1[b]"}
+    now = bm.evaluate_split(np.array([1, 1, 0, 0, 1, 0]), np.array([1, 0, 0, 1, 1, 1]), np.array([0, 0, 0, 0, 1, 1]),
+                            group_names=["a", "b"])
+    for key, value in after.items():
+        assert now[key] == pytest.approx(value), key
+    # summary columns, ranks and validation means follow their metric; unknown keys are kept
+    assert bm.rename_record({"equalized_odds_sum_ci_low": 1, "rank_demographic_parity_difference": 2,
+                             "val_worst_group_accuracy": 3, "task": "adult"}) == {
+        "eo_sum_ci_low": 1, "rank_dpd": 2, "val_worst_cell_accuracy": 3, "task": "adult"}
+
+
 # ----------------------------------------------------------------------------------- ThresholdOptimizer wrapper
 def _toy_scores(seed=0, n=600):
     from sklearn.linear_model import LogisticRegression
