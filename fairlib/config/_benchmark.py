@@ -11,7 +11,7 @@ from ._tasks import check_task_key
 __all__ = ["BenchmarkConfig", "ModalityBudget", "BENCHMARK_PROFILES", "BENCHMARK_METHODS", "STANDIN_BENCHMARK_TASKS",
            "PAPER_BENCHMARK_TASKS", "BENCHMARK_TASK_KINDS", "BENCHMARK_SELECTION_METRICS"]
 
-#: Every method of the benchmark, in display order (keys of :data:`fairlib.methods.benchmark.METHODS`);
+#: Every method of the benchmark, in display order (keys of :data:`fairlib.experiments.benchmark.METHODS`);
 #: ``"pretrained"`` is the reference: the pre-trained model every method starts from, not adapted.
 BENCHMARK_METHODS = ("pretrained", "probe", "full", "lora", "fairlora", "fair_full", "erm", "unl", "adv", "orth", "tl",
                      "fsvd", "fisher_svd", "threshold")
@@ -21,10 +21,10 @@ STANDIN_BENCHMARK_TASKS = ("adult", "standin:celeba-like:upper-body:low-contrast
 #: Full profile: Adult, the papers' image sets (CelebA Smiling / sensitive Male, papers 3-4; UTK-Face gender /
 #: race, papers 1 and 3; Waterbirds, paper 2) and the measuring-hate-speech corpus (paper 1; text, religion groups).
 PAPER_BENCHMARK_TASKS = ("adult", "celeba:Smiling", "utkface:gender", "waterbirds", "text:measuring-hate-speech")
-#: First part of a task key (see :func:`fairlib.methods.benchmark.build_task`).
+#: First part of a task key (see :func:`fairlib.experiments.benchmark.build_task`).
 BENCHMARK_TASK_KINDS = ("adult", "standin", "celeba", "utkface", "waterbirds", "text")
 #: Validation metrics a method's hyper-parameter can be chosen by (higher is better for all of them).
-BENCHMARK_SELECTION_METRICS = ("min_group_f1", "accuracy", "worst_group_accuracy")
+BENCHMARK_SELECTION_METRICS = ("min_group_f1", "accuracy", "worst_cell_accuracy")
 _HUB_VIT = "google/vit-base-patch16-224-in21k"
 
 
@@ -88,7 +88,7 @@ class BenchmarkConfig:
         template stand-in) or ``"text:measuring-hate-speech"`` (the corpus, religion groups), both on the
         frozen MiniLM encoder.
     methods : tuple of str
-        Keys of :data:`fairlib.methods.benchmark.METHODS`; a method that does not apply to a task (the
+        Keys of :data:`fairlib.experiments.benchmark.METHODS`; a method that does not apply to a task (the
         two-party strategies need a ViT) is recorded as not applicable there.
     image_backbone : str
         ``"stand-in"`` (the ViT fairlib pre-trains on Fashion-MNIST, ``profile.stand_in_vit``) or a hub id /
@@ -130,8 +130,6 @@ class BenchmarkConfig:
         Validation metric that chooses each method's hyper-parameter (mean over seeds; higher is better).
     rank_metrics : tuple of str
         Metrics whose ranks are averaged in the ranking table.
-    num_threads : int
-        torch CPU threads (1 on a shared small machine; 0 keeps torch's default).
     """
 
     notebook: ClassVar[str] = "05"
@@ -158,9 +156,7 @@ class BenchmarkConfig:
     threshold_objective: str = choice("accuracy_score", ("accuracy_score", "balanced_accuracy_score"))
     threshold_grid_size: int = bounded(1000, ge=10)
     selection_metric: str = choice("min_group_f1", BENCHMARK_SELECTION_METRICS)
-    rank_metrics: tuple[str, ...] = ("accuracy", "demographic_parity_difference", "equalized_odds_difference",
-                                     "min_group_f1")
-    num_threads: int = bounded(1, ge=0)
+    rank_metrics: tuple[str, ...] = ("accuracy", "dpd", "eo_max", "min_group_f1")
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -179,8 +175,7 @@ class BenchmarkConfig:
         if not self.threshold_constraints or bad:
             raise ConfigError(f"BenchmarkConfig.threshold_constraints = {self.threshold_constraints!r} is invalid; "
                               f"valid choices: {valid}")
-        ranked = ("accuracy", "weighted_f1_error", "demographic_parity_difference", "equalized_odds_difference",
-                  "equalized_odds_sum", "min_group_f1")
+        ranked = ("accuracy", "weighted_f1_error", "dpd", "eo_max", "eo_sum", "min_group_f1")
         if not self.rank_metrics or any(m not in ranked for m in self.rank_metrics):
             raise ConfigError(f"BenchmarkConfig.rank_metrics = {self.rank_metrics!r} is invalid; valid choices: "
                               f"{ranked}")
@@ -219,33 +214,6 @@ class BenchmarkConfig:
                                      f"huggingface-cli download {self.image_backbone}"))
         return needs
 
-    def plan(self, profile) -> list:
-        """Training runs per task: the pre-trained model, then every method at every grid point and seed."""
-        from .._plan import PlannedRuns
-
-        grid = {"fairlora": len(self.fair_lambdas), "fair_full": len(self.fair_lambdas),
-                "orth": len(self.orth_lambdas), "fisher_svd": len(self.fisher_alphas),
-                "threshold": len(self.threshold_constraints)}
-        # Whole-model fine-tuning dominates the cost; head-only methods and post-processing reuse features/scores.
-        blocks = []
-        for task in self.tasks:
-            # The two-party strategies read a ViT's representation: image tasks only (as in paper 3).
-            methods = [m for m in self.methods if task.split(":")[0] not in ("adult", "text")
-                       or m not in ("erm", "unl", "adv", "orth")]
-            heavy = [m for m in methods if m in ("full", "lora", "fairlora", "fair_full", "erm", "unl", "adv", "orth")]
-            light = [m for m in methods if m not in heavy]
-            real = task.split(":")[0] in ("celeba", "utkface", "waterbirds") or task == "text:measuring-hate-speech"
-            hours = 0.3 if real else 0.0
-            blocks.append(PlannedRuns("05", f"{task}: pre-trained model (MLP, or head on the frozen backbone)", 1, 1, 1,
-                                      hours / 3))
-            for part, what, each in ((heavy, "whole-model methods", hours),
-                                     (light, "head-only and post-processing", hours / 20)):
-                if part:
-                    settings = sum(grid.get(m, 1) for m in part)
-                    blocks.append(PlannedRuns("05", f"{task}: {what} ({', '.join(part)}), one run per grid point",
-                                              settings, len(profile.seeds), 1, each))
-        return blocks
-
 
 BENCHMARK_PROFILES = {
     "smoke": BenchmarkConfig(),
@@ -256,7 +224,7 @@ BENCHMARK_PROFILES = {
                                                  lora_alpha=16.0, head_epochs=20, lr_head=1e-3, pretrain_fraction=0.3,
                                                  pretrain_epochs=20, pretrain_lr=1e-3),
                             fair_lambdas=(0.1, 1.0, 10.0, 100.0), fisher_alphas=(0.5, 0.7, 0.9),
-                            orth_lambdas=(0.1, 1.0, 10.0), text_max_length=256, num_threads=0),
+                            orth_lambdas=(0.1, 1.0, 10.0), text_max_length=256),
     # The text task is left out to keep the notebook test short; tests/test_benchmark.py covers it.
     "test": BenchmarkConfig(tasks=STANDIN_BENCHMARK_TASKS[:2], n_standin=700,
                             tabular=ModalityBudget(epochs=3, batch_size=512, lr_full=3e-3, lr_lora=1e-2, lora_rank=2,

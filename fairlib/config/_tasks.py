@@ -11,7 +11,7 @@ from .._validation import ConfigError
 
 __all__ = ["check_task_key", "TEXT_TASK_NAMES"]
 
-#: Names after ``text:`` (keys of ``fairlib.methods.benchmark.TEXT_TASKS``).
+#: Names after ``text:`` (keys of ``fairlib.experiments.benchmark.TEXT_TASKS``).
 TEXT_TASK_NAMES = ("religion-standin", "measuring-hate-speech")
 _STANDIN_FORMS = "'standin:celeba-like:<garment>:<appearance>' or 'standin:utk-like:<garment>'"
 

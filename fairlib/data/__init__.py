@@ -7,8 +7,7 @@ from ._errors import DataFormatError, MissingDataError
 from ._standins import APPEARANCES, GARMENT_TASKS, celeba_like, fashion_standin, utk_like, waterbirds_like
 from ._fashion import FASHION_CLASSES, PRETRAIN_SIZE, load_fashion_mnist, read_idx
 from ._types import GroupedDataset, Splits, make_splits, standardize
-from ._images import ImageFileDataset, image_loader, make_image_processor, verify_images
-from ._images import _open_rgb as open_rgb  # public: decode one image file as RGB, DataFormatError if unreadable
+from ._images import ImageFileDataset, image_loader, make_image_processor, open_rgb, verify_images
 from ._utkface import UTK_SENSITIVE, UTK_TARGETS, UTK_AGE_CLASSES, UTK_AGE_EDGES, UTK_RACES, load_utkface
 from ._celeba import CELEBA_ATTRIBUTES, load_celeba, resolve_attribute
 from ._lfwa import LFWA_SPLIT_FRACTIONS, load_lfwa
@@ -23,7 +22,7 @@ __all__ = [
     "load_adult", "adult_files", "ADULT_COLUMNS", "ADULT_ENCODING",
     "load_fashion_mnist", "read_idx", "FASHION_CLASSES", "PRETRAIN_SIZE",
     "fashion_standin", "utk_like", "celeba_like", "waterbirds_like", "APPEARANCES", "GARMENT_TASKS",
-    "ImageFileDataset", "image_loader", "make_image_processor", "verify_images", "open_rgb",
+    "ImageFileDataset", "image_loader", "make_image_processor", "open_rgb", "verify_images",
     "load_utkface", "UTK_AGE_EDGES", "UTK_AGE_CLASSES", "UTK_RACES", "UTK_TARGETS", "UTK_SENSITIVE",
     "load_celeba", "CELEBA_ATTRIBUTES", "resolve_attribute", "load_lfwa",
     "LFWA_SPLIT_FRACTIONS", "load_measuring_hate_speech", "load_waterbirds", "DATASET_LOCATORS", "locate_dataset",

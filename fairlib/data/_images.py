@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from ._errors import DataFormatError
 from ._types import GroupedDataset
 
-__all__ = ["ImageFileDataset", "image_loader", "verify_images", "decode_problem", "make_image_processor",
+__all__ = ["ImageFileDataset", "image_loader", "open_rgb", "verify_images", "decode_problem", "make_image_processor",
            "IMAGE_SUFFIXES"]
 
 #: File endings treated as images when a loader lists a folder.
@@ -68,6 +68,11 @@ def _open_rgb(path: str) -> Image.Image:
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise DataFormatError(path, f"cannot read image ({type(error).__name__}: {error})",
                               expected=_READABLE) from error
+
+
+def open_rgb(path: str) -> Image.Image:
+    """The image at ``path``, fully decoded, as RGB; :class:`DataFormatError` naming the file if unreadable."""
+    return _open_rgb(path)
 
 
 def _progress_default() -> bool:

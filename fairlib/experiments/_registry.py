@@ -14,11 +14,11 @@ __all__ = ["EXPERIMENTS", "register_experiment", "experiment_module", "jobs_for"
 #: Notebook number -> importable module path. The module defines ``jobs(profile) -> list[RunSpec]`` and
 #: ``run_job(spec) -> None`` (train the run unless stored, and store it). Worker processes and cluster jobs
 #: import the module by this name, so it must be importable there (a module of the package, or on PYTHONPATH).
-EXPERIMENTS: dict[str, str] = {}
-
-# The notebooks whose grid is declared (one line each).
-EXPERIMENTS["01"] = "fairlib.experiments.lora_vs_full"
-EXPERIMENTS["03"] = "fairlib.experiments.privacy"
+EXPERIMENTS: dict[str, str] = {
+    "01": "fairlib.experiments.lora_vs_full",
+    "03": "fairlib.experiments.privacy",
+    "05": "fairlib.experiments.benchmark",
+}
 
 _NOTEBOOK = re.compile(r"^\d\d$")
 
