@@ -12,7 +12,8 @@ from torch import nn
 from fairlib.claims import CLAIMS
 from fairlib.config import FisherSVDConfig, get_profile
 from fairlib.data import GroupedDataset
-from fairlib.methods import fisher_experiments as fx
+from fairlib.experiments import fisher as fx
+from fairlib.experiments.fisher import _claims, _studies
 from fairlib.methods.fair_penalties import FairnessPenalty
 from fairlib.methods.feature_cache import FeatureCache, fit_on_features, predict_on_features, schedule_factor
 from fairlib.methods.fisher_svd import FactorizedLinear
@@ -281,17 +282,17 @@ def test_paired_sign_needs_significance_and_size():
     records = synthetic_records()
     ours = {"method": "OURS"}
     pre = {"method": "pre-trained"}
-    d = fx._paired(records, ours, pre, "error")
+    d = _claims._paired(records, ours, pre, "error")
     assert d["per_run"] == [-1.0, -1.0, -1.0] and d["scale"] == pytest.approx(1.0)
-    assert fx._sign({**d, "ci_high": -1.0, "ci_low": -1.0}) == -1
+    assert _claims._sign({**d, "ci_high": -1.0, "ci_low": -1.0}) == -1
     tiny = {"mean": -0.01, "ci_low": -0.02, "ci_high": -0.005, "n": 10, "scale": 1.0}
-    assert fx._sign(tiny) == 0  # significant but below NEGLIGIBLE x the run-to-run std
+    assert _claims._sign(tiny) == 0  # significant but below NEGLIGIBLE x the run-to-run std
 
 
 def test_pooled_verdicts_and_paper_rows_arithmetic():
-    assert fx._pooled_verdict(10.0, 10.5, 0.3, 0.4) == "within 2 pooled std"  # 0.5 / 0.354 = 1.4
-    assert fx._pooled_verdict(10.0, 11.0, 0.3, 0.4) == "differs by > 2 pooled std"  # 2.8
-    assert fx._pooled_verdict(10.0, None, 0.3, None) == "not run at this profile"
+    assert _claims._pooled_verdict(10.0, 10.5, 0.3, 0.4) == "within 2 pooled std"  # 0.5 / 0.354 = 1.4
+    assert _claims._pooled_verdict(10.0, 11.0, 0.3, 0.4) == "differs by > 2 pooled std"  # 2.8
+    assert _claims._pooled_verdict(10.0, None, 0.3, None) == "not run at this profile"
     cfg = FisherSVDConfig(finetune_lr=0.01)
     t3 = fx.table3(synthetic_records(), cfg=cfg)
     empty = pd.DataFrame()
@@ -356,8 +357,8 @@ def test_flat_pool_flattens_resnet_pooler_output():
     class Out:
         pooler_output = torch.ones(3, 512, 1, 1)
 
-    assert fx._flat_pool(Out(), None).shape == (3, 512)
-    assert fx._flat_pool(torch.ones(3, 7), None).shape == (3, 7)
+    assert _studies._flat_pool(Out(), None).shape == (3, 512)
+    assert _studies._flat_pool(torch.ones(3, 7), None).shape == (3, 7)
 
 
 def test_full_profile_fails_fast_naming_what_is_missing(monkeypatch):

@@ -14,7 +14,7 @@ __all__ = ["FisherSVDConfig", "FISHER_PROFILES", "ADULT_TABLE1_FRACTIONS", "FISH
 ADULT_TABLE1_FRACTIONS = (12287 / 27602, 5000 / 27602, 10315 / 27602)
 #: Backbone name meaning "the ViT fairlib pre-trains on Fashion-MNIST" (``profile.stand_in_vit``).
 FISHER_STAND_IN_VIT = "stand-in-vit"
-#: Image tasks the runner knows (see ``fairlib.methods.fisher_experiments.IMAGE_TASKS``).
+#: Image tasks the runner knows (see ``fairlib.experiments.fisher.IMAGE_TASKS``).
 FISHER_IMAGE_TASKS = ("celeba_like", "celeba", "lfwa")
 #: Table 4's image architectures: stand-in ViTs deeper / wider than the reference, or the paper's hub models.
 FISHER_VARIANTS = ("stand-in-vit-reference", "stand-in-vit-deeper", "stand-in-vit-wider", "microsoft/resnet-50",

@@ -35,7 +35,7 @@ Extension points
 ----------------
 - A method: :func:`register_method` with a :class:`Method` whose ``run(ctx, params)`` returns an
   :class:`Outcome`. The Fisher-neutralised SVD adapter :func:`run_fisher_svd` is the one place to swap in
-  notebook 04's runner (``fairlib.methods.fisher_experiments``) once it is merged: keep the signature and return
+  notebook 04's runner (``fairlib.experiments.fisher``) once it is merged: keep the signature and return
   an :class:`Outcome` from the same cached features (``ctx.head_data(part)``) and pre-trained head.
 - A task kind: :func:`register_task_kind`. :func:`_text_task` is the model for a backbone task: build the pool
   (texts, labels, identity groups), the frozen backbone (``load_backbone(minilm_path())``), ``encode``
