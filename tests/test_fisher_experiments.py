@@ -124,15 +124,16 @@ def test_evaluate_hand_computed():
     y = np.array([1, 1, 0, 0, 1, 0, 0, 1])
     yp = np.array([1, 0, 0, 1, 1, 1, 0, 1])
     s = np.array([0, 0, 0, 0, 1, 1, 1, 1])
-    out = fx.evaluate(y, yp, s)
+    out = fx.record_metrics(y, yp, s)
     # group 0: selected 2/4, TPR 1/2, FPR 1/2; group 1: selected 3/4, TPR 2/2, FPR 1/2
-    assert (out["sel0"], out["sel1"], out["tpr0"], out["tpr1"], out["fpr0"], out["fpr1"]) == (0.5, 0.75, 0.5, 1.0,
-                                                                                           0.5, 0.5)
-    assert out["dp"] == pytest.approx(0.25)
-    assert out["eo"] == pytest.approx(0.5 + 0.0)  # a sum, not fairlearn's max
+    assert [out[k] for k in fx.GROUP_COLUMNS] == [0.5, 0.75, 0.5, 1.0, 0.5, 0.5]
+    assert fx.GROUP_COLUMNS == ("selection_rate[0]", "selection_rate[1]", "recall[0]", "recall[1]", "fpr[0]",
+                                "fpr[1]")
+    assert out["dpd"] == pytest.approx(0.25)
+    assert out["eo_sum"] == pytest.approx(0.5 + 0.0)  # a sum, not fairlearn's max
     # class 1: TP 3, FP 2, FN 1 -> F1 = 2 (3/5)(3/4) / (3/5 + 3/4) = 2/3; class 0: TP 2, FP 1, FN 2 -> F1 = 4/7;
     # 4 examples each, so weighted F1 = (2/3 + 4/7) / 2 = 13/21 and the error is 100 (1 - 13/21) = 38.095%
-    assert out["error"] == pytest.approx(100 * 8 / 21)
+    assert out["weighted_f1_error"] == pytest.approx(100 * 8 / 21)
     assert out["accuracy"] == pytest.approx(5 / 8)
 
 
@@ -157,10 +158,10 @@ def toy(tmp_path):
     with torch.no_grad():
         feats = GroupedDataset(name=pool.name, x=model.features(torch.as_tensor(pool.x)).numpy(), y=pool.y, s=pool.s,
                                group_names=pool.group_names, class_names=pool.class_names, sensitive_name="g")
-    pre = fx.Pretrained(name="toy", spec={"toy": 1}, model=model, features=feats)
+    pre = fx.Pretrained(name="toy", key="0123456789abcdef", model=model, features=feats)
     cfg = FisherSVDConfig(hidden=4, finetune_epochs=3, batch_size=32, finetune_lr=0.05)
-    task = fx.NewTask(name="Toy", pool=pool, fractions=(0.5, 0.2, 0.3), spec={"toy-pool": 1}, cfg=cfg,
-                      store=RunStore("toy", root=tmp_path), stand_in=True)
+    task = fx.NewTask(name="Toy", key="toy", pool=pool, fractions=(0.5, 0.2, 0.3), cfg=cfg,
+                      store=RunStore("toy", root=tmp_path), stand_in=True, profile="test")
     return task, pre, cfg
 
 
@@ -178,8 +179,8 @@ def test_run_splits_are_disjoint_seeded_and_equal_in_size(toy):
         assert sorted(np.r_[train, val, test]) == list(range(len(task.pool)))
     assert [len(p) for p in parts[0]] == [len(p) for p in parts[1]]  # stratified: the same sizes every run
     assert not np.array_equal(parts[0][0], parts[1][0])
-    other = fx.NewTask(name="x", pool=task.pool, fractions=task.fractions, spec={}, cfg=task.cfg, store=None,
-                       stand_in=True)
+    other = fx.NewTask(name="x", key="x", pool=task.pool, fractions=task.fractions, cfg=task.cfg, store=None,
+                       stand_in=True, profile="test")
     np.testing.assert_array_equal(task.split(0)[2], other.split(0)[2])
 
 
@@ -216,13 +217,18 @@ def test_under_sgd_plain_and_fisher_weighted_svd_train_identically(toy):
 
 def test_finetune_records_are_cached_and_consistent(toy):
     task, pre, cfg = toy
+    spec = task.head_spec(pre, method="OURS", run=1)
+    assert not task.store.contains(spec.to_dict())
     first = task.finetune(pre, method="OURS", run=1)
+    assert task.store.contains(spec.to_dict())
     again = task.finetune(pre, method="OURS", run=1)
-    assert [r["split"] for r in first] == ["val", "test"]
-    assert not first[0]["reused"] and again[0]["reused"] and task.trained_now == 1
+    assert [r["split"] for r in first] == ["val", "test"] and first[1]["key"] == spec.key
     for a, b in zip(first, again):
-        assert {k: v for k, v in a.items() if k != "reused"} == pytest.approx(
-            {k: v for k, v in b.items() if k != "reused"}, nan_ok=True)
+        assert a == pytest.approx(b, nan_ok=True)
+    # the run stores logits and the head, never metrics
+    result, tensors = task.store.load(spec.to_dict())
+    assert {"logits_val", "logits_test", "init_logits_test"} <= set(tensors)
+    assert not {"weighted_f1_error", "dpd", "eo_sum", "val", "test"} & set(result)
     test = first[1]
     assert test["trainable_parameters"] == 4 * 2 + 2 * 2 + 2 and test["rank"] == cfg.rank and test["alpha"] == 0.5
     assert test["init_logit_gap"] < 1e-5
@@ -230,9 +236,10 @@ def test_finetune_records_are_cached_and_consistent(toy):
     head = task.trained_head(pre, method="OURS", run=1)
     _, _, part = task.parts(pre.features, 1)
     p = predict_on_features(head, part)
-    assert fx.evaluate(p.y, p.y_pred, p.s)["error"] == pytest.approx(test["error"])
-    assert test["dp"] == pytest.approx(abs(test["sel0"] - test["sel1"]))
-    assert test["eo"] == pytest.approx(abs(test["tpr0"] - test["tpr1"]) + abs(test["fpr0"] - test["fpr1"]))
+    assert fx.record_metrics(p.y, p.y_pred, p.s)["weighted_f1_error"] == pytest.approx(test["weighted_f1_error"])
+    assert test["dpd"] == pytest.approx(abs(test["selection_rate[0]"] - test["selection_rate[1]"]))
+    assert test["eo_sum"] == pytest.approx(abs(test["recall[0]"] - test["recall[1]"])
+                                           + abs(test["fpr[0]"] - test["fpr[1]"]))
 
 
 def test_retrain_trains_every_parameter_and_pretrained_records_train_nothing(toy):
@@ -256,7 +263,7 @@ def synthetic_records():
                          "alpha": 0.5 if method == "OURS" else float("nan"), "penalty": "", "intensity": 0.0,
                          "optimizer": "adamw" if method == "OURS" else "",
                          "lr": 0.01 if method == "OURS" else float("nan"),
-                         "run": run, "split": "test", "error": error, "eo": eo, "dp": dp,
+                         "run": run, "split": "test", "weighted_f1_error": error, "eo_sum": eo, "dpd": dp,
                          "trainable_parameters": 46 if method == "OURS" else 0})
     return pd.DataFrame(rows)
 
@@ -266,9 +273,9 @@ def test_table3_changes_are_means_minus_the_pretrained_means():
     records = synthetic_records()
     t3 = fx.table3(pd.concat([records, records.iloc[:1]]).pipe(fx.dedupe), cfg=cfg)
     ours, pre = t3.loc[("OURS", 0.0)], t3.loc[("pre-trained", 0.0)]
-    assert ours["error_mean"] == pytest.approx(16.0) and pre["error_mean"] == pytest.approx(17.0)
-    assert ours["error_change"] == pytest.approx(-1.0) and ours["eo_change"] == pytest.approx(-0.01)
-    assert ours["error_std"] == pytest.approx(1.0) and ours["n"] == 3  # the duplicate row was dropped
+    assert ours["weighted_f1_error_mean"] == pytest.approx(16.0) and pre["weighted_f1_error_mean"] == pytest.approx(17.0)
+    assert ours["weighted_f1_error_change"] == pytest.approx(-1.0) and ours["eo_sum_change"] == pytest.approx(-0.01)
+    assert ours["weighted_f1_error_std"] == pytest.approx(1.0) and ours["n"] == 3  # the duplicate row was dropped
 
 
 def test_select_matches_floats_and_nan():
@@ -282,7 +289,7 @@ def test_paired_sign_needs_significance_and_size():
     records = synthetic_records()
     ours = {"method": "OURS"}
     pre = {"method": "pre-trained"}
-    d = _claims._paired(records, ours, pre, "error")
+    d = _claims._paired(records, ours, pre, "weighted_f1_error")
     assert d["per_run"] == [-1.0, -1.0, -1.0] and d["scale"] == pytest.approx(1.0)
     assert _claims._sign({**d, "ci_high": -1.0, "ci_low": -1.0}) == -1
     tiny = {"mean": -0.01, "ci_low": -0.02, "ci_high": -0.005, "n": 10, "scale": 1.0}
@@ -296,8 +303,8 @@ def test_pooled_verdicts_and_paper_rows_arithmetic():
     cfg = FisherSVDConfig(finetune_lr=0.01)
     t3 = fx.table3(synthetic_records(), cfg=cfg)
     empty = pd.DataFrame()
-    t4 = pd.DataFrame(columns=["error_mean"], index=pd.MultiIndex.from_tuples([], names=["task", "pretrained"]))
-    fig4 = pd.DataFrame(columns=["error_mean"], index=pd.MultiIndex.from_tuples([], names=["task", "method"]))
+    t4 = pd.DataFrame(columns=["weighted_f1_error_mean"], index=pd.MultiIndex.from_tuples([], names=["task", "pretrained"]))
+    fig4 = pd.DataFrame(columns=["weighted_f1_error_mean"], index=pd.MultiIndex.from_tuples([], names=["task", "method"]))
     rows = {r["claim"]: r for r in fx.paper_rows(empty, t3, t4, fig4, t4_paper_names={}, stand_in_images=True)}
     row = rows["Table 3, OURS: error"]
     assert (row["paper"], row["ours"], row["paper_std"], row["ours_std"]) == (15.829, 16.0, 0.340, 1.0)
@@ -426,6 +433,7 @@ def test_full_profile_image_path_on_a_tiny_celeba_and_a_random_resnet(tmp_path, 
                           cache=FeatureCache(tmp_path / "features"))
     np.testing.assert_array_equal(again.pretrained("microsoft/resnet-18").features.x, pre.features.x)
     assert (cache.computed, again.cache.computed, again.cache.loaded) == (1, 0, 1)
+    assert records[1]["key"] == study.task.head_spec(pre, method="OURS", run=0).key
     assert fx.ImageStudy.paper_model("timm/densenet121.tv_in1k") == "DenseNet"
     try:
         import timm  # noqa: F401

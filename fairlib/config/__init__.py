@@ -95,7 +95,8 @@ class Profile:
             if number is None or (only and number not in {n.zfill(2) for n in only}):
                 continue
             needs[number] = list(section.requirements(self))
-            plans[number] = list(section.plan(self))
+            # A section whose grid is declared as data (fairlib.experiments.EXPERIMENTS) has no hand count.
+            plans[number] = list(section.plan(self)) if hasattr(section, "plan") else []
         return needs, plans
 
     def to_dict(self) -> dict:

@@ -14,7 +14,9 @@ __all__ = ["EXPERIMENTS", "register_experiment", "experiment_module", "jobs_for"
 #: Notebook number -> importable module path. The module defines ``jobs(profile) -> list[RunSpec]`` and
 #: ``run_job(spec) -> None`` (train the run unless stored, and store it). Worker processes and cluster jobs
 #: import the module by this name, so it must be importable there (a module of the package, or on PYTHONPATH).
-EXPERIMENTS: dict[str, str] = {}
+EXPERIMENTS: dict[str, str] = {
+    "04": "fairlib.experiments.fisher",
+}
 
 _NOTEBOOK = re.compile(r"^\d\d$")
 

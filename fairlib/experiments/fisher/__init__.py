@@ -20,21 +20,25 @@ Protocol (the paper's Section 3.2 and 4.1, and our reading where it is silent):
 """
 
 from ._claims import CLAIM_NAMES, NEGLIGIBLE, claim_rows, format_mean_std, paper_rows
-from ._constants import (HEAD_METHODS, METHOD_ORDER, METRICS, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE4,
-                         REVIEW_METHODS, VERSION)
+from ._constants import (GROUP_COLUMNS, HEAD_METHODS, METHOD_ORDER, METRICS, PAPER_TABLE2, PAPER_TABLE3,
+                         PAPER_TABLE4, RENAMED, REVIEW_METHODS, VERSION, canonical_key, rename_record)
 from ._figures import plot_fig1, plot_fig3, plot_fig4, plot_fig5, plot_review_lr, plot_review_rank
-from ._studies import (IMAGE_TASKS, AdultStudy, BackboneUnavailable, ImageStudy, require, stand_in_variant)
-from ._summaries import (RECORD_KEY, alpha_summary, dedupe, fig4_summary, fisher_profile, group_separability,
+from ._grid import GPU_HOURS, FisherExperiment, jobs, run_job
+from ._studies import (IMAGE_TASKS, AdultStudy, BackboneUnavailable, ImageStudy, adult_pretrain_spec,
+                       image_pretrain_spec, require, stand_in_variant)
+from ._summaries import (RECORD_KEY, alpha_summary, dedupe, fig1_points, fig1_separability, fig4_summary, fisher_profile, group_separability,
                          pca_2d, positive_representations, rank_summary, review_selected, review_summary, select,
                          summarize, table2, table3, table4, weight_gaps)
-from ._tasks import NewTask, Pretrained, evaluate, two_way_split
+from ._tasks import NewTask, Pretrained, head_spec, record_metrics, retrain_spec, two_way_split
 
 __all__ = [
     "METRICS", "HEAD_METHODS", "REVIEW_METHODS", "METHOD_ORDER", "IMAGE_TASKS", "PAPER_TABLE2", "PAPER_TABLE3",
-    "PAPER_TABLE4", "VERSION", "NEGLIGIBLE", "evaluate", "two_way_split", "Pretrained", "NewTask", "AdultStudy",
+    "PAPER_TABLE4", "VERSION", "NEGLIGIBLE", "GROUP_COLUMNS", "RENAMED", "canonical_key", "rename_record",
+    "jobs", "run_job", "FisherExperiment", "GPU_HOURS", "head_spec", "retrain_spec", "adult_pretrain_spec",
+    "image_pretrain_spec", "record_metrics", "two_way_split", "Pretrained", "NewTask", "AdultStudy",
     "ImageStudy", "stand_in_variant", "BackboneUnavailable", "require", "RECORD_KEY", "dedupe", "select",
     "summarize", "fig4_summary", "table2", "table3", "table4", "alpha_summary", "review_summary", "review_selected",
-    "rank_summary", "weight_gaps", "fisher_profile", "positive_representations", "pca_2d", "group_separability",
+    "rank_summary", "fig1_separability", "fig1_points", "weight_gaps", "fisher_profile", "positive_representations", "pca_2d", "group_separability",
     "paper_rows", "claim_rows", "CLAIM_NAMES", "plot_fig1", "plot_fig3", "plot_fig4", "plot_fig5", "plot_review_lr",
     "plot_review_rank", "format_mean_std",
 ]

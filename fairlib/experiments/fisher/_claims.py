@@ -99,8 +99,8 @@ def paper_rows(t2: pd.DataFrame, t3: pd.DataFrame, t4: pd.DataFrame, fig4: pd.Da
         key = (model, float(intensity))
         ours = t3.loc[key] if key in t3.index else None
         tag = f"Table 3, {model}" + (f" {intensity:g}" if intensity else "")
-        for metric, (mean, std) in zip(("error", "eo", "dp"), values):
-            label = {"error": "error", "eo": "Delta_EO", "dp": "Delta_DP"}[metric]
+        for metric, (mean, std) in zip(("weighted_f1_error", "eo_sum", "dpd"), values):
+            label = {"weighted_f1_error": "error", "eo_sum": "Delta_EO", "dpd": "Delta_DP"}[metric]
             add(f"{tag}: {label}", mean, std, ours[f"{metric}_mean"] if ours is not None else None,
                 ours[f"{metric}_std"] if ours is not None else None)
     reverse = {v: k for k, v in t4_paper_names.items()}
@@ -110,8 +110,8 @@ def paper_rows(t2: pd.DataFrame, t3: pd.DataFrame, t4: pd.DataFrame, fig4: pd.Da
         else:
             key = reverse.get((dataset, model))
         have = key is not None and key in t4.index
-        for metric, (mean, std) in zip(("error", "eo", "dp"), values):
-            label = {"error": "error", "eo": "Delta_EO", "dp": "Delta_DP"}[metric]
+        for metric, (mean, std) in zip(("weighted_f1_error", "eo_sum", "dpd"), values):
+            label = {"weighted_f1_error": "error", "eo_sum": "Delta_EO", "dpd": "Delta_DP"}[metric]
             verdict = None
             if not have:
                 verdict = ("not run: stand-in images at this profile" if stand_in_images and dataset != "Adult"
@@ -123,8 +123,8 @@ def paper_rows(t2: pd.DataFrame, t3: pd.DataFrame, t4: pd.DataFrame, fig4: pd.Da
     for method in ("TL", "f+SVD", "OURS"):
         key = ("Adult", method)
         have = key in fig4.index
-        for metric, idx in (("error", 0), ("eo", 1), ("dp", 2)):
-            label = {"error": "error", "eo": "Delta_EO", "dp": "Delta_DP"}[metric]
+        for metric, idx in (("weighted_f1_error", 0), ("eo_sum", 1), ("dpd", 2)):
+            label = {"weighted_f1_error": "error", "eo_sum": "Delta_EO", "dpd": "Delta_DP"}[metric]
             paper, paper_std = ours_t3[idx] if method == "OURS" else (None, None)
             verdict = None if method == "OURS" else "paper: bar chart only, no number in the text"
             add(f"Fig. 4, Adult {method}: {label}", paper, paper_std,
@@ -196,12 +196,12 @@ def claim_rows(records: pd.DataFrame, *, cfg: Any, t2: pd.DataFrame, t3: pd.Data
     names = iter(CLAIM_NAMES)
 
     # 1-3: OURS's Table 3 numbers
-    for metric, (mean, std) in zip(("error", "eo", "dp"), PAPER_TABLE3[("OURS", 0.0)]):
+    for metric, (mean, std) in zip(("weighted_f1_error", "eo_sum", "dpd"), PAPER_TABLE3[("OURS", 0.0)]):
         o_mean, o_std = t3.loc[("OURS", 0.0), f"{metric}_mean"], t3.loc[("OURS", 0.0), f"{metric}_std"]
         rows.append({"claim": next(names), "paper": mean, "paper_std": std, "ours": _num(o_mean),
                      "ours_std": _num(o_std), "verdict": _pooled_verdict(mean, _num(o_mean), std, _num(o_std))})
     # 4: bias of OURS below the pre-trained model's
-    eo, dp = _paired(records, ours, pre, "eo"), _paired(records, ours, pre, "dp")
+    eo, dp = _paired(records, ours, pre, "eo_sum"), _paired(records, ours, pre, "dpd")
     signs = (_sign(eo), _sign(dp))
     verdict = ("reproduced" if signs == (-1, -1) else "partly (one gap significantly lower)" if -1 in signs
                else "not reproduced" + (" (bias significantly higher)" if 1 in signs else " (no meaningful change)"))
@@ -212,14 +212,14 @@ def claim_rows(records: pd.DataFrame, *, cfg: Any, t2: pd.DataFrame, t3: pd.Data
     for kind in ("EO", "DP"):
         for intensity in cfg.intensities:
             other = {"task": "Adult", "pretrained": "f_B", "method": f"Retrain+{kind}", "intensity": float(intensity)}
-            lower.append(_sign(_paired(records, ours, other, "error")))
+            lower.append(_sign(_paired(records, ours, other, "weighted_f1_error")))
     n_lower = sum(s == -1 for s in lower)
     rows.append({"claim": next(names), "paper": f"{2 * len(cfg.intensities)} of {2 * len(cfg.intensities)}",
                  "ours": f"{n_lower} of {len(lower)} significantly lower",
                  "verdict": "reproduced" if n_lower == len(lower) else "partly" if n_lower else "not reproduced"})
     # 6: OURS vs Retrain on the other constraint's gap
     checks = []
-    for kind, metric in (("EO", "dp"), ("DP", "eo")):
+    for kind, metric in (("EO", "dpd"), ("DP", "eo_sum")):
         for intensity in cfg.intensities:
             other = {"task": "Adult", "pretrained": "f_B", "method": f"Retrain+{kind}", "intensity": float(intensity)}
             checks.append(_sign(_paired(records, ours, other, metric)))
@@ -232,8 +232,8 @@ def claim_rows(records: pd.DataFrame, *, cfg: Any, t2: pd.DataFrame, t3: pd.Data
     lo, hi = min(cfg.intensities), max(cfg.intensities)
     parts = []
     for kind in ("EO", "DP"):
-        metric = kind.lower()
-        err = t3.loc[(f"Retrain+{kind}", hi), "error_mean"] - t3.loc[(f"Retrain+{kind}", lo), "error_mean"]
+        metric = {"EO": "eo_sum", "DP": "dpd"}[kind]
+        err = t3.loc[(f"Retrain+{kind}", hi), "weighted_f1_error_mean"] - t3.loc[(f"Retrain+{kind}", lo), "weighted_f1_error_mean"]
         bias = t3.loc[(f"Retrain+{kind}", hi), f"{metric}_mean"] - t3.loc[(f"Retrain+{kind}", lo), f"{metric}_mean"]
         parts.append((kind, err, bias))
     holds = all(e > 0 and b < 0 for _, e, b in parts)
@@ -247,7 +247,7 @@ def claim_rows(records: pd.DataFrame, *, cfg: Any, t2: pd.DataFrame, t3: pd.Data
             name = AdultStudy.name_of(penalty=kind.lower(), intensity=intensity)
             a = {"task": "Adult", "pretrained": name, "method": "OURS", "rank": cfg.rank, "alpha": 0.5, **settings}
             b = {"task": "Adult", "pretrained": name, "method": "pre-trained"}
-            d = _paired(records, a, b, kind.lower())
+            d = _paired(records, a, b, {"eo": "eo_sum", "dp": "dpd"}[kind.lower()])
             ups.append(_sign(d))
             means.append(d["mean"])
     n_up, n_pos = sum(s == 1 for s in ups), sum(m > 0 for m in means)
@@ -267,17 +267,17 @@ def claim_rows(records: pd.DataFrame, *, cfg: Any, t2: pd.DataFrame, t3: pd.Data
         if method != "TL":
             other["rank"] = cfg.rank
         fig4_adult.append({m: _paired(records, ours, other, m) for m in METRICS})
-    err_signs = [_sign(d["error"]) for d in fig4_adult]
+    err_signs = [_sign(d["weighted_f1_error"]) for d in fig4_adult]
     rows.append({"claim": next(names), "paper": "OURS lowest",
                  "ours": "OURS - TL {:+.4f}, OURS - f+SVD {:+.4f} (error, %)".format(
-                     fig4_adult[0]["error"]["mean"], fig4_adult[1]["error"]["mean"]),
+                     fig4_adult[0]["weighted_f1_error"]["mean"], fig4_adult[1]["weighted_f1_error"]["mean"]),
                  "verdict": "reproduced" if err_signs == [-1, -1] else
                  "not reproduced" + (" (no meaningful difference)" if 1 not in err_signs else "")})
-    gap_signs = [_sign(d[m]) for d in fig4_adult for m in ("dp", "eo")]
+    gap_signs = [_sign(d[m]) for d in fig4_adult for m in ("dpd", "eo_sum")]
     rows.append({"claim": next(names), "paper": "OURS lower",
                  "ours": "OURS - TL: DP {:+.4f}, EO {:+.4f}; OURS - f+SVD: DP {:+.4f}, EO {:+.4f}".format(
-                     fig4_adult[0]["dp"]["mean"], fig4_adult[0]["eo"]["mean"], fig4_adult[1]["dp"]["mean"],
-                     fig4_adult[1]["eo"]["mean"]),
+                     fig4_adult[0]["dpd"]["mean"], fig4_adult[0]["eo_sum"]["mean"], fig4_adult[1]["dpd"]["mean"],
+                     fig4_adult[1]["eo_sum"]["mean"]),
                  "verdict": "reproduced" if all(s == -1 for s in gap_signs) else
                  "partly" if -1 in gap_signs else "not reproduced (no meaningful difference)" if 1 not in gap_signs
                  else "not reproduced"})
@@ -321,11 +321,11 @@ def claim_rows(records: pd.DataFrame, *, cfg: Any, t2: pd.DataFrame, t3: pd.Data
     depths = [f"MLP-{d}" for d in cfg.depths if f"MLP-{d}" in adult.index]
     if len(depths) >= 2:
         first, last = adult.loc[depths[0]], adult.loc[depths[-1]]
-        err = last["error_mean"] - first["error_mean"]
+        err = last["weighted_f1_error_mean"] - first["weighted_f1_error_mean"]
         holds = err < 0
         rows.append({"claim": next(names), "paper": "16.678 -> 16.166 (error, MLP-3 -> MLP-5)",
-                     "ours": f"{first['error_mean']:.3f} -> {last['error_mean']:.3f}; Delta_EO "
-                             f"{first['eo_mean']:.3f} -> {last['eo_mean']:.3f}",
+                     "ours": f"{first['weighted_f1_error_mean']:.3f} -> {last['weighted_f1_error_mean']:.3f}; Delta_EO "
+                             f"{first['eo_sum_mean']:.3f} -> {last['eo_sum_mean']:.3f}",
                      "verdict": "reproduced" if holds else "not reproduced (error does not fall with depth)"})
     else:
         rows.append({"claim": next(names), "paper": "16.678 -> 16.166", "ours": None,
@@ -334,7 +334,7 @@ def claim_rows(records: pd.DataFrame, *, cfg: Any, t2: pd.DataFrame, t3: pd.Data
     a_max = max(cfg.alphas)
     hi_alpha = {**ours, "alpha": float(a_max)}
     signs = {m: _sign(_paired(records, hi_alpha, ours, m)) for m in METRICS}
-    holds = signs["error"] == -1 and signs["dp"] == 1 and signs["eo"] == 1
+    holds = signs["weighted_f1_error"] == -1 and signs["dpd"] == 1 and signs["eo_sum"] == 1
     rows.append({"claim": next(names), "paper": "error down, gaps up",
                  "ours": f"alpha {a_max:g} minus 0.5: " + ", ".join(
                      f"{m} {_paired(records, hi_alpha, ours, m)['mean']:+.4f}" for m in METRICS),

@@ -1,38 +1,26 @@
-"""Notebook 04's constants: method names, metric names and the paper's Tables 2-4."""
+"""Notebook 04's constants: method and metric names, the rename map of the metric keys, the paper's Tables 2-4."""
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import math
-import time
-import warnings
-from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
-
-import numpy as np
-import pandas as pd
-import torch
-from torch import nn
-
-from ... import metrics as fm
-from ...config import FISHER_STAND_IN_VIT
-from ...data import GroupedDataset, make_splits
-from ...methods.fair_penalties import FairnessPenalty
-from ...methods.feature_cache import FeatureCache, fit_on_features, predict_on_features
-from ...methods.fisher_svd import FactorizedLinear, neutralized_importance
-
+from ...metrics import METRICS as VOCABULARY
 
 #: Bump when a change makes stored runs stale (it is part of every RunStore key).
-VERSION = 3
-#: The paper's three metrics (error in %, the two gaps as fractions).
-METRICS = ("error", "dp", "eo")
+VERSION = 4
+#: The paper's three metrics under fairlib's canonical names (:data:`fairlib.metrics.METRICS`): error in % =
+#: 100 - weighted F1, Delta_DP = ``dpd``, Delta_EO = Delta_TPR + Delta_FPR = ``eo_sum``.
+METRICS = ("weighted_f1_error", "dpd", "eo_sum")
+#: Per-group columns of a record (group codes 0 and 1), from :func:`fairlib.metrics.evaluate`.
+GROUP_COLUMNS = tuple(f"{column}[{g}]" for column in ("selection_rate", "recall", "fpr") for g in (0, 1))
+#: The keys of this notebook's records before the one vocabulary, and their canonical names now.
+RENAMED = {"error": "weighted_f1_error", "dp": "dpd", "eo": "eo_sum",
+           **{f"{old}{g}": f"{new}[{g}]" for old, new in (("sel", "selection_rate"), ("tpr", "recall"),
+                                                         ("fpr", "fpr")) for g in (0, 1)}}
 #: Methods that train only the last layer (or its factors) on cached features.
 HEAD_METHODS = ("TL", "f+SVD", "OURS", "OURS (shuffled I_N)")
 #: Methods of the reviewer's optimiser x learning-rate sweep.
 REVIEW_METHODS = ("TL", "f+SVD", "OURS")
 METHOD_ORDER = ("pre-trained", "TL", "f+SVD", "OURS", "OURS (shuffled I_N)", "Retrain", "Retrain+EO", "Retrain+DP")
-_LABELS = {"error": "error (%) = 100 - weighted F1", "dp": "Delta_DP", "eo": "Delta_EO = Delta_TPR + Delta_FPR"}
+_LABELS = {m: VOCABULARY[m].label for m in METRICS}
 _COLOURS = {"pre-trained": "0.45", "TL": "tab:blue", "f+SVD": "tab:orange", "OURS": "tab:green",
             "OURS (shuffled I_N)": "tab:purple", "Retrain": "tab:brown", "Retrain+EO": "tab:red",
             "Retrain+DP": "tab:pink"}
@@ -72,3 +60,22 @@ PAPER_TABLE4 = {
 }
 
 
+
+
+def canonical_key(old: str) -> str:
+    """The canonical name of a key of this notebook's records or summaries before the one vocabulary.
+
+    ``"error" -> "weighted_f1_error"``, ``"init_dp" -> "init_dpd"``, ``"eo_minus_TL" -> "eo_sum_minus_TL"``,
+    ``"init_error_change_ci_low" -> "init_weighted_f1_error_change_ci_low"``, ``"tpr0" -> "recall[0]"``; any
+    other key is returned unchanged.
+    """
+    prefix, rest = ("init_", old[5:]) if old.startswith("init_") else ("", old)
+    for before in sorted(RENAMED, key=len, reverse=True):
+        if rest == before or rest.startswith(before + "_"):
+            return prefix + RENAMED[before] + rest[len(before):]
+    return old
+
+
+def rename_record(record: dict) -> dict:
+    """``record`` with every key mapped by :func:`canonical_key` (values untouched)."""
+    return {canonical_key(k): v for k, v in record.items()}

@@ -21,8 +21,24 @@ from ...data import GroupedDataset, make_splits
 from ...methods.fair_penalties import FairnessPenalty
 from ...methods.feature_cache import FeatureCache, fit_on_features, predict_on_features
 from ...methods.fisher_svd import FactorizedLinear, neutralized_importance
+from .. import RunSpec
 from ._constants import VERSION
 from ._tasks import NewTask, Pretrained, _metrics_of, two_way_split
+
+
+def adult_pretrain_spec(profile: Any, *, depth: int = 2, penalty: str = "", intensity: float = 0.0) -> RunSpec:
+    """The :class:`RunSpec` of pre-training an Adult MLP with ``depth`` linear layers on the 60% (with a DP/EO
+    penalty of ``intensity``, or none)."""
+    from ...train import TrainConfig
+
+    cfg = profile.fisher
+    config = TrainConfig(epochs=cfg.pretrain_epochs, lr=cfg.pretrain_lr, batch_size=cfg.pretrain_batch_size,
+                         seed=cfg.split_seed)
+    data = {"dataset": "adult", "sensitive": "sex", "pretrain_fraction": cfg.pretrain_fraction,
+            "split_seed": cfg.split_seed}
+    return RunSpec.make("04", profile.name, "pretrain", cfg.split_seed, version=VERSION, what="adult-mlp", data=data,
+                        hidden=[cfg.hidden] * (depth - 1), penalty=penalty or None,
+                        intensity=float(intensity) if penalty else 0.0, train=asdict(config))
 
 
 def _store(profile: Any, store: Any) -> Any:
@@ -64,10 +80,8 @@ class AdultStudy:
         pool = data.subset(rest)
         scaled = standardize(Splits(train=data.subset(first), val=pool, test=pool))
         self.pretrain_data = scaled.train
-        spec = {"dataset": "adult", "sensitive": "sex", "rows": len(data), "pretrain_fraction": c.pretrain_fraction,
-                "split_seed": c.split_seed}
-        self.task = NewTask(name="Adult", pool=scaled.val, fractions=c.new_task_fractions, spec=spec, cfg=c,
-                            store=self.store, stand_in=False)
+        self.task = NewTask(name="Adult", key="adult", pool=scaled.val, fractions=c.new_task_fractions, cfg=c,
+                            store=self.store, stand_in=False, profile=profile.name)
         self._models: dict[str, Pretrained] = {}
 
     @staticmethod
@@ -90,13 +104,9 @@ class AdultStudy:
         if name in self._models:
             return self._models[name]
         c = self.cfg
-        config = TrainConfig(epochs=c.pretrain_epochs, lr=c.pretrain_lr, batch_size=c.pretrain_batch_size,
-                             seed=c.split_seed)
+        spec = adult_pretrain_spec(self.profile, depth=depth, penalty=penalty, intensity=intensity)
+        config = TrainConfig(**spec.param("train"))
         hidden = (c.hidden,) * (depth - 1)
-        spec = {"notebook": "04", "version": VERSION, "what": "adult-mlp", "data": self.task.spec,
-                "in_features": int(self.pretrain_data.x.shape[1]), "hidden": list(hidden),
-                "penalty": penalty or None, "intensity": float(intensity) if penalty else 0.0,
-                "train": asdict(config)}
 
         def build() -> nn.Module:
             seed_everything(c.split_seed)
@@ -112,14 +122,14 @@ class AdultStudy:
                       "pretrain_data": _metrics_of(model, self.pretrain_data)}
             return record, model.state_dict()
 
-        record, tensors = self.store.run(spec, train)
+        record, tensors = self.store.run(spec.to_dict(), train)
         model = build()
         model.load_state_dict(tensors)
         model.eval().requires_grad_(False)
         with torch.no_grad():
             x = model.features(torch.as_tensor(self.task.pool.x)).numpy()
         features = dataclasses.replace(self.task.pool, x=x)
-        self._models[name] = Pretrained(name=name, spec=spec, model=model, features=features, info=record)
+        self._models[name] = Pretrained(name=name, key=spec.key, model=model, features=features, info=record)
         return self._models[name]
 
 
@@ -207,6 +217,34 @@ def stand_in_variant(profile: Any, name: str) -> Any:
                      f"'stand-in-vit-reference', 'stand-in-vit-deeper', 'stand-in-vit-wider'")
 
 
+def image_data_spec(cfg: Any, task: str) -> dict:
+    """Identity of an image task's examples and of their pre-training / new-task split."""
+    return {"dataset": task, "seed": cfg.split_seed, "pretrain_fraction": cfg.image_pretrain_fraction,
+            **({"image_n": cfg.image_n} if task == "celeba_like" else {})}
+
+
+def backbone_identity(profile: Any, backbone: str) -> dict:
+    """What determines a frozen backbone (its stand-in ViT spec, or its hub id and input size)."""
+    if backbone.startswith(FISHER_STAND_IN_VIT):
+        return {"stand_in_vit": stand_in_variant(profile, backbone).to_dict()}
+    if backbone.startswith("timm/"):
+        return {"timm": backbone, "image_size": profile.fisher.image_size}
+    return {"hub": backbone, "image_size": profile.fisher.image_size}
+
+
+def image_pretrain_spec(profile: Any, *, task: str, backbone: str) -> RunSpec:
+    """The :class:`RunSpec` of an image task's pre-trained model: ``backbone`` (frozen, its features of every
+    image cached on disk) with a linear head trained on the pre-training share."""
+    from ...train import TrainConfig
+
+    cfg = profile.fisher
+    config = TrainConfig(epochs=cfg.head_pretrain_epochs, lr=cfg.head_pretrain_lr, batch_size=cfg.batch_size,
+                         seed=cfg.split_seed)
+    return RunSpec.make("04", profile.name, "pretrain", cfg.split_seed, version=VERSION, what="image-head",
+                        backbone=backbone_identity(profile, backbone), name=backbone,
+                        data=image_data_spec(cfg, task), train=asdict(config))
+
+
 class ImageStudy:
     """One image task: the frozen backbones' features (computed once, cached), heads pre-trained on a share of
     the images, and the new task's runs on the rest.
@@ -234,14 +272,17 @@ class ImageStudy:
         self.pretrain_index, self.pool_index = two_way_split(self.data, fraction=c.image_pretrain_fraction,
                                                              seed=c.split_seed)
         self.stand_in = self.info.key == "celeba_like"
-        self.data_spec = {"dataset": task, "n": len(self.data), "seed": c.split_seed,
-                          **({"image_n": c.image_n} if self.stand_in else {})}
+        self.data_spec = image_data_spec(c, task)
         name = self.data.name if self.stand_in else self.info.title
-        self.task = NewTask(name=name, pool=self.data.subset(self.pool_index),
-                            fractions=self.info.fractions or c.image_fractions,
-                            spec={**self.data_spec, "pretrain_fraction": c.image_pretrain_fraction}, cfg=c,
-                            store=self.store, stand_in=self.stand_in or c.stand_in_images)
+        self.task = NewTask(name=name, key=task, pool=self.data.subset(self.pool_index),
+                            fractions=self.info.fractions or c.image_fractions, cfg=c, store=self.store,
+                            stand_in=self.stand_in or c.stand_in_images, profile=profile.name)
         self._models: dict[str, Pretrained] = {}
+
+    @property
+    def models(self) -> dict[str, Pretrained]:
+        """The pre-trained models built so far, by backbone name."""
+        return dict(self._models)
 
     # -- backbones ----------------------------------------------------------------------------------------
     def vit_spec(self, name: str) -> Any:
@@ -281,19 +322,19 @@ class ImageStudy:
 
             spec = self.vit_spec(backbone)
             model = image_classifier(pretrained_tiny_vit(spec, verbose=False), num_labels=2)
-            identity = {"stand_in_vit": spec.to_dict()}
+            identity = backbone_identity(self.profile, backbone)
         elif backbone.startswith("timm/"):
             try:
                 net = load_timm_backbone(backbone)
             except TimmUnavailableError as error:
                 raise BackboneUnavailable(f"{backbone}: transformers has no DenseNet, and {error}") from None
             model = Classifier(net, nn.Linear(net.num_features, 2), pool=_flat_pool, model_type="timm")
-            identity = {"timm": backbone, "image_size": self.cfg.image_size}
+            identity = backbone_identity(self.profile, backbone)
         else:
             net = load_backbone(backbone, auto_class="AutoModel")
             width = net.config.hidden_sizes[-1] if hasattr(net.config, "hidden_sizes") else net.config.hidden_size
             model = Classifier(net, nn.Linear(width, 2), pool=_flat_pool, model_type=net.config.model_type)
-            identity = {"hub": backbone, "image_size": self.cfg.image_size}
+            identity = backbone_identity(self.profile, backbone)
         model.eval().requires_grad_(False)
         if torch.cuda.is_available() and not backbone.startswith(FISHER_STAND_IN_VIT):
             # One forward pass over every image is the only heavy step at full scale; heads train on CPU.
@@ -330,11 +371,9 @@ class ImageStudy:
         if backbone in self._models:
             return self._models[backbone]
         c = self.cfg
+        spec = image_pretrain_spec(self.profile, task=self.info.key, backbone=backbone)
         feats, model, identity = self.features(backbone)
-        config = TrainConfig(epochs=c.head_pretrain_epochs, lr=c.head_pretrain_lr, batch_size=c.batch_size,
-                             seed=c.split_seed)
-        spec = {"notebook": "04", "version": VERSION, "what": "image-head", "backbone": identity,
-                "data": self.task.spec, "train": asdict(config)}
+        config = TrainConfig(**spec.param("train"))
         width = model.head.in_features
 
         def build() -> nn.Linear:
@@ -347,14 +386,14 @@ class ImageStudy:
             return ({"epoch_losses": history.epoch_losses, "seconds": history.seconds,
                      "pretrain_data": _metrics_of(head, feats.subset(self.pretrain_index))}, head.state_dict())
 
-        record, tensors = self.store.run(spec, train)
+        record, tensors = self.store.run(spec.to_dict(), train)
         head = build()
         head.load_state_dict(tensors)
         model.head = head.eval().requires_grad_(False)
         record = {**record, "backbone_parameters": sum(p.numel() for p in model.backbone.parameters()),
                   # the stand-in ViT's own pre-training record (held-out Fashion-MNIST accuracy), if any
                   "backbone_pretraining": getattr(model.backbone, "fairlib_pretraining", None)}
-        pre = Pretrained(name=self.display_name(backbone), spec=spec, model=model,
+        pre = Pretrained(name=self.display_name(backbone), key=spec.key, model=model,
                          features=feats.subset(self.pool_index), info=record)
         self._models[backbone] = pre
         return pre

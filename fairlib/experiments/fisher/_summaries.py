@@ -87,7 +87,7 @@ def table2(records: pd.DataFrame, *, cfg: Any, method: str = "OURS") -> pd.DataF
     applied constraint), mean and std over runs, and the change of the mean bias."""
     rows = {}
     for kind in ("EO", "DP"):
-        bias = kind.lower()
+        bias = {"EO": "eo_sum", "DP": "dpd"}[kind]
         for intensity in cfg.intensities:
             name = AdultStudy.name_of(penalty=kind.lower(), intensity=intensity)
             pre = select(records, pretrained=name, method="pre-trained")
@@ -95,8 +95,8 @@ def table2(records: pd.DataFrame, *, cfg: Any, method: str = "OURS") -> pd.DataF
             ft = select(records, pretrained=name, method=method, **extra, **_settings(cfg))
             row = {}
             for label, part in (("pretrain", pre), ("finetune", ft)):
-                row[f"err_{label}_mean"] = part["error"].mean()
-                row[f"err_{label}_std"] = part["error"].std(ddof=1)
+                row[f"err_{label}_mean"] = part["weighted_f1_error"].mean()
+                row[f"err_{label}_std"] = part["weighted_f1_error"].std(ddof=1)
                 row[f"bias_{label}_mean"] = part[bias].mean()
                 row[f"bias_{label}_std"] = part[bias].std(ddof=1)
             row["bias_change"] = row["bias_finetune_mean"] - row["bias_pretrain_mean"]
@@ -122,7 +122,7 @@ def table3(records: pd.DataFrame, *, cfg: Any) -> pd.DataFrame:
     rows = {}
     for method, intensity, part in blocks:
         row = {}
-        for metric in ("error", "eo", "dp"):
+        for metric in ("weighted_f1_error", "eo_sum", "dpd"):
             row[f"{metric}_mean"] = part[metric].mean()
             row[f"{metric}_std"] = part[metric].std(ddof=1)
         row["trainable_parameters"] = int(part["trainable_parameters"].max()) if len(part) else 0
@@ -130,7 +130,7 @@ def table3(records: pd.DataFrame, *, cfg: Any) -> pd.DataFrame:
         rows[(method, intensity)] = row
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index = pd.MultiIndex.from_tuples(out.index, names=["model", "intensity"])
-    for metric in ("error", "eo", "dp"):
+    for metric in ("weighted_f1_error", "eo_sum", "dpd"):
         out[f"{metric}_change"] = out[f"{metric}_mean"] - out.loc[("pre-trained", 0.0), f"{metric}_mean"]
     return out
 
@@ -142,7 +142,7 @@ def table4(records: pd.DataFrame, *, cfg: Any, models: dict[str, list[str]]) -> 
         for name in dict.fromkeys(names):  # a backbone listed twice (same spec, same runs) is one row
             parts.append(select(records, task=task, pretrained=name, method="OURS", rank=cfg.rank, alpha=0.5,
                                 **_settings(cfg)))
-    summary = summarize(pd.concat(parts), by=["task", "pretrained"], metrics=("error", "eo", "dp"))
+    summary = summarize(pd.concat(parts), by=["task", "pretrained"], metrics=("weighted_f1_error", "eo_sum", "dpd"))
     return summary
 
 
@@ -198,7 +198,7 @@ def review_selected(records: pd.DataFrame, *, cfg: Any) -> pd.DataFrame:
             mine = mine[np.isin(mine["lr"].astype(float), np.asarray(lrs, dtype=float))]
             if mine.empty:
                 continue
-            val = mine[mine["split"] == "val"].groupby("lr")["error"].mean()
+            val = mine[mine["split"] == "val"].groupby("lr")["weighted_f1_error"].mean()
             lr = float(val.idxmin())
             test = mine[(mine["split"] == "test") & np.isclose(mine["lr"].astype(float), lr)].set_index("run")
             chosen[(optimizer, method)] = test
@@ -327,3 +327,22 @@ def group_separability(x: np.ndarray, groups: np.ndarray, *, folds: int = 5, see
     return float(cross_val_score(model, np.asarray(x), groups, cv=cv, scoring="roc_auc").mean())
 
 
+
+
+def fig1_separability(task: NewTask, models: dict[str, Pretrained], *, runs: Sequence[int]) -> pd.DataFrame:
+    """Fig. 1's number: per run and pre-trained model, how many test examples TL's fine-tuned head predicts
+    positive and the cross-validated group AUC of their representations (:func:`group_separability`)."""
+    rows = []
+    for run in runs:
+        for label, model in models.items():
+            head = task.trained_head(model, method="TL", run=run)
+            positives = positive_representations(task, model, head, run=run)
+            rows.append({"run": run, "model": label, "positives": len(positives),
+                         "auc": group_separability(positives.x, positives.s, seed=run)})
+    return pd.DataFrame(rows)
+
+
+def fig1_points(task: NewTask, models: dict[str, Pretrained], *, run: int = 0) -> dict[str, GroupedDataset]:
+    """Fig. 1's points: the representations of run ``run``'s test examples that TL predicts positive."""
+    return {label: positive_representations(task, model, task.trained_head(model, method="TL", run=run), run=run)
+            for label, model in models.items()}
