@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import nn
 
-from fairlib.claims import CLAIMS
 from fairlib.config import FisherSVDConfig, get_profile
 from fairlib.data import GroupedDataset
 from fairlib.experiments import fisher as fx
@@ -285,17 +284,6 @@ def test_select_matches_floats_and_nan():
     assert len(fx.select(records, split="val")) == 0
 
 
-def test_paired_sign_needs_significance_and_size():
-    records = synthetic_records()
-    ours = {"method": "OURS"}
-    pre = {"method": "pre-trained"}
-    d = _claims._paired(records, ours, pre, "weighted_f1_error")
-    assert d["per_run"] == [-1.0, -1.0, -1.0] and d["scale"] == pytest.approx(1.0)
-    assert _claims._sign({**d, "ci_high": -1.0, "ci_low": -1.0}) == -1
-    tiny = {"mean": -0.01, "ci_low": -0.02, "ci_high": -0.005, "n": 10, "scale": 1.0}
-    assert _claims._sign(tiny) == 0  # significant but below NEGLIGIBLE x the run-to-run std
-
-
 def test_pooled_verdicts_and_paper_rows_arithmetic():
     assert _claims._pooled_verdict(10.0, 10.5, 0.3, 0.4) == "within 2 pooled std"  # 0.5 / 0.354 = 1.4
     assert _claims._pooled_verdict(10.0, 11.0, 0.3, 0.4) == "differs by > 2 pooled std"  # 2.8
@@ -311,10 +299,6 @@ def test_pooled_verdicts_and_paper_rows_arithmetic():
     assert rows["Table 3, Retrain+EO 0.1: error"]["verdict"] == "not run at this profile"
     assert rows["Table 4, CelebA DenseNet: error"]["verdict"] == "not run: stand-in images at this profile"
     assert rows["Fig. 4, Adult TL: error"]["paper"] is None
-
-
-def test_claim_names_are_the_catalogue():
-    assert list(fx.CLAIM_NAMES) == CLAIMS["04"]
 
 
 # ---------------------------------------------------------------------------------- Fig. 1 and Fig. 3
@@ -440,3 +424,51 @@ def test_full_profile_image_path_on_a_tiny_celeba_and_a_random_resnet(tmp_path, 
     except Exception:  # noqa: BLE001 - timm fails to import here (it needs torchvision)
         with pytest.raises(fx.BackboneUnavailable, match="timm"):
             study.pretrained("timm/densenet121.tv_in1k")
+
+
+# ------------------------------------------------------------------------------------ vocabulary and grid
+def test_rename_map_turns_a_record_of_before_into_canonical_names():
+    before = {"task": "Adult", "run": 0, "error": 15.7, "dp": 0.19, "eo": 0.18, "accuracy": 0.84, "sel0": 0.1,
+              "sel1": 0.3, "tpr0": 0.5, "tpr1": 0.6, "fpr0": 0.02, "fpr1": 0.08, "init_error": 15.6,
+              "init_dp": 0.19, "error_mean": 15.7, "eo_minus_TL": 0.001, "init_error_change_ci_low": -0.1,
+              "err_pretrain_mean": 16.0, "bias_metric": "eo"}
+    after = fx.rename_record(before)
+    assert after == {"task": "Adult", "run": 0, "weighted_f1_error": 15.7, "dpd": 0.19, "eo_sum": 0.18,
+                     "accuracy": 0.84, "selection_rate[0]": 0.1, "selection_rate[1]": 0.3, "recall[0]": 0.5,
+                     "recall[1]": 0.6, "fpr[0]": 0.02, "fpr[1]": 0.08, "init_weighted_f1_error": 15.6,
+                     "init_dpd": 0.19, "weighted_f1_error_mean": 15.7, "eo_sum_minus_TL": 0.001,
+                     "init_weighted_f1_error_change_ci_low": -0.1, "err_pretrain_mean": 16.0, "bias_metric": "eo"}
+    from fairlib.metrics import METRICS as VOCABULARY
+
+    assert set(fx.METRICS) <= set(VOCABULARY)  # every metric of the records is a canonical name
+
+
+def test_grid_is_registered_and_each_fine_tuning_run_follows_its_pretrained_model():
+    from collections import Counter
+
+    from fairlib.experiments import EXPERIMENTS, experiment_module, jobs_for
+
+    assert experiment_module("04") is fx and EXPERIMENTS["04"] == "fairlib.experiments.fisher"
+    profile = get_profile("test")
+    grid = fx.jobs(profile)
+    assert [s.key for s in jobs_for("test", only=["04"])] == [s.key for s in grid]
+    assert len({s.key for s in grid}) == len(grid)  # each run once, however many tables use it
+    c = profile.fisher
+    n, k = c.n_runs, len(c.intensities)
+    pre = [s for s in grid if s.method == "pretrain"]
+    # f_B, 2 x intensities fair models, the MLP-k; Fig. 4's image backbone and the distinct variants
+    assert len(pre) == 1 + 2 * k + len(c.depths) + len(c.image_tasks) * len({c.image_backbone, *c.image_variants})
+    assert grid[:len(pre)] == pre  # pre-trained models first
+    counts = Counter(s.method for s in grid)
+    assert counts["Retrain"] == n and counts["Retrain+EO"] == counts["Retrain+DP"] == n * k
+    assert counts["OURS (shuffled I_N)"] == n * len(c.review_ranks)
+    keys = {s.key for s in pre}
+    assert all(s.param("pretrained") in keys and s.after == (s.param("pretrained"),) for s in grid if s not in pre)
+    # the same spec is built by the notebook's task objects and by the grid (one definition of a run)
+    spec = fx.head_spec("test", c, task="adult", pretrained=pre[0].key, method="OURS", run=1)
+    assert spec in grid and spec.param("alpha") == 0.5 and spec.param("rank") == c.rank
+    assert fx.head_spec("test", c, task="adult", pretrained=pre[0].key, method="TL", run=1).param("alpha") is None
+    with pytest.raises(ValueError, match="valid head methods"):
+        fx.head_spec("test", c, task="adult", pretrained=pre[0].key, method="LoRA", run=0)
+    with pytest.raises(ValueError, match="notebook 04"):
+        fx.run_job(fx.jobs("test")[0].__class__.make("02", "test", "x", 0))

@@ -19,7 +19,7 @@ Protocol (the paper's Section 3.2 and 4.1, and our reading where it is silent):
   paper's Delta_EO).
 """
 
-from ._claims import CLAIM_NAMES, NEGLIGIBLE, claim_rows, format_mean_std, paper_rows
+from ._claims import CHECK_IDS, CLAIM_IDS, NEGLIGIBLE, claim_rows, format_mean_std, paper_rows
 from ._constants import (GROUP_COLUMNS, HEAD_METHODS, METHOD_ORDER, METRICS, PAPER_TABLE2, PAPER_TABLE3,
                          PAPER_TABLE4, RENAMED, REVIEW_METHODS, VERSION, canonical_key, rename_record)
 from ._figures import plot_fig1, plot_fig3, plot_fig4, plot_fig5, plot_review_lr, plot_review_rank
@@ -39,6 +39,6 @@ __all__ = [
     "ImageStudy", "stand_in_variant", "BackboneUnavailable", "require", "RECORD_KEY", "dedupe", "select",
     "summarize", "fig4_summary", "table2", "table3", "table4", "alpha_summary", "review_summary", "review_selected",
     "rank_summary", "fig1_separability", "fig1_points", "weight_gaps", "fisher_profile", "positive_representations", "pca_2d", "group_separability",
-    "paper_rows", "claim_rows", "CLAIM_NAMES", "plot_fig1", "plot_fig3", "plot_fig4", "plot_fig5", "plot_review_lr",
+    "paper_rows", "claim_rows", "CLAIM_IDS", "CHECK_IDS", "plot_fig1", "plot_fig3", "plot_fig4", "plot_fig5", "plot_review_lr",
     "plot_review_rank", "format_mean_std",
 ]
