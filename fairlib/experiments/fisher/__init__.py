@@ -26,9 +26,9 @@ from ._figures import plot_fig1, plot_fig3, plot_fig4, plot_fig5, plot_review_lr
 from ._grid import GPU_HOURS, FisherExperiment, jobs, run_job
 from ._studies import (IMAGE_TASKS, AdultStudy, BackboneUnavailable, ImageStudy, adult_pretrain_spec,
                        image_pretrain_spec, require, stand_in_variant)
-from ._summaries import (RECORD_KEY, alpha_summary, dedupe, fig1_points, fig1_separability, fig4_summary, fisher_profile, group_separability,
-                         pca_2d, positive_representations, rank_summary, review_selected, review_summary, select,
-                         summarize, table2, table3, table4, weight_gaps)
+from ._summaries import (RECORD_KEY, alpha_summary, dedupe, fig1_points, fig1_separability, fig4_summary,
+                         fisher_profile, group_separability, pca_2d, positive_representations, rank_summary,
+                         review_selected, review_summary, select, summarize, table2, table3, table4, weight_gaps)
 from ._tasks import NewTask, Pretrained, head_spec, record_metrics, retrain_spec, two_way_split
 
 __all__ = [
@@ -38,7 +38,7 @@ __all__ = [
     "image_pretrain_spec", "record_metrics", "two_way_split", "Pretrained", "NewTask", "AdultStudy",
     "ImageStudy", "stand_in_variant", "BackboneUnavailable", "require", "RECORD_KEY", "dedupe", "select",
     "summarize", "fig4_summary", "table2", "table3", "table4", "alpha_summary", "review_summary", "review_selected",
-    "rank_summary", "fig1_separability", "fig1_points", "weight_gaps", "fisher_profile", "positive_representations", "pca_2d", "group_separability",
-    "paper_rows", "claim_rows", "CLAIM_IDS", "CHECK_IDS", "plot_fig1", "plot_fig3", "plot_fig4", "plot_fig5", "plot_review_lr",
-    "plot_review_rank", "format_mean_std",
+    "rank_summary", "fig1_separability", "fig1_points", "weight_gaps", "fisher_profile", "positive_representations",
+    "pca_2d", "group_separability", "paper_rows", "claim_rows", "CLAIM_IDS", "CHECK_IDS", "plot_fig1", "plot_fig3",
+    "plot_fig4", "plot_fig5", "plot_review_lr", "plot_review_rank", "format_mean_std",
 ]

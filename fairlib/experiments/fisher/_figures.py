@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import math
-import time
 import warnings
-from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
-from ... import metrics as fm
-from ...config import FISHER_STAND_IN_VIT
-from ...data import GroupedDataset, make_splits
-from ...methods.fair_penalties import FairnessPenalty
-from ...methods.feature_cache import FeatureCache, fit_on_features, predict_on_features
-from ...methods.fisher_svd import FactorizedLinear, neutralized_importance
+from ...data import GroupedDataset
 from ._constants import METRICS, REVIEW_METHODS, _COLOURS, _LABELS
 from ._claims import NEGLIGIBLE
 from ._tasks import GroupedDataset

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import math
-import time
-import warnings
-from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
-import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
-from ... import metrics as fm
 from ...config import FISHER_STAND_IN_VIT
-from ...data import GroupedDataset, make_splits
+from ...data import GroupedDataset
 from ...methods.fair_penalties import FairnessPenalty
-from ...methods.feature_cache import FeatureCache, fit_on_features, predict_on_features
-from ...methods.fisher_svd import FactorizedLinear, neutralized_importance
+from ...methods.feature_cache import FeatureCache, fit_on_features
 from .. import RunSpec
 from ._constants import VERSION
 from ._tasks import NewTask, Pretrained, _metrics_of, two_way_split
@@ -241,7 +233,7 @@ def image_pretrain_spec(profile: Any, *, task: str, backbone: str) -> RunSpec:
     config = TrainConfig(epochs=cfg.head_pretrain_epochs, lr=cfg.head_pretrain_lr, batch_size=cfg.batch_size,
                          seed=cfg.split_seed)
     return RunSpec.make("04", profile.name, "pretrain", cfg.split_seed, version=VERSION, what="image-head",
-                        backbone=backbone_identity(profile, backbone), name=backbone,
+                        backbone=backbone_identity(profile, backbone),
                         data=image_data_spec(cfg, task), train=asdict(config))
 
 
