@@ -456,8 +456,12 @@ def test_grid_is_registered_and_each_fine_tuning_run_follows_its_pretrained_mode
     c = profile.fisher
     n, k = c.n_runs, len(c.intensities)
     pre = [s for s in grid if s.method == "pretrain"]
-    # f_B, 2 x intensities fair models, the MLP-k; Fig. 4's image backbone and the distinct variants
-    assert len(pre) == 1 + 2 * k + len(c.depths) + len(c.image_tasks) * len({c.image_backbone, *c.image_variants})
+    # f_B, 2 x intensities fair models, the MLP-k; Fig. 4's image backbone and the variants that differ from it
+    # (at the test profile the reference variant *is* Fig. 4's stand-in ViT: same spec, one run)
+    images = {fx.image_pretrain_spec(profile, task=t, backbone=b).key for t in c.image_tasks
+              for b in (c.image_backbone, *c.image_variants)}
+    assert len(images) == 1 and c.image_variants == ("stand-in-vit-reference",)
+    assert len(pre) == 1 + 2 * k + len(c.depths) + len(images)
     assert grid[:len(pre)] == pre  # pre-trained models first
     counts = Counter(s.method for s in grid)
     assert counts["Retrain"] == n and counts["Retrain+EO"] == counts["Retrain+DP"] == n * k
