@@ -6,7 +6,7 @@ value); :mod:`fairlib.evidence` evaluates it on a notebook's per-seed values and
 JSON schema (documented in ``figures/README.md``). :data:`PAPERS` names the paper of each notebook.
 
 :data:`CLAIMS` is the legacy text list that notebooks 01-05 still emit as free-text rows; it is kept until those
-notebooks move onto :mod:`fairlib.evidence` (``fairlib.methods.fisher_experiments`` reads its notebook-04 order).
+notebooks move onto :mod:`fairlib.evidence` (``fairlib.experiments.fisher`` reads its notebook-04 order).
 """
 
 from __future__ import annotations
@@ -324,7 +324,7 @@ CLAIMS = {
         "Adv helps FPR parity and demographic parity in some cases",
         "Unl gives no clear benefit",
     ],
-    # fairlib.methods.fisher_experiments records one row per string, in this order.
+    # fairlib.experiments.fisher records one row per string, in this order.
     "04": [
         "Table 3: OURS error 15.829 ± 0.340 (Adult)",
         "Table 3: OURS Delta_EO 0.197 ± 0.011 (Adult)",

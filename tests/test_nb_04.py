@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from fairlib import paths
-from fairlib.claims import CLAIMS
 from fairlib.config import get_profile
 
 pytestmark = pytest.mark.notebooks
@@ -19,7 +18,7 @@ FIGURES = ("04_fig1_pca", "04_fig3_fisher", "04_fig4_methods", "04_fig5_alpha", 
 TABLES = ("04_settings", "04_adult_data", "04_fig1_separability", "04_fig3_fisher", "04_fig4_methods",
           "04_table2_fair_pretraining", "04_table3_retrain", "04_table4_architectures", "04_fig5_alpha",
           "04_review_optimiser_lr", "04_review_weight_gaps", "04_review_selected_lr", "04_review_rank",
-          "04_paper_vs_reproduced", "04_claims")
+          "04_paper_vs_reproduced", "04_claims", "04_checks")
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +88,11 @@ def test_each_run_is_recorded_once_and_every_planned_run_is_there(runs):
 
 
 def test_recorded_gaps_are_those_of_the_recorded_group_rates(runs):
-    dp = (runs["sel0"] - runs["sel1"]).abs()
-    eo = (runs["tpr0"] - runs["tpr1"]).abs() + (runs["fpr0"] - runs["fpr1"]).abs()
-    np.testing.assert_allclose(runs["dp"], dp, atol=1e-12)
-    np.testing.assert_allclose(runs["eo"], eo, atol=1e-12)
-    assert runs["error"].between(0, 100).all() and runs["accuracy"].between(0, 1).all()
+    dp = (runs["selection_rate[0]"] - runs["selection_rate[1]"]).abs()
+    eo = (runs["recall[0]"] - runs["recall[1]"]).abs() + (runs["fpr[0]"] - runs["fpr[1]"]).abs()
+    np.testing.assert_allclose(runs["dpd"], dp, atol=1e-12)
+    np.testing.assert_allclose(runs["eo_sum"], eo, atol=1e-12)
+    assert runs["weighted_f1_error"].between(0, 100).all() and runs["accuracy"].between(0, 1).all()
 
 
 def test_trainable_parameters_match_hand_counts(results, runs):
@@ -123,7 +122,7 @@ def test_factorised_heads_start_at_the_pretrained_function_at_full_rank_only(res
     # at full rank the head before fine-tuning *is* the pre-trained model: same test metrics
     pre = part(runs, task="Adult", pretrained="f_B", method="pre-trained").set_index("run")
     full = ours(runs).set_index("run")
-    np.testing.assert_allclose(full["init_error"], pre.loc[full.index, "error"], atol=1e-9)
+    np.testing.assert_allclose(full["init_weighted_f1_error"], pre.loc[full.index, "weighted_f1_error"], atol=1e-9)
 
 
 def test_under_sgd_ours_and_plain_svd_end_at_the_same_weights(results):
@@ -144,7 +143,7 @@ def test_fig4_summaries_are_those_of_the_recorded_runs(results, runs):
             filters["alpha"] = 0.5
         values = part(runs, **filters)
         assert len(values) == FC.n_runs
-        for metric in ("error", "dp", "eo"):
+        for metric in ("weighted_f1_error", "dpd", "eo_sum"):
             assert row[f"{metric}_mean"] == pytest.approx(values[metric].mean())
             assert row[f"{metric}_std"] == pytest.approx(values[metric].std(ddof=1))
             assert row[f"{metric}_n"] == FC.n_runs
@@ -153,13 +152,13 @@ def test_fig4_summaries_are_those_of_the_recorded_runs(results, runs):
 def test_table2_before_after_and_change(results, runs):
     for row in results["metrics"]["table2"]:
         name = f"f_F ({row['constraint']}, {row['intensity']:g})"
-        bias = row["constraint"].lower()
+        bias = {"EO": "eo_sum", "DP": "dpd"}[row["constraint"]]
         pre = part(runs, pretrained=name, method="pre-trained")
         ft = ours(runs, pretrained=name)
         assert row["bias_metric"] == bias and row["n"] == FC.n_runs
-        assert row["err_pretrain_mean"] == pytest.approx(pre["error"].mean())
-        assert row["err_finetune_mean"] == pytest.approx(ft["error"].mean())
-        assert row["err_finetune_std"] == pytest.approx(ft["error"].std(ddof=1))
+        assert row["err_pretrain_mean"] == pytest.approx(pre["weighted_f1_error"].mean())
+        assert row["err_finetune_mean"] == pytest.approx(ft["weighted_f1_error"].mean())
+        assert row["err_finetune_std"] == pytest.approx(ft["weighted_f1_error"].std(ddof=1))
         assert row["bias_pretrain_mean"] == pytest.approx(pre[bias].mean())
         assert row["bias_finetune_mean"] == pytest.approx(ft[bias].mean())
         assert row["bias_change"] == pytest.approx(row["bias_finetune_mean"] - row["bias_pretrain_mean"])
@@ -168,16 +167,16 @@ def test_table2_before_after_and_change(results, runs):
 def test_table3_changes_are_ours_minus_the_pretrained_values(results, runs):
     table = {(r["model"], r["intensity"]): r for r in results["metrics"]["table3"]}
     pre = table[("pre-trained", 0.0)]
-    assert pre["error_mean"] == pytest.approx(part(runs, pretrained="f_B", method="pre-trained")["error"].mean())
+    assert pre["weighted_f1_error_mean"] == pytest.approx(part(runs, pretrained="f_B", method="pre-trained")["weighted_f1_error"].mean())
     for (model, intensity), row in table.items():
-        for metric in ("error", "eo", "dp"):
+        for metric in ("weighted_f1_error", "eo_sum", "dpd"):
             assert row[f"{metric}_change"] == pytest.approx(row[f"{metric}_mean"] - pre[f"{metric}_mean"])
         if model.startswith("Retrain+"):
             values = part(runs, pretrained="f_B", method=model, intensity=float(intensity))
-            assert row["error_mean"] == pytest.approx(values["error"].mean())
-            assert row["eo_std"] == pytest.approx(values["eo"].std(ddof=1))
+            assert row["weighted_f1_error_mean"] == pytest.approx(values["weighted_f1_error"].mean())
+            assert row["eo_sum_std"] == pytest.approx(values["eo_sum"].std(ddof=1))
             assert row["trainable_parameters"] == 742
-    assert table[("OURS", 0.0)]["dp_mean"] == pytest.approx(ours(runs)["dp"].mean())
+    assert table[("OURS", 0.0)]["dpd_mean"] == pytest.approx(ours(runs)["dpd"].mean())
     assert table[("OURS", 0.0)]["trainable_parameters"] == 46
 
 
@@ -185,13 +184,13 @@ def test_table4_and_fig5_summarise_the_recorded_runs(results, runs):
     for row in results["metrics"]["table4"]:
         values = ours(runs, task=row["task"], pretrained=row["pretrained"])
         assert len(values) == FC.n_runs
-        assert row["error_mean"] == pytest.approx(values["error"].mean())
-        assert row["dp_std"] == pytest.approx(values["dp"].std(ddof=1))
+        assert row["weighted_f1_error_mean"] == pytest.approx(values["weighted_f1_error"].mean())
+        assert row["dpd_std"] == pytest.approx(values["dpd"].std(ddof=1))
     names = {r["pretrained"] for r in results["metrics"]["table4"] if r["task"] == "Adult"}
     assert {f"MLP-{d}" for d in FC.depths} <= names
     for row in results["metrics"]["fig5"]:
         values = ours(runs, alpha=float(row["alpha"]))
-        assert row["eo_mean"] == pytest.approx(values["eo"].mean())
+        assert row["eo_sum_mean"] == pytest.approx(values["eo_sum"].mean())
     assert sorted(r["alpha"] for r in results["metrics"]["fig5"]) == sorted(FC.alphas)
 
 
@@ -204,8 +203,8 @@ def test_review_differences_to_tl_are_the_paired_means(results, runs):
         mine = mine[mine["run"] < FC.review_runs].set_index("run")
         tl = part(runs, method="TL", **filters).set_index("run")
         assert len(mine) == FC.review_runs
-        assert row["error_mean"] == pytest.approx(mine["error"].mean())
-        assert row["eo_minus_TL"] == pytest.approx((mine["eo"] - tl.loc[mine.index, "eo"]).mean(), abs=1e-12)
+        assert row["weighted_f1_error_mean"] == pytest.approx(mine["weighted_f1_error"].mean())
+        assert row["eo_sum_minus_TL"] == pytest.approx((mine["eo_sum"] - tl.loc[mine.index, "eo_sum"]).mean(), abs=1e-12)
 
 
 def test_fig1_and_fig3_numbers(results):
@@ -226,30 +225,45 @@ def test_paper_vs_reproduced_arithmetic(results):
     rows = results["metrics"]["paper_vs_reproduced"]
     table3 = {(r["model"], r["intensity"]): r for r in results["metrics"]["table3"]}
     by_claim = {r["claim"]: r for r in rows}
-    assert by_claim["Table 3, OURS: error"]["ours"] == pytest.approx(table3[("OURS", 0.0)]["error_mean"])
+    assert by_claim["Table 3, OURS: error"]["ours"] == pytest.approx(table3[("OURS", 0.0)]["weighted_f1_error_mean"])
     assert by_claim["Table 3, OURS: error"]["paper"] == 15.829
     for row in rows:
         if row["paper"] is not None and row["ours"] is not None and isinstance(row["paper"], float):
             assert row["difference"] == pytest.approx(row["ours"] - row["paper"])
     row = by_claim["Table 3, Retrain+DP 0.9: Delta_DP"]
-    ours_std = table3[("Retrain+DP", 0.9)]["dp_std"]
+    ours_std = table3[("Retrain+DP", 0.9)]["dpd_std"]
     pooled = math.sqrt((0.021 ** 2 + ours_std ** 2) / 2)
     assert row["difference_in_pooled_std"] == pytest.approx((row["ours"] - 0.143) / pooled)
     prefixes = {r["claim"].split(":")[0].split(",")[0] for r in rows}
     assert {"Table 2", "Table 3", "Table 4", "Fig. 4"} <= prefixes
 
 
-def test_claims_are_the_catalogue_and_match_the_tables(results):
-    claims = results["claims"]
-    assert [c["claim"] for c in claims] == CLAIMS["04"]
-    table3 = {(r["model"], r["intensity"]): r for r in results["metrics"]["table3"]}
-    assert claims[0]["ours"] == pytest.approx(table3[("OURS", 0.0)]["error_mean"])
-    assert claims[1]["ours"] == pytest.approx(table3[("OURS", 0.0)]["eo_mean"])
-    assert claims[2]["ours"] == pytest.approx(table3[("OURS", 0.0)]["dp_mean"])
-    by_name = {c["claim"]: c for c in claims}
-    assert by_name["Trainable parameters: 46 (OURS) vs 742 (retraining), a 93.8% reduction"]["verdict"] == "reproduced"
-    for claim in claims:
-        assert claim["verdict"], claim["claim"]
+def test_claims_are_the_catalogue_through_the_engine_and_match_the_runs(results, runs):
+    from fairlib.claims import checks_of, claims_of
+    from fairlib.evidence import interval_agrees, validate_row
+
+    rows = results["claims"]
+    claims = [r for r in rows if r["kind"] != "check"]
+    checks = {r["id"]: r for r in rows if r["kind"] == "check"}
+    assert [r["id"] for r in claims] == [c.id for c in claims_of("04")]
+    assert set(checks) == {k.id for k in checks_of("04")}
+    for row in rows:
+        assert validate_row(row) == row
+        assert row["kind"] == "check" or interval_agrees(row)
+    by_id = {r["id"]: r for r in claims}
+    # Table 3's match rows: our mean over the runs, the paper's value and spread
+    row = by_id["p4.table3.ours_error"]
+    assert row["kind"] == "match" and row["paper_value"] == 15.829 and row["margin"] == 0.340
+    assert row["estimate"] == pytest.approx(ours(runs)["weighted_f1_error"].mean())
+    assert row["n"] == FC.n_runs
+    assert by_id["p4.table3.ours_dpd"]["estimate"] == pytest.approx(ours(runs)["dpd"].mean())
+    # the image claim rests on a stand-in at this profile: not run, its evidence beside it
+    image = by_id["p4.fig4.images"]
+    assert image["verdict"] == "not run" and image["reason"] == "stand-in data" and image["evidence"]["n"] == FC.n_runs
+    # checks, never reproductions
+    assert checks["check.p4.parameters_ours"]["value"] == 46 and checks["check.p4.parameters_ours"]["holds"]
+    assert checks["check.p4.parameters_retrain"]["value"] == 742 and checks["check.p4.parameters_retrain"]["holds"]
+    assert checks["check.p4.full_rank_identity"]["holds"]
 
 
 def test_rank_table_changes_are_paired_differences_to_the_pretrained_model(results, runs):
@@ -258,7 +272,7 @@ def test_rank_table_changes_are_paired_differences_to_the_pretrained_model(resul
         got = part(runs, task="Adult", pretrained="f_B", method=row["method"], rank=row["rank"], lr=FC.finetune_lr,
                    optimizer=FC.optimizer)
         got = got[got["alpha"].isna() | (got["alpha"] == 0.5)].set_index("run")
-        for metric in ("error", "eo"):
+        for metric in ("weighted_f1_error", "eo_sum"):
             change = got[metric] - pre.loc[got.index, metric]
             assert row[f"{metric}_change_mean"] == pytest.approx(change.mean(), abs=1e-12)
             if row["rank"] == 2:  # exact factorisation: the head before fine-tuning is the pre-trained model
@@ -274,10 +288,25 @@ def test_review_learning_rates_are_chosen_on_validation(results, runs):
             mine = mine[(mine["rank"] == FC.rank) & (mine["alpha"].isna() | (mine["alpha"] == 0.5))]
         lrs = FC.review_adamw_lrs if row["optimizer"] == "adamw" else FC.review_sgd_lrs
         mine = mine[(mine["run"] < FC.review_runs) & mine["lr"].isin(lrs)]
-        val = mine.groupby("lr")["error"].mean()
+        val = mine.groupby("lr")["weighted_f1_error"].mean()
         assert row["lr"] == pytest.approx(val.idxmin()) and row["val_error"] == pytest.approx(val.min())
         test = part(runs, task="Adult", pretrained="f_B", method=row["method"], optimizer=row["optimizer"],
                     lr=row["lr"])
         if row["method"] != "TL":
             test = test[(test["rank"] == FC.rank) & (test["alpha"].isna() | (test["alpha"] == 0.5))]
-        assert row["error_mean"] == pytest.approx(test[test["run"] < FC.review_runs]["error"].mean())
+        assert row["weighted_f1_error_mean"] == pytest.approx(test[test["run"] < FC.review_runs]["weighted_f1_error"].mean())
+
+
+def test_recorded_runs_are_the_grid_one_to_one(runs):
+    """Every fine-tuning run the notebook recorded is a job of ``jobs(test)`` and every such job is recorded:
+    the grid is written once, as data."""
+    from fairlib.experiments import fisher as fx
+
+    grid = fx.jobs(get_profile("test"))
+    trained = {spec.key for spec in grid if spec.method != "pretrain"}
+    recorded = set(runs.loc[runs["method"] != "pre-trained", "key"])
+    assert recorded == trained
+    pretrained = {spec.key for spec in grid if spec.method == "pretrain"}
+    assert {spec.param("pretrained") for spec in grid if spec.method != "pretrain"} <= pretrained
+    for spec in grid:
+        assert spec.method == "pretrain" or set(spec.after) == {spec.param("pretrained")}

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 
 from .._validation import ConfigError, bounded, choice, validate_fields
 from ..models._tiny_vit import TinyViTSpec
-from ._fisher import FisherSVDConfig, FISHER_PROFILES
+from ._fisher import FISHER_STAND_IN_VIT, FisherSVDConfig, FISHER_PROFILES
 from ._fairlora import FairLoRAConfig, FAIRLORA_PROFILES
 from ._privacy import PRIVACY_PROFILES, PrivacyLoraConfig
 from ._benchmark import BENCHMARK_PROFILES, BenchmarkConfig, ModalityBudget
 from ._lora_fairness import LORA_FAIRNESS_PROFILES, LoRAFairnessConfig
 
-__all__ = ["Profile", "get_profile", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig", "FairLoRAConfig",
+__all__ = ["Profile", "get_profile", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig", "FISHER_STAND_IN_VIT", "FairLoRAConfig",
            "PrivacyLoraConfig", "BenchmarkConfig", "ModalityBudget", "LoRAFairnessConfig"]
 
 PROFILE_NAMES = ("smoke", "full", "test")

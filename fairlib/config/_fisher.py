@@ -14,7 +14,7 @@ __all__ = ["FisherSVDConfig", "FISHER_PROFILES", "ADULT_TABLE1_FRACTIONS", "FISH
 ADULT_TABLE1_FRACTIONS = (12287 / 27602, 5000 / 27602, 10315 / 27602)
 #: Backbone name meaning "the ViT fairlib pre-trains on Fashion-MNIST" (``profile.stand_in_vit``).
 FISHER_STAND_IN_VIT = "stand-in-vit"
-#: Image tasks the runner knows (see ``fairlib.methods.fisher_experiments.IMAGE_TASKS``).
+#: Image tasks the runner knows (see ``fairlib.experiments.fisher.IMAGE_TASKS``).
 FISHER_IMAGE_TASKS = ("celeba_like", "celeba", "lfwa")
 #: Table 4's image architectures: stand-in ViTs deeper / wider than the reference, or the paper's hub models.
 FISHER_VARIANTS = ("stand-in-vit-reference", "stand-in-vit-deeper", "stand-in-vit-wider", "microsoft/resnet-50",
@@ -166,36 +166,6 @@ class FisherSVDConfig:
         for name in hub:
             needs.append(Requirement("checkpoint", name, name, f"huggingface-cli download {name}"))
         return needs
-
-    def plan(self, profile) -> list:
-        """Runs: pre-trained models, and fine-tuning runs of every table and figure."""
-        from .._plan import PlannedRuns
-
-        hub = not self.stand_in_images
-        n, k = self.n_runs, len(self.intensities)
-        lrs = len(self.review_adamw_lrs) + len(self.review_sgd_lrs)
-        return [
-            PlannedRuns("04", "Adult pre-trained MLPs (f_B, fair EO/DP, MLP-3/4/5)", methods=1, seeds=1,
-                        configs=1 + 2 * k + len(self.depths), gpu_hours_each=0.0),
-            PlannedRuns("04", "Adult Fig. 4 and Fig. 1 (TL, f+SVD, OURS; TL on f_F)", methods=4, seeds=n, configs=1,
-                        gpu_hours_each=0.0),
-            PlannedRuns("04", "Adult Table 2 (OURS on each fair pre-trained model)", methods=1, seeds=n,
-                        configs=2 * k, gpu_hours_each=0.0),
-            PlannedRuns("04", "Adult Table 3 (Retrain, Retrain+EO/DP)", methods=1, seeds=n, configs=1 + 2 * k,
-                        gpu_hours_each=0.0),
-            PlannedRuns("04", "Adult Table 4 (OURS on MLP-3/4/5) and Fig. 5 (alphas)", methods=1, seeds=n,
-                        configs=len(self.depths) + len(self.alphas) - 1, gpu_hours_each=0.0),
-            PlannedRuns("04", "reviewer: optimiser x learning rate (TL, f+SVD, OURS)", methods=3,
-                        seeds=self.review_runs, configs=lrs, gpu_hours_each=0.0),
-            PlannedRuns("04", "reviewer: ranks (f+SVD, OURS, shuffled control)", methods=3, seeds=n,
-                        configs=len(self.review_ranks), gpu_hours_each=0.0),
-            PlannedRuns("04", "image features: one pass of each backbone over each task's images", methods=1,
-                        seeds=1, configs=len(self.image_tasks) * (1 + len(self.image_variants)),
-                        gpu_hours_each=0.2 if hub else 0.0),
-            PlannedRuns("04", "image heads on cached features (TL, f+SVD, OURS; OURS per variant)",
-                        methods=3 + len(self.image_variants), seeds=n, configs=len(self.image_tasks),
-                        gpu_hours_each=0.0),
-        ]
 
 
 FISHER_PROFILES = {

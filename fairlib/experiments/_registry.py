@@ -17,6 +17,7 @@ __all__ = ["EXPERIMENTS", "register_experiment", "experiment_module", "jobs_for"
 EXPERIMENTS: dict[str, str] = {
     "01": "fairlib.experiments.lora_vs_full",
     "03": "fairlib.experiments.privacy",
+    "04": "fairlib.experiments.fisher",
     "05": "fairlib.experiments.benchmark",
 }
 

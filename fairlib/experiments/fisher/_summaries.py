@@ -1,0 +1,342 @@
+"""Notebook 04's tables and summaries of the run records."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ... import metrics as fm
+from ...data import GroupedDataset
+from ...methods.feature_cache import predict_on_features
+from ...methods.fisher_svd import FactorizedLinear
+from ._constants import METRICS, REVIEW_METHODS
+from ._studies import AdultStudy
+from ._tasks import NewTask, Pretrained
+
+
+# ------------------------------------------------------------------------------------------------ summaries
+#: Columns that identify one record (a run of one method on one split).
+RECORD_KEY = ("task", "pretrained", "method", "rank", "alpha", "penalty", "intensity", "optimizer", "lr", "run",
+              "split")
+
+
+def dedupe(records: pd.DataFrame | Sequence[dict]) -> pd.DataFrame:
+    """One row per :data:`RECORD_KEY` (a run reused by several experiments is recorded once), in order."""
+    frame = pd.DataFrame(records) if not isinstance(records, pd.DataFrame) else records
+    return frame.drop_duplicates(subset=list(RECORD_KEY), keep="first").reset_index(drop=True)
+
+
+def select(records: pd.DataFrame, *, split: str = "test", **filters: Any) -> pd.DataFrame:
+    """Rows of ``split`` whose columns equal ``filters`` (floats compared with a tolerance, NaN matches NaN)."""
+    part = records[records["split"] == split] if split else records
+    for column, value in filters.items():
+        if isinstance(value, float):
+            col = part[column].astype(float)
+            keep = col.isna() if math.isnan(value) else np.isclose(col, value, rtol=0, atol=1e-12)
+            part = part[keep]
+        else:
+            part = part[part[column] == value]
+    return part
+
+
+def summarize(records: pd.DataFrame, *, by: Sequence[str], split: str = "test",
+              metrics: Sequence[str] = METRICS) -> pd.DataFrame:
+    """Mean, std (ddof 1), 95% CI and n over runs of each metric, per ``by`` (see ``summarize_frame``)."""
+    part = records[records["split"] == split]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return fm.summarize_frame(part, by=list(by), value_columns=list(metrics))
+
+
+def _settings(cfg: Any) -> dict:
+    return {"lr": float(cfg.finetune_lr), "optimizer": cfg.optimizer}
+
+
+def fig4_summary(records: pd.DataFrame, *, cfg: Any, pretrained: dict[str, str]) -> pd.DataFrame:
+    """Fig. 4: error, Delta_DP, Delta_EO of the pre-trained model, TL, f+SVD and OURS, per task.
+
+    ``pretrained`` maps each task to the name of the pre-trained model Fig. 4 uses (Adult: ``f_B``).
+    """
+    parts = []
+    for task, pre in pretrained.items():
+        base = select(records, task=task, pretrained=pre, split="")
+        parts.append(select(base, method="pre-trained"))
+        for method in ("TL", "f+SVD", "OURS"):
+            extra = {"rank": cfg.rank} if method != "TL" else {}
+            if method == "OURS":
+                extra["alpha"] = 0.5
+            parts.append(select(base, method=method, **extra, **_settings(cfg)))
+    out = summarize(pd.concat(parts), by=["task", "method"])
+    return out
+
+
+def table2(records: pd.DataFrame, *, cfg: Any, method: str = "OURS") -> pd.DataFrame:
+    """Table 2: fair pre-trained models before and after fine-tuning by ``method`` (error and the bias of the
+    applied constraint), mean and std over runs, and the change of the mean bias."""
+    rows = {}
+    for kind in ("EO", "DP"):
+        bias = {"EO": "eo_sum", "DP": "dpd"}[kind]
+        for intensity in cfg.intensities:
+            name = AdultStudy.name_of(penalty=kind.lower(), intensity=intensity)
+            pre = select(records, pretrained=name, method="pre-trained")
+            extra = {"rank": cfg.rank, "alpha": 0.5} if method != "TL" else {}
+            ft = select(records, pretrained=name, method=method, **extra, **_settings(cfg))
+            row = {}
+            for label, part in (("pretrain", pre), ("finetune", ft)):
+                row[f"err_{label}_mean"] = part["weighted_f1_error"].mean()
+                row[f"err_{label}_std"] = part["weighted_f1_error"].std(ddof=1)
+                row[f"bias_{label}_mean"] = part[bias].mean()
+                row[f"bias_{label}_std"] = part[bias].std(ddof=1)
+            row["bias_change"] = row["bias_finetune_mean"] - row["bias_pretrain_mean"]
+            row["bias_metric"] = bias
+            row["n"] = len(ft)
+            rows[(kind, float(intensity))] = row
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index = pd.MultiIndex.from_tuples(out.index, names=["constraint", "intensity"])
+    return out
+
+
+def table3(records: pd.DataFrame, *, cfg: Any) -> pd.DataFrame:
+    """Table 3: Retrain (no penalty), Retrain+EO/DP at each intensity and OURS against the pre-trained model
+    ``f_B``: mean and std of error, Delta_EO, Delta_DP, and each mean's change from the pre-trained mean."""
+    base = select(records, pretrained="f_B", split="")
+    blocks = [("pre-trained", 0.0, select(base, method="pre-trained")),
+              ("Retrain", 0.0, select(base, method="Retrain"))]
+    for kind in ("EO", "DP"):
+        for intensity in cfg.intensities:
+            blocks.append((f"Retrain+{kind}", float(intensity),
+                           select(base, method=f"Retrain+{kind}", intensity=float(intensity))))
+    blocks.append(("OURS", 0.0, select(base, method="OURS", rank=cfg.rank, alpha=0.5, **_settings(cfg))))
+    rows = {}
+    for method, intensity, part in blocks:
+        row = {}
+        for metric in ("weighted_f1_error", "eo_sum", "dpd"):
+            row[f"{metric}_mean"] = part[metric].mean()
+            row[f"{metric}_std"] = part[metric].std(ddof=1)
+        row["trainable_parameters"] = int(part["trainable_parameters"].max()) if len(part) else 0
+        row["n"] = len(part)
+        rows[(method, intensity)] = row
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index = pd.MultiIndex.from_tuples(out.index, names=["model", "intensity"])
+    for metric in ("weighted_f1_error", "eo_sum", "dpd"):
+        out[f"{metric}_change"] = out[f"{metric}_mean"] - out.loc[("pre-trained", 0.0), f"{metric}_mean"]
+    return out
+
+
+def table4(records: pd.DataFrame, *, cfg: Any, models: dict[str, list[str]]) -> pd.DataFrame:
+    """Table 4: OURS on each architecture (``models`` maps a task to its pre-trained model names)."""
+    parts = []
+    for task, names in models.items():
+        for name in dict.fromkeys(names):  # a backbone listed twice (same spec, same runs) is one row
+            parts.append(select(records, task=task, pretrained=name, method="OURS", rank=cfg.rank, alpha=0.5,
+                                **_settings(cfg)))
+    summary = summarize(pd.concat(parts), by=["task", "pretrained"], metrics=("weighted_f1_error", "eo_sum", "dpd"))
+    return summary
+
+
+def alpha_summary(records: pd.DataFrame, *, cfg: Any) -> pd.DataFrame:
+    """Fig. 5: OURS on ``f_B`` at every alpha."""
+    part = select(records, task="Adult", pretrained="f_B", method="OURS", rank=cfg.rank, split="", **_settings(cfg))
+    part = part[part["alpha"].isin(list(cfg.alphas))]
+    return summarize(part, by=["alpha"])
+
+
+def review_summary(records: pd.DataFrame, *, cfg: Any) -> pd.DataFrame:
+    """The reviewer's sweep: each head method at full rank under each optimiser and learning rate, with the
+    mean paired difference to TL (same run, optimiser and learning rate) of every metric."""
+    part = select(records, task="Adult", pretrained="f_B", split="")
+    part = part[part["method"].isin(REVIEW_METHODS) & (part["run"] < cfg.review_runs)]
+    part = part[(part["method"] == "TL") | ((part["rank"] == cfg.rank) & (
+        part["alpha"].isna() | np.isclose(part["alpha"].astype(float).fillna(0.5), 0.5)))]
+    part = dedupe(part)
+    grid = [("adamw", lr) for lr in cfg.review_adamw_lrs] + [("sgd", lr) for lr in cfg.review_sgd_lrs]
+    keep = np.zeros(len(part), dtype=bool)
+    for optimizer, lr in grid:
+        keep |= (part["optimizer"] == optimizer).to_numpy() & np.isclose(part["lr"].astype(float), lr)
+    part = part[keep]
+    summary = summarize(part, by=["optimizer", "lr", "method"])
+    test = part[part["split"] == "test"].set_index(["optimizer", "lr", "run", "method"])
+    for metric in METRICS:
+        wide = test[metric].unstack("method")
+        diffs = wide.sub(wide["TL"], axis=0)
+        mean = diffs.groupby(level=["optimizer", "lr"]).mean().stack()
+        mean.index = mean.index.set_names(["optimizer", "lr", "method"])
+        summary[f"{metric}_minus_TL"] = mean.reindex(summary.index).to_numpy()
+    return summary.sort_index(level=["optimizer", "lr"], sort_remaining=False)
+
+
+def review_selected(records: pd.DataFrame, *, cfg: Any) -> pd.DataFrame:
+    """Each method at its *own* learning rate, chosen on validation (lowest mean validation error over the
+    reviewer's runs), per optimiser: the fair way to compare methods whose best step sizes differ.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by (optimizer, method): ``lr`` chosen, ``val_error``, test ``<metric>_mean`` and
+        ``<metric>_minus_TL`` (paired by run, against TL at TL's own chosen learning rate).
+    """
+    part = select(records, task="Adult", pretrained="f_B", split="")
+    part = dedupe(part[part["method"].isin(REVIEW_METHODS) & (part["run"] < cfg.review_runs)])
+    part = part[(part["method"] == "TL") | ((part["rank"] == cfg.rank) & (
+        part["alpha"].isna() | np.isclose(part["alpha"].astype(float).fillna(0.5), 0.5)))]
+    rows, chosen = {}, {}
+    for optimizer, lrs in (("adamw", cfg.review_adamw_lrs), ("sgd", cfg.review_sgd_lrs)):
+        for method in REVIEW_METHODS:
+            mine = part[(part["optimizer"] == optimizer) & (part["method"] == method)]
+            mine = mine[np.isin(mine["lr"].astype(float), np.asarray(lrs, dtype=float))]
+            if mine.empty:
+                continue
+            val = mine[mine["split"] == "val"].groupby("lr")["weighted_f1_error"].mean()
+            lr = float(val.idxmin())
+            test = mine[(mine["split"] == "test") & np.isclose(mine["lr"].astype(float), lr)].set_index("run")
+            chosen[(optimizer, method)] = test
+            rows[(optimizer, method)] = {"lr": lr, "val_error": float(val.min()),
+                                         **{f"{m}_mean": float(test[m].mean()) for m in METRICS}}
+    for (optimizer, method), row in rows.items():
+        tl = chosen.get((optimizer, "TL"))
+        mine = chosen[(optimizer, method)]
+        for m in METRICS:
+            common = mine.index.intersection(tl.index) if tl is not None else []
+            row[f"{m}_minus_TL"] = float((mine.loc[common, m] - tl.loc[common, m]).mean()) if len(common) else \
+                float("nan")
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index = pd.MultiIndex.from_tuples(out.index, names=["optimizer", "method"])
+    return out
+
+
+def _merged(head: nn.Module) -> torch.Tensor:
+    return head.merged_weight() if isinstance(head, FactorizedLinear) else head.weight
+
+
+def weight_gaps(task: NewTask, pre: Pretrained, *, cfg: Any) -> pd.DataFrame:
+    """After fine-tuning, how far apart the heads of TL, f+SVD and OURS are, and how far each moved.
+
+    For every (optimiser, learning rate) of the reviewer's sweep and run ``< review_runs``: the largest absolute
+    difference between the merged weights ``(A B)^T`` of two methods, and between each method's weights and
+    the pre-trained ones. At full rank f+SVD and OURS differ only by a rotation of the rank-2 latent space, so
+    under SGD (rotation-equivariant) their merged weights agree to float precision.
+    """
+    rows = []
+    w0 = pre.model.head.weight.detach()
+    grid = [("adamw", lr) for lr in cfg.review_adamw_lrs] + [("sgd", lr) for lr in cfg.review_sgd_lrs]
+    for optimizer, lr in grid:
+        for run in range(cfg.review_runs):
+            w = {m: _merged(task.trained_head(pre, method=m, run=run, lr=lr, optimizer=optimizer)).detach()
+                 for m in REVIEW_METHODS}
+            row = {"optimizer": optimizer, "lr": float(lr), "run": run,
+                   "OURS vs f+SVD": float((w["OURS"] - w["f+SVD"]).abs().max()),
+                   "f+SVD vs TL": float((w["f+SVD"] - w["TL"]).abs().max()),
+                   "OURS vs TL": float((w["OURS"] - w["TL"]).abs().max())}
+            row.update({f"{m} moved": float((w[m] - w0).abs().max()) for m in REVIEW_METHODS})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def rank_summary(records: pd.DataFrame, *, cfg: Any) -> pd.DataFrame:
+    """The reviewer's rank experiment: factorised heads at each rank, before and after fine-tuning.
+
+    Besides the metrics, ``<metric>_change`` and ``init_<metric>_change`` are the per-run differences to the
+    pre-trained model ``f_B`` on the same test part (after and before fine-tuning), summarised over runs, and
+    ``init_logit_gap`` / ``init_margin_gap`` the largest change of a logit / of the logit difference
+    ``z1 - z0`` (the decision) made by the factorisation itself.
+    """
+    part = select(records, task="Adult", pretrained="f_B", split="test", **_settings(cfg))
+    part = part[part["method"].isin(("f+SVD", "OURS", "OURS (shuffled I_N)")) & part["rank"].isin(cfg.review_ranks)]
+    part = part[part["alpha"].isna() | np.isclose(part["alpha"].astype(float).fillna(0.5), 0.5)].copy()
+    pre = select(records, task="Adult", pretrained="f_B", method="pre-trained").set_index("run")
+    for metric in METRICS:
+        base = pre.loc[part["run"], metric].to_numpy(dtype=float)
+        part[f"{metric}_change"] = part[metric].to_numpy(dtype=float) - base
+        part[f"init_{metric}_change"] = part[f"init_{metric}"].to_numpy(dtype=float) - base
+    columns = (*METRICS, *(f"{m}_change" for m in METRICS), *(f"init_{m}_change" for m in METRICS),
+               "init_logit_gap", "init_margin_gap")
+    return summarize(part, by=["rank", "method"], metrics=columns)
+
+
+def fisher_profile(details: Sequence[dict]) -> dict:
+    """Per-group Fisher row sums (Fig. 3) over runs: mean per unit, and how much the groups' rankings agree.
+
+    Parameters
+    ----------
+    details : sequence of dict
+        Stored OURS run results (``fisher_rows``: 2 x hidden).
+
+    Returns
+    -------
+    dict
+        ``mean`` (2 x hidden), ``per_run``, ``spearman`` (per run, between the two groups' unit rankings),
+        ``top_unit`` (per run and group), ``live_units`` and ``ratio_range`` (per run: max / min of
+        I_1 / I_2 over the units that are not silent for either group).
+    """
+    from scipy.stats import spearmanr
+
+    rows = np.asarray([d["fisher_rows"] for d in details], dtype=float)
+    rho = [float(spearmanr(r[0], r[1]).statistic) for r in rows]
+    # Units that are (nearly) silent for a group have no meaningful ratio; they are left out of the range.
+    live = (rows > 1e-6 * rows.max(axis=(1, 2), keepdims=True)).all(axis=1)
+    ratio = np.where(live, rows[:, 0] / np.where(live, rows[:, 1], 1.0), np.nan)
+    return {"mean": rows.mean(axis=0).tolist(), "per_run": rows.tolist(), "spearman": rho,
+            "top_unit": rows.argmax(axis=2).tolist(), "live_units": live.sum(axis=1).tolist(),
+            "ratio_range": (np.nanmax(ratio, axis=1) / np.nanmin(ratio, axis=1)).tolist()}
+
+
+# --------------------------------------------------------------------------------------- Fig. 1 helpers
+def positive_representations(task: NewTask, pre: Pretrained, head: nn.Module, *, run: int) -> GroupedDataset:
+    """Test examples of run ``run`` that ``head`` predicts positive, with their frozen representations."""
+    _, _, test = task.parts(pre.features, run)
+    predicted = predict_on_features(head, test).y_pred
+    return test.subset(np.flatnonzero(predicted == 1))
+
+
+def pca_2d(x: np.ndarray) -> np.ndarray:
+    """First two principal-component scores of the rows of ``x`` (centred; signs fixed by the largest loading)."""
+    x = np.asarray(x, dtype=np.float64)
+    centred = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    vt = vt[:2] * np.sign(vt[:2, np.abs(vt[:2]).argmax(axis=1)].diagonal())[:, None]
+    return centred @ vt.T
+
+
+def group_separability(x: np.ndarray, groups: np.ndarray, *, folds: int = 5, seed: int = 0) -> float:
+    """Cross-validated ROC AUC of a logistic regression predicting the group from ``x`` (0.5 = no signal).
+
+    NaN when a group has fewer members than ``folds``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    groups = np.asarray(groups)
+    if len(np.unique(groups)) < 2 or np.bincount(groups).min() < folds:
+        return float("nan")
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return float(cross_val_score(model, np.asarray(x), groups, cv=cv, scoring="roc_auc").mean())
+
+
+
+
+def fig1_separability(task: NewTask, models: dict[str, Pretrained], *, runs: Sequence[int]) -> pd.DataFrame:
+    """Fig. 1's number: per run and pre-trained model, how many test examples TL's fine-tuned head predicts
+    positive and the cross-validated group AUC of their representations (:func:`group_separability`)."""
+    rows = []
+    for run in runs:
+        for label, model in models.items():
+            head = task.trained_head(model, method="TL", run=run)
+            positives = positive_representations(task, model, head, run=run)
+            rows.append({"run": run, "model": label, "positives": len(positives),
+                         "auc": group_separability(positives.x, positives.s, seed=run)})
+    return pd.DataFrame(rows)
+
+
+def fig1_points(task: NewTask, models: dict[str, Pretrained], *, run: int = 0) -> dict[str, GroupedDataset]:
+    """Fig. 1's points: the representations of run ``run``'s test examples that TL predicts positive."""
+    return {label: positive_representations(task, model, task.trained_head(model, method="TL", run=run), run=run)
+            for label, model in models.items()}
