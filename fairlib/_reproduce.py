@@ -80,13 +80,18 @@ def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, para
     notebooks = notebook_paths(only)
     seconds: dict[str, float] = {}
     peak_gb: dict[str, float] = {}
+    interactive = sys.stderr.isatty()
+    # A batch job (a cluster's log file, CI) sees no progress bar: stream each cell's output instead.
+    log_output = not interactive and os.environ.get("FAIRLIB_PROGRESS", "1") != "0"
+    if log_output:
+        _log_papermill_to_stderr()
     for i, notebook in enumerate(notebooks, start=1):
         print(f"[{i}/{len(notebooks)}] {notebook.name} (profile {profile})", flush=True)
         start = time.perf_counter()
         try:
             papermill.execute_notebook(
                 str(notebook), str(output_dir / notebook.name), parameters={"profile": profile, **(parameters or {})},
-                kernel_name="fairlib", cwd=str(paths.NOTEBOOKS), progress_bar=sys.stderr.isatty(),
+                kernel_name="fairlib", cwd=str(paths.NOTEBOOKS), progress_bar=interactive, log_output=log_output,
             )
         except PapermillExecutionError as error:
             raise NotebookFailed(
@@ -101,6 +106,19 @@ def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, para
     record = {name: {"seconds": seconds[name], "peak_memory_gb_upper_bound": peak_gb[name]} for name in seconds}
     timings.write_text(json.dumps({**previous, **record}, indent=1))
     return seconds
+
+
+def _log_papermill_to_stderr() -> None:
+    # papermill logs cell outputs at INFO on its own logger; its CLI configures a handler, a library call does not.
+    import logging
+
+    logger = logging.getLogger("papermill")
+    if not any(getattr(h, "_fairlib", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("    %(message)s"))
+        handler._fairlib = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def _children_peak_rss_gb() -> float:

@@ -102,3 +102,20 @@ def test_template_as_script_in_two_processes_matches_one(tmp_path):
     assert two["summary"]["accuracy"] == pytest.approx(one["summary"]["accuracy"], abs=2e-3)
     for a, b in zip(one["epoch_losses"], two["epoch_losses"]):
         assert b == pytest.approx(a, rel=1e-3)
+
+
+def test_batch_runs_stream_cell_output(tmp_path, monkeypatch, capsys):
+    """Without a terminal (a cluster job's log), each cell's output is logged as it runs; FAIRLIB_PROGRESS=0 mutes it."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "fairlib", "display_name": "Python 3 (fairlib)", "language": "python"}
+    params = nbformat.v4.new_code_cell('profile = "smoke"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("print('cell-says-' + profile)")]
+    (tmp_path / "97_talks.ipynb").write_text(nbformat.writes(nb))
+    monkeypatch.setattr(paths, "NOTEBOOKS", tmp_path)
+    monkeypatch.setenv("FAIRLIB_PROGRESS", "1")
+    run_notebooks(profile="test", only=["97"], output_dir=tmp_path / "out")
+    assert "cell-says-test" in capsys.readouterr().err
+    monkeypatch.setenv("FAIRLIB_PROGRESS", "0")
+    run_notebooks(profile="test", only=["97"], output_dir=tmp_path / "out")
+    assert "cell-says-test" not in capsys.readouterr().err
