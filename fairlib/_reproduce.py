@@ -102,6 +102,7 @@ def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, para
         peak_gb[notebook.name] = round(_children_peak_rss_gb(), 2)
         print(f"    done in {seconds[notebook.name]:.0f} s", flush=True)
     timings = paths.BUILD / f"reproduce_times_{profile}.json"
+    timings.parent.mkdir(parents=True, exist_ok=True)  # absent when the executed copies went elsewhere
     previous = json.loads(timings.read_text()) if timings.exists() else {}
     record = {name: {"seconds": seconds[name], "peak_memory_gb_upper_bound": peak_gb[name]} for name in seconds}
     timings.write_text(json.dumps({**previous, **record}, indent=1))
