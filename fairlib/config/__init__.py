@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from .._validation import ConfigError, bounded, choice, validate_fields
 from ..models._tiny_vit import TinyViTSpec
 from ._fisher import FisherSVDConfig, FISHER_PROFILES
-from ._fairlora import FairLoRAConfig, FAIRLORA_PROFILES
+from ._fairlora import FAIRLORA_HUB_BACKBONES, FAIRLORA_PROFILES, STAND_IN_VIT, FairLoRAConfig
 from ._privacy import PRIVACY_PROFILES, PrivacyLoraConfig
 from ._benchmark import BENCHMARK_PROFILES, BenchmarkConfig, ModalityBudget
 from ._lora_fairness import LORA_FAIRNESS_PROFILES, LoRAFairnessConfig
 
 __all__ = ["Profile", "get_profile", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig", "FairLoRAConfig",
-           "PrivacyLoraConfig", "BenchmarkConfig", "ModalityBudget", "LoRAFairnessConfig"]
+           "PrivacyLoraConfig", "BenchmarkConfig", "ModalityBudget", "LoRAFairnessConfig", "STAND_IN_VIT",
+           "FAIRLORA_HUB_BACKBONES"]
 
 PROFILE_NAMES = ("smoke", "full", "test")
 
@@ -95,7 +96,8 @@ class Profile:
             if number is None or (only and number not in {n.zfill(2) for n in only}):
                 continue
             needs[number] = list(section.requirements(self))
-            plans[number] = list(section.plan(self))
+            # A section whose notebook declares its grid (fairlib.experiments) has no hand-counted plan.
+            plans[number] = list(section.plan(self)) if hasattr(section, "plan") else []
         return needs, plans
 
     def to_dict(self) -> dict:

@@ -86,3 +86,7 @@ def jobs_for(profile: str, only: list[str] | None = None) -> list[RunSpec]:
                                   f"at profile {spec.profile!r}; expected notebook {notebook!r}, profile {profile!r}")
             jobs.append(spec)
     return jobs
+
+
+# The notebooks whose grids are declared (one line each).
+register_experiment("02", "fairlib.experiments.fairlora")
