@@ -337,7 +337,7 @@ def test_renamed_maps_a_before_record_onto_the_canonical_names():
 
 def test_jobs_is_the_whole_grid_with_its_dependencies():
     profile = get_profile("test")
-    fc, seeds = profile.fairlora, profile.seeds
+    fc, seeds = profile.fairlora, fx.seeds_of(profile)
     grid = fx.jobs(profile)
     assert fx.jobs("test") == grid  # by name or by profile
     keys = [spec.key for spec in grid]
@@ -366,7 +366,7 @@ def test_jobs_is_the_whole_grid_with_its_dependencies():
     full = get_profile("full")
     f = full.fairlora
     per_backbone_sweep, per_backbone_ranks = 2 * (1 + len(f.lambdas)), 2 * (len(f.ranks) - 1)
-    expected = len(f.backbones) * len(full.seeds) * (0.5 * per_backbone_sweep + 0.4 * per_backbone_ranks)
+    expected = len(f.backbones) * len(fx.seeds_of(full)) * (0.5 * per_backbone_sweep + 0.4 * per_backbone_ranks)
     assert sum(s.gpu_hours for s in fx.jobs(full)) == pytest.approx(expected)
     assert sum(s.gpu_hours for s in grid) == 0.0
 
@@ -418,3 +418,14 @@ def test_claim_rows_by_kind_on_simulated_effects():
     assert {r["id"]: r["evidence"]["verdict"] for r in rows}["p2.vs_lora.min_group_f1"] == "reproduced"
     table = fx.claims_table(rows, profile="test")
     assert table.loc["p2.vs_lora.min_group_f1", "evidence_verdict"] == "reproduced"
+
+
+def test_notebook_seeds_default_to_the_profile_and_smoke_has_ten():
+    assert fx.seeds_of(get_profile("test")) == get_profile("test").seeds  # None: the profile's seeds
+    smoke = fx.jobs("smoke")
+    assert len(fx.seeds_of(get_profile("smoke"))) >= 10
+    # every comparison a claim rests on (each method x lambda x rank cell) has >= 10 seeds
+    cells = pd.Series([(s.method, s.param("lam"), s.param("rank")) for s in smoke]).value_counts()
+    assert cells.min() >= 10
+    with pytest.raises(ConfigError, match="seeds"):
+        FairLoRAConfig(seeds=(0, -1))

@@ -42,7 +42,7 @@ def test_outputs_exist(results):
 
 def test_every_planned_run_is_recorded_once(results, runs):
     fc = get_profile("test").fairlora
-    seeds = get_profile("test").seeds
+    seeds = fx.seeds_of(get_profile("test"))
     test = runs[runs["split"] == "test"]
     assert not test.duplicated(["backbone", "adaptation", "lam", "rank", "seed"]).any()
     for adaptation in ("lora", "full"):
@@ -106,7 +106,7 @@ def test_comparison_summarises_the_chosen_runs(results, runs):
                     & (runs["rank"] == (rank if adaptation == "lora" else 0))]
         for metric in (*FAIRNESS, "accuracy"):
             values = part[metric].to_numpy(dtype=float)
-            assert row[f"{metric}_n"] == len(values) == len(get_profile("test").seeds)
+            assert row[f"{metric}_n"] == len(values) == len(fx.seeds_of(get_profile("test")))
             assert row[f"{metric}_mean"] == pytest.approx(values.mean())
             if not math.isnan(row[f"{metric}_ci_low"]):
                 assert row[f"{metric}_ci_low"] <= row[f"{metric}_mean"] <= row[f"{metric}_ci_high"]
@@ -134,7 +134,7 @@ def test_claims_are_engine_rows_of_the_recorded_paired_differences(results, runs
         for metric in FAIRNESS:
             diff = side("FairLoRA")[metric] - side(other)[metric]
             ev = rows[f"p2.{topic}.{metric}"]["evidence"]
-            assert ev["n"] == len(diff) == len(get_profile("test").seeds)
+            assert ev["n"] == len(diff) == len(fx.seeds_of(get_profile("test")))
             assert ev["estimate"] == pytest.approx(diff.mean())
     lo, hi = min(fc.ranks), max(fc.ranks)
     diff = side("FairLoRA", lo)["min_group_f1"] - side("LoRA", hi)["min_group_f1"]
@@ -167,6 +167,6 @@ def test_rank_sweep_covers_every_rank_with_the_chosen_lambda(results, runs):
     for method, lam in (("LoRA", 0.0), ("FairLoRA", chosen["FairLoRA"])):
         for rank in fc.ranks:
             part = test[(test["method"] == method) & (test["rank"] == rank) & (test["lam"] == lam)]
-            assert sorted(part["seed"]) == sorted(get_profile("test").seeds)
+            assert sorted(part["seed"]) == sorted(fx.seeds_of(get_profile("test")))
     # FairLoRA at other lambdas is only run at the main rank
     assert set(test[test["rank"] != fc.rank]["lam"]) == {0.0, chosen["FairLoRA"]}

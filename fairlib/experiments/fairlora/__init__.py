@@ -20,10 +20,10 @@ from ._evaluation import (FAIRNESS_METRICS, RENAMED, REPORTED_METRICS, collect, 
                           summarize_records, trainable_parameter_counts, counts_record)
 from ._figures import plot_group_f1, plot_lambda_sweep, plot_rank_sweep
 from ._grid import (GPU_HOURS, METHOD_ORDER, NOTEBOOK, jobs, load_fairlora_backbone, load_fairlora_data, load_run,
-                    method_name, resolved_lambda, run_job, run_spec)
+                    method_name, resolved_lambda, run_job, run_spec, seeds_of)
 
 __all__ = [
-    "NOTEBOOK", "METHOD_ORDER", "GPU_HOURS", "method_name", "jobs", "run_job", "run_spec", "load_run",
+    "NOTEBOOK", "METHOD_ORDER", "GPU_HOURS", "method_name", "seeds_of", "jobs", "run_job", "run_spec", "load_run",
     "resolved_lambda", "load_fairlora_data", "load_fairlora_backbone",
     "REPORTED_METRICS", "FAIRNESS_METRICS", "RENAMED", "rename_keys", "evaluate_predictions", "oriented", "record_of", "records_of",
     "collect", "lambda_sweep_records", "rank_sweep_records", "select_lambda", "comparison_records",

@@ -29,7 +29,7 @@ from ...methods.fairlora import FairLoRARegularizer
 from ...models import preprocessing
 from .. import RunSpec
 
-__all__ = ["NOTEBOOK", "METHOD_ORDER", "GPU_HOURS", "method_name", "jobs", "run_job", "load_run", "run_spec",
+__all__ = ["NOTEBOOK", "METHOD_ORDER", "GPU_HOURS", "method_name", "seeds_of", "jobs", "run_job", "load_run", "run_spec",
            "load_fairlora_data", "load_fairlora_backbone", "resolved_lambda"]
 
 NOTEBOOK = "02"
@@ -50,6 +50,12 @@ def method_name(adaptation: str, lam: float) -> str:
 
 def _profile(profile: Any) -> Any:
     return get_profile(profile) if isinstance(profile, str) else profile
+
+
+def seeds_of(profile: Any) -> tuple[int, ...]:
+    """The training seeds of notebook 02 at ``profile``: ``profile.fairlora.seeds``, else the profile's."""
+    profile = _profile(profile)
+    return tuple(profile.fairlora.seeds or profile.seeds)
 
 
 # -- what defines a run -----------------------------------------------------------------------------------------
@@ -109,18 +115,18 @@ def jobs(profile: Any) -> list[RunSpec]:
     for backbone in cfg.backbones:
         for adaptation in ("lora", "full"):
             for lam in (0.0, *cfg.lambdas):
-                for seed in profile.seeds:
+                for seed in seeds_of(profile):
                     grid.append(run_spec(profile, backbone=backbone, adaptation=adaptation, lam=lam, rank=cfg.rank,
                                          seed=seed))
         candidates = tuple(run_spec(profile, backbone=backbone, adaptation="lora", lam=lam, rank=cfg.rank, seed=seed)
-                           for lam in cfg.lambdas for seed in profile.seeds)
+                           for lam in cfg.lambdas for seed in seeds_of(profile))
         select = {"metric": cfg.selection_metric, "split": "val", "rank": cfg.rank, "lambdas": list(cfg.lambdas),
-                  "seeds": list(profile.seeds)}
+                  "seeds": list(seeds_of(profile))}
         for fair in (False, True):
             for rank in cfg.ranks:
                 if rank == cfg.rank:
                     continue  # the lambda sweep's runs
-                for seed in profile.seeds:
+                for seed in seeds_of(profile):
                     if fair:
                         grid.append(run_spec(profile, backbone=backbone, adaptation="lora", lam=None, rank=rank,
                                              seed=seed, select=select, after=candidates))
