@@ -12,12 +12,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fairlib.config import ConfigError, FairLoRAConfig, get_profile
+from fairlib.config import FAIRLORA_HUB_BACKBONES, ConfigError, FairLoRAConfig, get_profile
 from fairlib.data import GroupedDataset
-from fairlib.methods import fairlora_experiments as fx
+from fairlib.experiments import fairlora as fx
 from fairlib.methods.fairlora import (FairLoRARegularizer, global_group_sums, group_index, group_loss_variance,
                                       loss_variance_penalty, num_loss_groups)
-from fairlib.models import adapt, image_classifier, LoraSpec, mlp_classifier, vit_from_config
+from fairlib.models import BACKBONE_PREPROCESSING, adapt, image_classifier, LoraSpec, mlp_classifier, vit_from_config
 from fairlib.train import TrainConfig, fit, seed_everything
 
 HERE = Path(__file__).resolve().parent
@@ -277,14 +277,14 @@ def test_evaluate_by_hand():
     y = np.array([1, 1, 0, 0, 1, 0, 1, 0])
     s = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     p = np.array([1, 0, 0, 0, 1, 1, 1, 0])
-    out = fx.evaluate(y, p, s, group_names=("g0", "g1"))
+    out = fx.evaluate_predictions(y, p, s, group_names=("g0", "g1"))
     # group g0: TP 1, FN 1, TN 2 -> recall 0.5, F1 2/3; group g1: TP 2, FP 1, TN 1 -> recall 1, F1 0.8
     assert out["recall[g0]"] == 0.5 and out["f1[g0]"] == pytest.approx(2 / 3) and out["f1[g1]"] == pytest.approx(0.8)
     assert out["min_group_f1"] == pytest.approx(2 / 3) and out["f1_gap"] == pytest.approx(0.8 - 2 / 3)
     # label x group cells: (0,g0) 1, (0,g1) 1/2, (1,g0) 1/2, (1,g1) 1
-    assert out["worst_group_accuracy"] == 0.5 and out["accuracy"] == 0.75
+    assert out["worst_cell_accuracy"] == 0.5 and out["accuracy"] == 0.75
     # EOD = max(|TPR gap|, |FPR gap|) = max(0.5, 0.5)
-    assert out["equalized_odds_difference"] == pytest.approx(0.5)
+    assert out["eo_max"] == pytest.approx(0.5)
 
 
 def test_method_names_and_profiles():
@@ -292,7 +292,8 @@ def test_method_names_and_profiles():
         list(fx.METHOD_ORDER)
     smoke, full = get_profile("smoke").fairlora, get_profile("full").fairlora
     assert smoke.backbones == ("stand-in-vit",) and smoke.dataset == "waterbirds_like"
-    assert full.dataset == "waterbirds" and set(full.backbones) == set(fx.HUB_PREPROCESSING)
+    assert full.dataset == "waterbirds" and set(full.backbones) == set(FAIRLORA_HUB_BACKBONES)
+    assert set(full.backbones) <= set(BACKBONE_PREPROCESSING)  # each has its row in the one table of fairlib.models
     # lambdas span orders of magnitude at every profile
     for cfg in (smoke, full, get_profile("test").fairlora):
         assert max(cfg.lambdas) / min(cfg.lambdas) >= 10 and cfg.rank in cfg.ranks
@@ -309,3 +310,122 @@ def test_label_group_counts_match_the_data():
     assert counts.loc[("p", "b"), "train"] == 2 and counts.loc[("n", "a"), "train"] == 1
     assert counts["train"].sum() == 5 and counts["val"].tolist() == [0, 0, 0, 1]
     assert counts["test"].tolist() == [1, 0, 1, 0]
+
+
+# -- the experiment of notebook 02 as a grid of jobs ---------------------------------------------------------------
+def test_renamed_maps_a_before_record_onto_the_canonical_names():
+    before = {"accuracy": 0.7, "equalized_odds_difference": 0.3, "worst_group_accuracy": 0.1,
+              "equalized_odds_difference_mean": 0.25, "worst_group_accuracy_ci_low": 0.05, "min_group_f1_n": 2,
+              "val_worst_group_accuracy": 0.2, "val_worst_group_accuracy_at_lambda_0": 0.15, "f1[background]": 0.4}
+    after = fx.rename_keys(before)
+    assert after == {"accuracy": 0.7, "eo_max": 0.3, "worst_cell_accuracy": 0.1, "eo_max_mean": 0.25,
+                     "worst_cell_accuracy_ci_low": 0.05, "min_group_f1_n": 2, "val_worst_cell_accuracy": 0.2,
+                     "val_worst_cell_accuracy_at_lambda_0": 0.15, "f1[background]": 0.4}
+    # every new name is a canonical metric, and what the runner records under it is what the old name meant:
+    # fairlearn's equalized-odds difference, and the worst accuracy over (label, group) cells
+    from fairlearn.metrics import equalized_odds_difference
+    from fairlib.metrics import METRICS
+
+    assert set(fx.RENAMED.values()) <= set(METRICS) and set(fx.RENAMED.values()) <= set(fx.REPORTED_METRICS)
+    rng = np.random.default_rng(3)
+    y, p, s = rng.integers(0, 2, 200), rng.integers(0, 2, 200), rng.integers(0, 2, 200)
+    out = fx.evaluate_predictions(y, p, s, group_names=("a", "b"))
+    assert out["eo_max"] == pytest.approx(equalized_odds_difference(y, p, sensitive_features=s))
+    cells = [np.mean(p[(y == c) & (s == g)] == c) for c in (0, 1) for g in (0, 1)]
+    assert out["worst_cell_accuracy"] == pytest.approx(min(cells))
+
+
+def test_jobs_is_the_whole_grid_with_its_dependencies():
+    profile = get_profile("test")
+    fc, seeds = profile.fairlora, fx.seeds_of(profile)
+    grid = fx.jobs(profile)
+    assert fx.jobs("test") == grid  # by name or by profile
+    keys = [spec.key for spec in grid]
+    assert len(set(keys)) == len(keys)
+    # lambda sweep: (LoRA, full FT) x (0 and every lambda) x seeds; rank sweep: (LoRA, FairLoRA) x other ranks x seeds
+    n_sweep = 2 * (1 + len(fc.lambdas)) * len(seeds)
+    assert len(grid) == n_sweep + 2 * (len(fc.ranks) - 1) * len(seeds)
+    candidates = {spec.key for spec in grid[:n_sweep]
+                  if spec.method == "FairLoRA" and spec.param("rank") == fc.rank}
+    assert len(candidates) == len(fc.lambdas) * len(seeds)
+    for spec in grid:
+        assert (spec.notebook, spec.profile) == ("02", "test")
+        if spec.param("lam") is None:  # FairLoRA at the validation-chosen lambda: after every candidate of the choice
+            assert spec.method == "FairLoRA" and set(spec.after) == candidates and spec.param("rank") != fc.rank
+            assert spec.param("select")["metric"] == fc.selection_metric
+        else:
+            assert spec.after == ()
+            assert spec.method == fx.method_name(spec.param("adaptation"), spec.param("lam"))
+            assert (spec.param("groups") is None) == (spec.param("lam") == 0)
+        assert (spec.param("rank") == 0) == (spec.param("adaptation") == "full")
+    # the registry finds this module for notebook 02
+    from fairlib.experiments import EXPERIMENTS, jobs_for
+
+    assert EXPERIMENTS["02"] == "fairlib.experiments.fairlora" and jobs_for("test", only=["02"]) == grid
+    # the dry run's GPU-hours: hub runs only (0.5 per lambda-sweep run, 0.4 per other-rank run)
+    full = get_profile("full")
+    f = full.fairlora
+    per_backbone_sweep, per_backbone_ranks = 2 * (1 + len(f.lambdas)), 2 * (len(f.ranks) - 1)
+    expected = len(f.backbones) * len(fx.seeds_of(full)) * (0.5 * per_backbone_sweep + 0.4 * per_backbone_ranks)
+    assert sum(s.gpu_hours for s in fx.jobs(full)) == pytest.approx(expected)
+    assert sum(s.gpu_hours for s in grid) == 0.0
+
+
+def _claim_records(effect, gap_effect, slope, low_rank_delta, seeds=10, stand_in=False):
+    rng = np.random.default_rng(0)
+    rows, sweep = [], []
+    for seed in range(seeds):
+        lora = 0.5 + 0.05 * rng.standard_normal()
+        gap = 0.3 + 0.05 * rng.standard_normal()
+        noise = 0.002 * rng.standard_normal(4)
+        for method, f1, f1_gap in (("LoRA", lora, gap), ("FairLoRA", lora + effect + noise[0], gap + gap_effect + noise[1]),
+                                   ("FFT", lora, gap), ("Fair FFT", lora + noise[2], gap + noise[3])):
+            rows.append({"backbone": "b", "method": method, "seed": seed, "split": "test", "rank": 8,
+                         "min_group_f1": f1, "min_group_recall": f1, "f1_gap": f1_gap, "eo_max": f1_gap})
+        for rank in (2, 8, 32):
+            sweep.append({"backbone": "b", "method": "FairLoRA", "seed": seed, "split": "test", "rank": rank,
+                          "min_group_f1": 0.6 + slope * np.log2(rank) + 0.001 * rng.standard_normal()})
+            sweep.append({"backbone": "b", "method": "LoRA", "seed": seed, "split": "test", "rank": rank,
+                          "min_group_f1": 0.6 + slope * np.log2(rank) - low_rank_delta})
+    return fx.claim_rows(pd.DataFrame(rows), pd.DataFrame(sweep), ranks_swept=(2, 8, 32), stand_in=stand_in,
+                         data="simulated")
+
+
+def test_claim_rows_by_kind_on_simulated_effects():
+    from fairlib.evidence import validate_row
+
+    # FairLoRA: min-group F1 +0.1 on every seed (superiority: reproduced), F1 gap +0.1 (larger: contradicted);
+    # flat in rank (trend inside the slope margin: reproduced); at rank 2 above LoRA at rank 32 by 0.05
+    rows = {r["id"]: validate_row(r) for r in _claim_records(effect=0.1, gap_effect=0.1, slope=0.0,
+                                                              low_rank_delta=0.05)}
+    assert rows["p2.vs_lora.min_group_f1"]["verdict"] == "reproduced"
+    assert rows["p2.vs_lora.f1_gap"]["verdict"] == "contradicted"
+    assert rows["p2.vs_lora.min_group_f1"]["estimate"] == pytest.approx(0.1, abs=0.005)
+    assert rows["p2.rank.not_needed"]["verdict"] == "reproduced"
+    assert rows["p2.rank.low_rank_fairlora_vs_high_rank_lora"]["verdict"] == "reproduced"
+    # a steep rise with rank contradicts "not needed"; FairLoRA far below LoRA contradicts non-inferiority
+    rows = {r["id"]: r for r in _claim_records(effect=0.0, gap_effect=0.0, slope=0.05, low_rank_delta=-0.2)}
+    assert rows["p2.rank.not_needed"]["verdict"] == "contradicted"
+    assert rows["p2.rank.not_needed"]["estimate"] == pytest.approx(0.05, abs=0.002)
+    # (the low-rank comparison: FairLoRA at 2 = 0.6 + 0.05, LoRA at 32 = 0.6 + 0.25 + 0.2 -> -0.4)
+    assert rows["p2.rank.low_rank_fairlora_vs_high_rank_lora"]["verdict"] == "contradicted"
+    # no effect with a wide spread at 3 seeds: inconclusive, with the detectable effect stated
+    rows = {r["id"]: r for r in _claim_records(effect=0.0, gap_effect=0.0, slope=0.0, low_rank_delta=0.0, seeds=3)}
+    assert rows["p2.vs_lora.min_group_f1"]["verdict"] == "inconclusive" and rows["p2.vs_lora.min_group_f1"]["mde"] > 0
+    # on a stand-in every row is "not run", its result kept as evidence
+    rows = _claim_records(effect=0.1, gap_effect=0.1, slope=0.0, low_rank_delta=0.05, stand_in=True)
+    assert all(r["verdict"] == "not run" and r["reason"] == "stand-in data" and r["estimate"] is None for r in rows)
+    assert {r["id"]: r["evidence"]["verdict"] for r in rows}["p2.vs_lora.min_group_f1"] == "reproduced"
+    table = fx.claims_table(rows, profile="test")
+    assert table.loc["p2.vs_lora.min_group_f1", "evidence_verdict"] == "reproduced"
+
+
+def test_notebook_seeds_default_to_the_profile_and_smoke_has_ten():
+    assert fx.seeds_of(get_profile("test")) == get_profile("test").seeds  # None: the profile's seeds
+    smoke = fx.jobs("smoke")
+    assert len(fx.seeds_of(get_profile("smoke"))) >= 10
+    # every comparison a claim rests on (each method x lambda x rank cell) has >= 10 seeds
+    cells = pd.Series([(s.method, s.param("lam"), s.param("rank")) for s in smoke]).value_counts()
+    assert cells.min() >= 10
+    with pytest.raises(ConfigError, match="seeds"):
+        FairLoRAConfig(seeds=(0, -1))

@@ -18,15 +18,17 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .._validation import ConfigError, bounded, choice, validate_fields
-from ..models._tiny_vit import TinyViTSpec
-from ._fisher import FISHER_STAND_IN_VIT, FisherSVDConfig, FISHER_PROFILES
-from ._fairlora import FairLoRAConfig, FAIRLORA_PROFILES
+from ..models import TinyViTSpec
+from ._fisher import FisherSVDConfig, FISHER_PROFILES
+from ._fairlora import FAIRLORA_HUB_BACKBONES, FAIRLORA_PROFILES, STAND_IN_VIT, FairLoRAConfig
 from ._privacy import PRIVACY_PROFILES, PrivacyLoraConfig
 from ._benchmark import BENCHMARK_PROFILES, BenchmarkConfig, ModalityBudget
-from ._lora_fairness import LORA_FAIRNESS_PROFILES, LoRAFairnessConfig
+from ._lora_fairness import (LORA_FAIRNESS_PROFILES, MINILM, STAND_IN_VIT_WEAK, TEXT_METHODS, VISION_METHODS,
+                             LoRAFairnessConfig)
 
-__all__ = ["Profile", "get_profile", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig", "FISHER_STAND_IN_VIT", "FairLoRAConfig",
-           "PrivacyLoraConfig", "BenchmarkConfig", "ModalityBudget", "LoRAFairnessConfig"]
+__all__ = ["Profile", "get_profile", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig", "FairLoRAConfig",
+           "PrivacyLoraConfig", "BenchmarkConfig", "ModalityBudget", "LoRAFairnessConfig", "STAND_IN_VIT",
+           "STAND_IN_VIT_WEAK", "MINILM", "TEXT_METHODS", "VISION_METHODS", "FAIRLORA_HUB_BACKBONES"]
 
 PROFILE_NAMES = ("smoke", "full", "test")
 

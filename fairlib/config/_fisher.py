@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .._validation import ConfigError, bounded, choice, validate_fields
+from ._fairlora import STAND_IN_VIT
 
-__all__ = ["FisherSVDConfig", "FISHER_PROFILES", "ADULT_TABLE1_FRACTIONS", "FISHER_STAND_IN_VIT",
+__all__ = ["FisherSVDConfig", "FISHER_PROFILES", "ADULT_TABLE1_FRACTIONS",
            "FISHER_IMAGE_TASKS", "FISHER_VARIANTS"]
 
 #: Train / validation / test shares of Adult's new task: the paper's Table 1 sizes 12,287 / 5,000 / 10,315.
 ADULT_TABLE1_FRACTIONS = (12287 / 27602, 5000 / 27602, 10315 / 27602)
-#: Backbone name meaning "the ViT fairlib pre-trains on Fashion-MNIST" (``profile.stand_in_vit``).
-FISHER_STAND_IN_VIT = "stand-in-vit"
 #: Image tasks the runner knows (see ``fairlib.experiments.fisher.IMAGE_TASKS``).
 FISHER_IMAGE_TASKS = ("celeba_like", "celeba", "lfwa")
 #: Table 4's image architectures: stand-in ViTs deeper / wider than the reference, or the paper's hub models.
@@ -107,7 +106,7 @@ class FisherSVDConfig:
     review_sgd_lrs: tuple[float, ...] = bounded((1e-2, 1e-1, 1.0), gt=0)
     review_ranks: tuple[int, ...] = bounded((1, 2), ge=1)
     image_tasks: tuple[str, ...] = ("celeba_like",)
-    image_backbone: str = FISHER_STAND_IN_VIT
+    image_backbone: str = STAND_IN_VIT
     image_variants: tuple[str, ...] = ("stand-in-vit-reference", "stand-in-vit-deeper", "stand-in-vit-wider")
     image_n: int = bounded(3000, ge=100)
     image_pretrain_fraction: float = bounded(0.3, gt=0, lt=1)
@@ -146,7 +145,7 @@ class FisherSVDConfig:
     @property
     def stand_in_images(self) -> bool:
         """True when the image experiments run on the stand-in (data and backbone)."""
-        return self.image_backbone == FISHER_STAND_IN_VIT
+        return self.image_backbone == STAND_IN_VIT
 
     def requirements(self, profile) -> list:
         """Datasets and checkpoints the image experiments need (Adult ships with the environment)."""

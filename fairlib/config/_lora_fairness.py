@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from .._validation import ConfigError, bounded, choice, validate_fields
+from ._fairlora import STAND_IN_VIT
 
 __all__ = ["LoRAFairnessConfig", "LORA_FAIRNESS_PROFILES", "STAND_IN_VIT", "STAND_IN_VIT_WEAK", "MINILM",
            "PAPER_VISION_BACKBONES", "PAPER_TEXT_BACKBONES", "AUTHORS_RECIPES", "VISION_TASKS", "VISION_METHODS",
@@ -21,7 +22,6 @@ __all__ = ["LoRAFairnessConfig", "LORA_FAIRNESS_PROFILES", "STAND_IN_VIT", "STAN
 
 #: Backbone names resolved by fairlib rather than a hub: the ViT pre-trained on Fashion-MNIST with
 #: ``profile.stand_in_vit``, a deliberately weaker one (fewer pre-training images), and the shipped MiniLM.
-STAND_IN_VIT = "stand-in-vit"
 STAND_IN_VIT_WEAK = "stand-in-vit-weak"
 MINILM = "minilm"
 #: The paper's models (hub ids), as in the authors' configs.

@@ -16,6 +16,7 @@ __all__ = ["EXPERIMENTS", "register_experiment", "experiment_module", "jobs_for"
 #: import the module by this name, so it must be importable there (a module of the package, or on PYTHONPATH).
 EXPERIMENTS: dict[str, str] = {
     "01": "fairlib.experiments.lora_vs_full",
+    "02": "fairlib.experiments.fairlora",
     "03": "fairlib.experiments.privacy",
     "04": "fairlib.experiments.fisher",
     "05": "fairlib.experiments.benchmark",
@@ -91,3 +92,4 @@ def jobs_for(profile: str, only: list[str] | None = None) -> list[RunSpec]:
                                   f"at profile {spec.profile!r}; expected notebook {notebook!r}, profile {profile!r}")
             jobs.append(spec)
     return jobs
+

@@ -8,7 +8,7 @@ where the groups are the sensitive attribute, the class (the paper's "per-class"
 and the statistics are those of the *global* batch. The regulariser is a loss term of the one training loop
 (:func:`fairlib.train.fit`); it does not care what trains, so the same term gives FairLoRA (LoRA adapters)
 and "fair full fine-tuning" (all weights). Experiments comparing them are in
-:mod:`fairlib.methods.fairlora_experiments`.
+:mod:`fairlib.experiments.fairlora`.
 
 Definitions
 -----------

@@ -35,7 +35,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 # The metrics package's group resolution, so that a group table here reads like fairlib.metrics' tables
 # (integer codes or names, listed-but-absent groups kept as NaN rows).
-from fairlib.metrics._inputs import resolve_groups
+from fairlib.metrics import resolve_groups
 
 __all__ = [
     "logit_scaled_confidence",

@@ -34,6 +34,7 @@ from ._disparity import (
     weighted_f1_error,
 )
 from ._evaluate import EVALUATE_KEYS, GROUP_KEYS, evaluate
+from ._inputs import resolve_groups
 from ._group import f1_gap, group_metrics, min_group_f1, min_group_recall
 from ._intervals import bootstrap_test_set, paired_over_seeds, summarize_frame, summarize_over_seeds
 from ._permutation import gap_permutation_null
@@ -41,6 +42,7 @@ from ._summary import SUMMARY_KEYS, fairness_summary
 from ._vocabulary import GAP_METRICS, METRICS, MetricInfo, metric_info
 
 __all__ = [
+    "resolve_groups",
     "group_metrics",
     "min_group_f1",
     "min_group_recall",

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...config import FISHER_STAND_IN_VIT
+from ...config import STAND_IN_VIT
 from ...data import GroupedDataset
 from ...methods.fair_penalties import FairnessPenalty
 from ...methods.feature_cache import FeatureCache, fit_on_features
@@ -194,7 +194,7 @@ def stand_in_variant(profile: Any, name: str) -> Any:
     ``"-wider"`` (twice the hidden and intermediate sizes).
     """
     base, cfg = profile.stand_in_vit, profile.fisher
-    if name == FISHER_STAND_IN_VIT:
+    if name == STAND_IN_VIT:
         return base
     reference = dataclasses.replace(base, pretrain_images=cfg.variant_pretrain_images,
                                     pretrain_epochs=cfg.variant_pretrain_epochs)
@@ -205,7 +205,7 @@ def stand_in_variant(profile: Any, name: str) -> Any:
     if name == "stand-in-vit-wider":
         return dataclasses.replace(reference, hidden_size=2 * base.hidden_size,
                                    intermediate_size=2 * base.intermediate_size)
-    raise ValueError(f"{name!r} is not a stand-in backbone; valid: {FISHER_STAND_IN_VIT!r}, "
+    raise ValueError(f"{name!r} is not a stand-in backbone; valid: {STAND_IN_VIT!r}, "
                      f"'stand-in-vit-reference', 'stand-in-vit-deeper', 'stand-in-vit-wider'")
 
 
@@ -217,7 +217,7 @@ def image_data_spec(cfg: Any, task: str) -> dict:
 
 def backbone_identity(profile: Any, backbone: str) -> dict:
     """What determines a frozen backbone (its stand-in ViT spec, or its hub id and input size)."""
-    if backbone.startswith(FISHER_STAND_IN_VIT):
+    if backbone.startswith(STAND_IN_VIT):
         return {"stand_in_vit": stand_in_variant(profile, backbone).to_dict()}
     if backbone.startswith("timm/"):
         return {"timm": backbone, "image_size": profile.fisher.image_size}
@@ -283,7 +283,7 @@ class ImageStudy:
 
     def display_name(self, backbone: str) -> str:
         """``"stand-in ViT 4x64 (50k x 2)"`` / ``"ResNet-18"`` / ``"DenseNet-121"``."""
-        if backbone.startswith(FISHER_STAND_IN_VIT):
+        if backbone.startswith(STAND_IN_VIT):
             s = self.vit_spec(backbone)
             return (f"stand-in ViT {s.num_hidden_layers}x{s.hidden_size} "
                     f"({s.pretrain_images / 1000:g}k images x {s.pretrain_epochs})")
@@ -309,7 +309,7 @@ class ImageStudy:
         """
         from ...models import Classifier, TimmUnavailableError, image_classifier, load_backbone, load_timm_backbone
 
-        if backbone.startswith(FISHER_STAND_IN_VIT):
+        if backbone.startswith(STAND_IN_VIT):
             from ...train import pretrained_tiny_vit
 
             spec = self.vit_spec(backbone)
@@ -328,7 +328,7 @@ class ImageStudy:
             model = Classifier(net, nn.Linear(width, 2), pool=_flat_pool, model_type=net.config.model_type)
             identity = backbone_identity(self.profile, backbone)
         model.eval().requires_grad_(False)
-        if torch.cuda.is_available() and not backbone.startswith(FISHER_STAND_IN_VIT):
+        if torch.cuda.is_available() and not backbone.startswith(STAND_IN_VIT):
             # One forward pass over every image is the only heavy step at full scale; heads train on CPU.
             model.backbone.to("cuda")
         return model, identity

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ... import metrics as fm
-from ...config._lora_fairness import TEXT_METHODS
+from ...config import TEXT_METHODS
 from ...data import GroupedDataset
 from ._membership import MIAResult, membership_inference
 

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ...config import ConfigError, get_profile
-from ...config._lora_fairness import MINILM, STAND_IN_VIT, STAND_IN_VIT_WEAK, TEXT_METHODS, VISION_METHODS
+from ...config import MINILM, STAND_IN_VIT, STAND_IN_VIT_WEAK, TEXT_METHODS, VISION_METHODS
 from ...data import GroupedDataset
 from ...methods import membership as mi
 from .._spec import RunSpec

@@ -1,0 +1,34 @@
+"""Notebook 02's experiment (FairLoRA, arXiv 2410.17358): LoRA, FairLoRA, full fine-tuning and fair full
+fine-tuning, as a grid of jobs.
+
+- :func:`jobs` ``(profile) -> list[RunSpec]``: every run (the lambda sweep, the rank sweep); :func:`run_job`
+  trains one unless stored, and stores its logits (registered as notebook ``"02"`` in
+  :data:`fairlib.experiments.EXPERIMENTS`).
+- :func:`collect`: the stored runs as records, metrics computed now by :func:`fairlib.metrics.evaluate`;
+  :func:`select_lambda` (on validation), :func:`comparison_records`, summaries.
+- Figures (:func:`plot_lambda_sweep`, :func:`plot_rank_sweep`, :func:`plot_group_f1`) and claim rows from the
+  claims engine (:func:`claim_rows`).
+
+Methods are named by adaptation and lambda: LoRA (lora, 0), FairLoRA (lora, > 0), FFT (full, 0), Fair FFT
+(full, > 0). The lambda of FairLoRA and of Fair FFT is chosen per backbone on *validation*, never on test.
+"""
+
+from ._claims import OTHERS, claim_rows, claims_table
+from ._evaluation import (FAIRNESS_METRICS, RENAMED, REPORTED_METRICS, collect, comparison_records,
+                          comparison_summary, evaluate_predictions, label_group_counts, lambda_sweep_records, oriented, paired_improvement,
+                          per_seed, rank_sweep_records, record_of, records_of, rename_keys, select_lambda,
+                          summarize_records, trainable_parameter_counts, counts_record)
+from ._figures import plot_group_f1, plot_lambda_sweep, plot_rank_sweep
+from ._grid import (GPU_HOURS, METHOD_ORDER, NOTEBOOK, jobs, load_fairlora_backbone, load_fairlora_data, load_run,
+                    method_name, resolved_lambda, run_job, run_spec, seeds_of)
+
+__all__ = [
+    "NOTEBOOK", "METHOD_ORDER", "GPU_HOURS", "method_name", "seeds_of", "jobs", "run_job", "run_spec", "load_run",
+    "resolved_lambda", "load_fairlora_data", "load_fairlora_backbone",
+    "REPORTED_METRICS", "FAIRNESS_METRICS", "RENAMED", "rename_keys", "evaluate_predictions", "oriented", "record_of", "records_of",
+    "collect", "lambda_sweep_records", "rank_sweep_records", "select_lambda", "comparison_records",
+    "summarize_records", "comparison_summary", "per_seed", "paired_improvement", "label_group_counts",
+    "trainable_parameter_counts", "counts_record",
+    "plot_lambda_sweep", "plot_rank_sweep", "plot_group_f1",
+    "claim_rows", "claims_table", "OTHERS",
+]

@@ -1,0 +1,154 @@
+"""Figures of notebook 02: metrics against lambda and against the LoRA rank, per-group F1 of each method.
+
+Metrics are labelled with :data:`fairlib.metrics.METRICS` labels; whiskers are 95% t intervals over seeds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ...metrics import METRICS
+from ._evaluation import FAIRNESS_METRICS, summarize_records
+from ._grid import METHOD_ORDER
+
+__all__ = ["plot_lambda_sweep", "plot_rank_sweep", "plot_group_f1"]
+
+
+def _title(metric: str) -> str:
+    info = METRICS[metric]
+    return info.label + ("" if info.higher_is_better else " (lower = fairer)")
+
+
+# -- figures ---------------------------------------------------------------------------------------------------
+_COLOURS = {"lora": "tab:blue", "full": "tab:orange", "LoRA": "tab:blue", "FairLoRA": "tab:green",
+            "FFT": "tab:orange", "Fair FFT": "tab:red"}
+
+
+def _errorbar(ax: Any, x: np.ndarray, summary: pd.DataFrame, metric: str, **kwargs: Any) -> None:
+    mean = summary[f"{metric}_mean"].to_numpy(dtype=float)
+    low = np.nan_to_num(mean - summary[f"{metric}_ci_low"].to_numpy(dtype=float))
+    high = np.nan_to_num(summary[f"{metric}_ci_high"].to_numpy(dtype=float) - mean)
+    ax.errorbar(x, mean, yerr=[low, high], capsize=3, marker="o", **kwargs)
+
+
+def plot_lambda_sweep(records: pd.DataFrame, *, metrics: Sequence[str] = (*FAIRNESS_METRICS, "accuracy"),
+                      selection_metric: str = "min_group_f1", best: pd.DataFrame | None = None,
+                      title: str = "") -> Any:
+    """Metric vs lambda (log axis; lambda = 0 drawn at the left edge), one line per adaptation, 95% CI bars.
+
+    One row of panels per backbone: the test metrics, then the validation ``selection_metric`` that chooses
+    lambda (the chosen lambda circled when ``best`` is given).
+    """
+    import matplotlib.pyplot as plt
+
+    backbones = list(dict.fromkeys(records["backbone"]))
+    lams = np.sort(records["lam"].unique())
+    positive = lams[lams > 0]
+    zero_at = positive.min() / 10 if len(positive) else 1.0
+    panels = [(m, "test") for m in metrics] + [(selection_metric, "val")]
+    fig, axes = plt.subplots(len(backbones), len(panels), figsize=(2.6 * len(panels), 2.5 * len(backbones) + 0.6),
+                             squeeze=False)
+    for i, backbone in enumerate(backbones):
+        part = records[records["backbone"] == backbone]
+        for j, (metric, split) in enumerate(panels):
+            ax = axes[i, j]
+            summary = summarize_records(part, by=["adaptation", "lam"], split=split, value_columns=[metric])
+            for adaptation, label, dodge in (("lora", "LoRA / FairLoRA", 0.92), ("full", "FFT / Fair FFT", 1.08)):
+                if adaptation not in summary.index.get_level_values(0):
+                    continue
+                s = summary.loc[adaptation]
+                # a small multiplicative offset keeps the two lines' error bars apart on the log axis
+                x = np.where(s.index.to_numpy() > 0, s.index.to_numpy(), zero_at) * dodge
+                _errorbar(ax, x, s, metric, color=_COLOURS[adaptation], label=label, markersize=4)
+                if best is not None and split == "val":
+                    table = best.reset_index()
+                    chosen = table[(table["backbone"] == backbone) & (table["adaptation"] == adaptation)]["lam"]
+                    for lam in chosen:
+                        ax.plot([lam * dodge], [s.loc[lam, f"{metric}_mean"]], "o", ms=11, mfc="none",
+                                color=_COLOURS[adaptation])
+            ax.set_xscale("log")
+            ax.set_ylim(-0.03, 1.03)  # every metric here lies in [0, 1]; wide t-intervals of few seeds are cut
+            ticks = [zero_at, *positive]
+            ax.set_xticks(ticks, ["0", *[f"{v:g}" for v in positive]], fontsize=7)
+            ax.minorticks_off()
+            ax.set_title(f"{_title(metric)}\n[{split}]", fontsize=8)
+            ax.set_xlabel("lambda", fontsize=8)
+            ax.tick_params(labelsize=7)
+            if j == 0:
+                ax.set_ylabel(backbone, fontsize=8)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_rank_sweep(records: pd.DataFrame, comparison: pd.DataFrame, *,
+                    metrics: Sequence[str] = ("min_group_f1", "eo_max", "accuracy"),
+                    title: str = "") -> Any:
+    """Metric vs LoRA rank for LoRA and FairLoRA (test, 95% CI); FFT and Fair FFT as horizontal references."""
+    import matplotlib.pyplot as plt
+
+    backbones = list(dict.fromkeys(records["backbone"]))
+    fig, axes = plt.subplots(len(backbones), len(metrics), figsize=(3.2 * len(metrics), 2.6 * len(backbones) + 0.6),
+                             squeeze=False)
+    for i, backbone in enumerate(backbones):
+        part = records[records["backbone"] == backbone]
+        ref = summarize_records(comparison[comparison["backbone"] == backbone], by=["method"], value_columns=metrics)
+        for j, metric in enumerate(metrics):
+            ax = axes[i, j]
+            summary = summarize_records(part, by=["method", "rank"], value_columns=[metric])
+            for method, dodge in (("LoRA", 0.94), ("FairLoRA", 1.06)):
+                if method in summary.index.get_level_values(0):
+                    s = summary.loc[method]
+                    _errorbar(ax, s.index.to_numpy() * dodge, s, metric, color=_COLOURS[method], label=method,
+                              markersize=4)
+            for method in ("FFT", "Fair FFT"):
+                if method in ref.index:
+                    ax.axhline(ref.loc[method, f"{metric}_mean"], color=_COLOURS[method], ls="--", lw=1, label=method)
+            ax.set_xscale("log", base=2)
+            ax.set_ylim(-0.03, 1.03)
+            ranks = sorted(summary.index.get_level_values("rank").unique())
+            ax.set_xticks(ranks, [str(r) for r in ranks])
+            ax.minorticks_off()
+            ax.set_title(_title(metric), fontsize=8)
+            ax.set_xlabel("LoRA rank", fontsize=8)
+            ax.tick_params(labelsize=7)
+            if j == 0:
+                ax.set_ylabel(backbone, fontsize=8)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_group_f1(comparison: pd.DataFrame, *, group_names: Sequence[str], title: str = "") -> Any:
+    """Per-group test F1 of each method (bars: mean over seeds, whiskers: 95% CI), one panel per backbone."""
+    import matplotlib.pyplot as plt
+
+    backbones = list(dict.fromkeys(comparison["backbone"]))
+    columns = [f"f1[{g}]" for g in group_names]
+    fig, axes = plt.subplots(1, len(backbones), figsize=(4.8 * len(backbones), 3.2), squeeze=False)
+    width = 0.8 / len(group_names)
+    for ax, backbone in zip(axes[0], backbones):
+        summary = summarize_records(comparison[comparison["backbone"] == backbone], by=["method"],
+                                    value_columns=columns)
+        methods = [m for m in METHOD_ORDER if m in summary.index]
+        x = np.arange(len(methods))
+        for k, (group, column) in enumerate(zip(group_names, columns)):
+            s = summary.loc[methods]
+            mean = s[f"{column}_mean"].to_numpy(dtype=float)
+            err = [np.nan_to_num(mean - s[f"{column}_ci_low"].to_numpy(dtype=float)),
+                   np.nan_to_num(s[f"{column}_ci_high"].to_numpy(dtype=float) - mean)]
+            ax.bar(x + (k - (len(group_names) - 1) / 2) * width, mean, width, yerr=err, capsize=3,
+                   label=f"group: {group}")
+        ax.set_xticks(x, methods, fontsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("test F1", fontsize=8)
+        ax.set_title(backbone, fontsize=8)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
