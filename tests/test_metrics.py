@@ -454,3 +454,17 @@ def test_binary_group_rates_by_hand_and_against_group_metrics():
     np.testing.assert_allclose(r["tpr"], table["recall"].to_numpy())
     np.testing.assert_allclose(r["fpr"], table["fpr"].to_numpy())
     np.testing.assert_allclose(r["f1"], table["f1"].to_numpy())
+
+
+def test_summarize_frame_split_and_quiet_undefined():
+    from fairlib.metrics import summarize_frame
+
+    df = pd.DataFrame({"method": ["a", "a", "a", "a"], "split": ["test", "test", "test", "val"],
+                       "seed": [0, 1, 2, 0], "acc": [0.5, np.nan, 0.7, 0.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the NaN must not warn when warn_undefined=False
+        quiet = summarize_frame(df, by="method", value_columns=["acc"], split="test", warn_undefined=False)
+    assert quiet.loc["a", "acc_n"] == 2 and quiet.loc["a", "acc_mean"] == pytest.approx(0.6)
+    with pytest.warns(UserWarning):
+        loud = summarize_frame(df[df["split"] == "test"], by="method", value_columns=["acc"])
+    pd.testing.assert_frame_equal(quiet, loud)

@@ -97,7 +97,8 @@ def summarize_over_seeds(values: Any, *, confidence: float = 0.95, metric: str |
 
 
 def summarize_frame(df: pd.DataFrame, *, by: str | Sequence[str], value_columns: Sequence[str],
-                    confidence: float = 0.95, bounded: bool = False) -> pd.DataFrame:
+                    confidence: float = 0.95, bounded: bool = False, split: str | None = None,
+                    warn_undefined: bool = True) -> pd.DataFrame:
     """Summarise a long table of per-seed results, one row per ``by`` combination.
 
     Parameters
@@ -114,6 +115,11 @@ def summarize_frame(df: pd.DataFrame, *, by: str | Sequence[str], value_columns:
         If True, columns named after a metric of :data:`fairlib.metrics.METRICS` get the bootstrap interval
         inside that metric's bounds (:func:`summarize_over_seeds` with ``metric=column``); other columns, and
         every column when False, the Student-t interval.
+    split : str, optional
+        Keep only the rows whose ``split`` column equals this (``"test"``, ``"val"``) before summarising.
+    warn_undefined : bool, default True
+        False silences the warning for NaN (undefined) values, which are left out either way and counted by
+        the ``<metric>_n`` column.
 
     Returns
     -------
@@ -122,6 +128,12 @@ def summarize_frame(df: pd.DataFrame, *, by: str | Sequence[str], value_columns:
         <metric>_n`` per metric (error bars: ``ci_high - mean``).
     """
     by = [by] if isinstance(by, str) else list(by)
+    if split is not None:
+        df = df[df["split"] == split]
+    if not warn_undefined:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return summarize_frame(df, by=by, value_columns=value_columns, confidence=confidence, bounded=bounded)
     missing = [c for c in (*by, *value_columns) if c not in df.columns]
     if missing:
         raise KeyError(f"summarize_frame: columns {missing} are not in the frame ({list(df.columns)})")

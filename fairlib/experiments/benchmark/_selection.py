@@ -80,10 +80,7 @@ def chosen_records(records: pd.DataFrame, choices: pd.DataFrame) -> pd.DataFrame
 def summarize_records(records: pd.DataFrame, *, by: Sequence[str], split: str = "test",
                       metrics: Sequence[str] = RECORDED_METRICS) -> pd.DataFrame:
     """Mean, std and 95% CI over seeds (:func:`fairlib.metrics.summarize_frame`) of ``split``'s records."""
-    part = records[records["split"] == split]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # NaN (undefined) values are dropped and counted in *_n
-        return fm.summarize_frame(part, by=list(by), value_columns=list(metrics))
+    return fm.summarize_frame(records, by=list(by), value_columns=list(metrics), split=split, warn_undefined=False)
 
 
 def _ranks(values: np.ndarray, metric: str) -> np.ndarray:

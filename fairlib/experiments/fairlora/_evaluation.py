@@ -178,10 +178,8 @@ def comparison_records(sweep: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
 def summarize_records(records: pd.DataFrame, *, by: Sequence[str], split: str = "test",
                       value_columns: Sequence[str] = REPORTED_METRICS) -> pd.DataFrame:
     """Mean, std and 95% CI over seeds of each metric (see :func:`fairlib.metrics.summarize_frame`)."""
-    part = records[records["split"] == split]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # NaN (undefined) values are dropped and counted in *_n
-        return fm.summarize_frame(part, by=list(by), value_columns=list(value_columns))
+    return fm.summarize_frame(records, by=list(by), value_columns=list(value_columns), split=split,
+                              warn_undefined=False)
 
 
 def comparison_summary(comparison: pd.DataFrame, *, metrics: Sequence[str] = REPORTED_METRICS) -> pd.DataFrame:

@@ -247,9 +247,7 @@ def example_texts(data: GroupedDataset, *, per_category: int = 2, seed: int = 0)
 
 def summarize_records(records: pd.DataFrame, *, by: Sequence[str], value_columns: Sequence[str]) -> pd.DataFrame:
     """Mean, std and 95% CI over seeds (:func:`fairlib.metrics.summarize_frame`), NaN runs left out silently."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return fm.summarize_frame(records, by=list(by), value_columns=list(value_columns))
+    return fm.summarize_frame(records, by=list(by), value_columns=list(value_columns), warn_undefined=False)
 
 
 def _main_rank(part: pd.DataFrame, a: str) -> pd.DataFrame:
