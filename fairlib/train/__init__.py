@@ -1,4 +1,4 @@
-"""One training loop for every notebook (HF Accelerate), run caching, and stand-in pre-training."""
+"""The training loop (HF Accelerate), run caching, and stand-in pre-training."""
 
 from ._config import TrainConfig
 from ._loop import (FitResult, LossTerm, Predictions, end_processes, extract_features, fit, make_accelerator, predict,

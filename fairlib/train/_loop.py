@@ -1,4 +1,5 @@
-"""The one training loop of every notebook, on HF Accelerate (CPU, one GPU, or several with `accelerate launch`)."""
+"""The training loop of the notebooks (all but notebook 03's two-party strategies), on HF Accelerate (CPU, one GPU, or
+several with `accelerate launch`)."""
 
 from __future__ import annotations
 
