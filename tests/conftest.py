@@ -5,6 +5,14 @@ import pytest
 # Progress bars would flood the test log; the test suite never needs them.
 os.environ.setdefault("FAIRLIB_PROGRESS", "0")
 
+# fairlib.paths computes each folder on first use and keeps it for the process. Fix them now, from the
+# environment the suite starts with, so that a test which sets FAIRLIB_CACHE / FAIRLIB_FIGURES for its
+# subprocesses before patching `paths` can never leave its temporary folders behind for later tests.
+from fairlib import paths as _paths  # noqa: E402
+
+for _name in ("ROOT", "DATA", "FIGURES", "BUILD", "CACHE", "NOTEBOOKS"):
+    getattr(_paths, _name)
+
 
 @pytest.fixture
 def one_torch_thread():

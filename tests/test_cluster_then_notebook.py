@@ -28,10 +28,12 @@ def test_jobs_submitted_through_submitit_are_all_reused_by_the_notebook(tmp_path
     # The stand-in backbone is a shared cache, not a run of this grid: reuse it where it exists.
     if (paths.CACHE / "tiny_vit").is_dir():
         shutil.copytree(paths.CACHE / "tiny_vit", cache / "tiny_vit")
-    for name, value in (("FAIRLIB_CACHE", cache), ("FAIRLIB_FIGURES", figures)):
-        monkeypatch.setenv(name, str(value))  # the submitit jobs and the notebook's kernel read these
+    # Patch this process's paths first: they are computed on first use, and computing them after the
+    # environment below is set would fix the temporary folders for the rest of the session.
     monkeypatch.setattr(paths, "CACHE", cache)
     monkeypatch.setattr(paths, "FIGURES", figures)
+    for name, value in (("FAIRLIB_CACHE", cache), ("FAIRLIB_FIGURES", figures)):
+        monkeypatch.setenv(name, str(value))  # the submitit jobs and the notebook's kernel read these
     monkeypatch.delenv("FAIRLIB_FORCE", raising=False)
     prepare_shared_backbones("test")
 
