@@ -296,12 +296,17 @@ def test_unknown_method_lists_the_registered_ones():
 
 
 def test_register_method_refuses_duplicates_and_unknown_requirements(monkeypatch):
-    monkeypatch.setattr(bm, "METHODS", dict(bm.METHODS))
+    # register_method writes into the registry itself: every entry is put back after the test (rebinding the
+    # package's name to a copy would not protect it, and the swapped "lora" below would leak into later tests).
+    for key, method in list(bm.METHODS.items()):
+        monkeypatch.setitem(bm.METHODS, key, method)
     lora = bm.get_method("lora")
     with pytest.raises(ValueError, match="already registered"):
         bm.register_method(lora)
     swapped = bm.register_method(bm.Method("lora", "LoRA v2", "p1", "whole", lora.run), replace=True)
     assert bm.get_method("lora") is swapped
+    monkeypatch.undo()
+    assert bm.get_method("lora") is lora
     with pytest.raises(bm.UnknownMethodError, match="requires 'nope'"):
         bm.register_method(bm.Method("post2", "Post 2", "post", "post-processing", lora.run, requires="nope"))
     with pytest.raises(ValueError, match="family"):

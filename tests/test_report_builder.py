@@ -104,11 +104,17 @@ def test_captions_not_file_names(figures):
 
 def test_reproduce_ends_by_writing_the_report(tmp_path, monkeypatch):
     import fairlib._reproduce as reproduce
+    from fairlib import experiments
     from fairlib.__main__ import main
 
     monkeypatch.setattr(paths, "FIGURES", tmp_path)
     calls = []
     monkeypatch.setattr(reproduce, "run_notebooks", lambda **kw: calls.append(kw) or {"05_benchmark.ipynb": 1.0})
+    # The grid's jobs are the executor's business (tests/test_executor.py): here the notebooks' part only.
+    grids = []
+    monkeypatch.setattr(experiments, "jobs_for", lambda profile, only=None: grids.append((profile, only)) or [])
+    monkeypatch.setattr(reproduce, "prepare_shared_backbones", lambda profile: None)
     assert main(["reproduce", "--profile", "test", "--only", "05"]) == 0
+    assert grids == [("test", ["05"])]
     assert calls == [{"profile": "test", "only": ["05"]}]
     assert (tmp_path / "test" / "REPORT.md").exists() and (tmp_path / "test" / "REPORT.html").exists()
