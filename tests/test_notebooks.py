@@ -66,7 +66,10 @@ def test_template_runs_and_is_repeatable(executed_notebook):
     assert 0.75 < summary["accuracy"] < 0.9
     # the recorded gap is the difference of the recorded per-group selection rates
     rates = [g["selection_rate"] for g in first["metrics"]["per_group"].values()]
-    assert summary["demographic_parity_difference"] == pytest.approx(max(rates) - min(rates))
+    assert summary["dpd"] == pytest.approx(max(rates) - min(rates))
+    tprs, fprs = ([g[k] for g in first["metrics"]["per_group"].values()] for k in ("recall", "fpr"))
+    assert summary["eo_max"] == pytest.approx(max(max(tprs) - min(tprs), max(fprs) - min(fprs)))
+    assert summary["eo_sum"] == pytest.approx(max(tprs) - min(tprs) + max(fprs) - min(fprs))
     for suffix in ("png", "pdf", "csv", "md"):
         assert (paths.FIGURES / "test" / f"00_per_group.{suffix}").exists()
     # the same seed gives the same results JSON, apart from the time stamp
