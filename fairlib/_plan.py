@@ -167,10 +167,12 @@ def require_section(profile: Any, section: str, *, readers: str = "") -> None:
         Naming every missing dataset or checkpoint, what exactly is missing and how to get it.
     """
     config = getattr(profile, section)
-    missing = [r for r in config.requirements(profile) if not check_requirement(r)]
+    # Each requirement is checked once: a dataset's check reads its tables and decodes every image.
+    reasons = [(r, missing_reason(r)) for r in config.requirements(profile)]
+    missing = [(r, reason) for r, reason in reasons if reason is not None]
     if missing:
-        lines = [f"  - {r.kind} {r.name!r} at {r.location}: {missing_reason(r) or 'not available'} "
-                 f"(get it: {r.how_to_get})" for r in missing]
+        lines = [f"  - {r.kind} {r.name!r} at {r.location}: {reason} (get it: {r.how_to_get})"
+                 for r, reason in missing]
         raise FileNotFoundError(f"notebook {config.notebook} at profile {profile.name!r} needs what is missing "
                                 f"here:\n" + "\n".join(lines) + (f"\n{readers}" if readers else ""))
 
