@@ -212,9 +212,18 @@ def overrides_of(profile: Profile) -> FrozenDict:
     """
     if not isinstance(profile, Profile):
         raise ConfigError(f"expected a fairlib.config.Profile, got {type(profile).__name__} {profile!r}")
+    cached = _OVERRIDES_SEEN.get(id(profile))
+    if cached is not None and cached[0] is profile:  # a grid asks once per run: the diff is computed once
+        return cached[1]
     frozen = freeze(diff_overrides(profile, _registered_cached(profile.name), reserved=_NOT_OVERRIDABLE),
                     f"overrides of profile {profile.name!r}")
     if frozen and get_profile(profile.name, **frozen) != profile:
         raise ConfigError(f"profile {profile.name!r} cannot be rebuilt from its overrides {thaw(frozen)}; build it "
                           f"with get_profile({profile.name!r}, **overrides)")
+    if len(_OVERRIDES_SEEN) >= 16:
+        _OVERRIDES_SEEN.clear()
+    _OVERRIDES_SEEN[id(profile)] = (profile, frozen)  # holds the profile, so its id is not reused meanwhile
     return frozen
+
+
+_OVERRIDES_SEEN: dict[int, tuple] = {}
