@@ -42,7 +42,7 @@ _TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _OUTPUTS: dict[str, dict] = {}
 
 TRACKED_PACKAGES = ("torch", "transformers", "peft", "accelerate", "fairlearn", "scikit-learn", "numpy",
-                    "pandas", "matplotlib", "seaborn", "papermill", "safetensors", "timm")
+                    "pandas", "matplotlib", "papermill", "safetensors", "timm")
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
