@@ -74,7 +74,7 @@ def _hours(key: str, what: str) -> float:
 
 
 def _pretrain_spec(key: str, profile: Any) -> RunSpec:
-    return RunSpec.make(NOTEBOOK, profile.name, "pretrain", profile.benchmark.data_seed,
+    return RunSpec.make(NOTEBOOK, profile, "pretrain", profile.benchmark.data_seed,
                         gpu_hours=_hours(key, "pretrain"), task=task_params(key, profile))
 
 
@@ -82,7 +82,7 @@ def _auditor_spec(key: str, profile: Any, seed: int, pre: RunSpec) -> RunSpec:
     from ._runs import two_party_uses
 
     cfg = profile.benchmark
-    return RunSpec.make(NOTEBOOK, profile.name, "auditor", seed, gpu_hours=_hours(key, "auditor"), task=key,
+    return RunSpec.make(NOTEBOOK, profile, "auditor", seed, gpu_hours=_hours(key, "auditor"), task=key,
                         pretrained=pre.key, split_fractions=list(cfg.split_fractions),
                         uses=two_party_uses(cfg, profile, cfg.budget(task_traits(key, profile=profile).modality)))
 
@@ -134,7 +134,7 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None, methods: Sequence[
                         after.append(auditor)
                         extra["auditor"] = auditor.key
                     what = "light" if method.kind in ("reference", "head", "post-processing") else method.kind
-                    spec = RunSpec.make(NOTEBOOK, profile.name, method.key, seed, after=tuple(after),
+                    spec = RunSpec.make(NOTEBOOK, profile, method.key, seed, after=tuple(after),
                                         gpu_hours=_hours(key, what), task=key, setting=params, pretrained=pre.key,
                                         split_fractions=list(cfg.split_fractions),
                                         uses=method.uses(cfg, profile, budget), **extra)
@@ -295,17 +295,18 @@ def train_job(spec: RunSpec, profile: Any, *, store: Any = None, progress: bool 
 
 
 def run_job(spec: RunSpec) -> None:
-    """Train run ``spec`` unless stored (the executor's entry point; the profile is ``get_profile(spec.profile)``).
+    """Train run ``spec`` unless stored (the executor's entry point; the profile is rebuilt with the grid's
+    overrides, ``get_profile(spec.profile, **spec.overrides)``).
 
     Raises
     ------
     ConfigError
-        If ``spec`` is not a run of ``jobs(spec.profile)`` (a spec of a modified profile: use :func:`train_job`).
+        If ``spec`` is not a run of that profile's grid (a hand-made spec: use :func:`train_job`).
     """
-    profile = get_profile(spec.profile)
+    profile = get_profile(spec.profile, **spec.overrides)
     if spec.key not in {j.key for j in jobs(profile)}:
         raise ConfigError(f"run {spec.describe()} is not in notebook 05's grid at profile {spec.profile!r}; a run "
-                          f"of a modified profile is trained with train_job(spec, profile)")
+                          f"outside the grid is trained with train_job(spec, profile)")
     train_job(spec, profile)
 
 
