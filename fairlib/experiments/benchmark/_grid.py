@@ -25,12 +25,12 @@ from ... import paths
 from ...config import ConfigError, get_profile
 from ...data import GroupedDataset
 from .._spec import RunSpec
-from ._evaluation import evaluate_split
+from ._evaluation import NULL_COLUMNS, NULL_GAPS, gap_nulls, evaluate_split
 from ._methods import get_method, not_applicable_reason, setting_label
 from ._runs import SeedContext
 from ._tasks import BenchmarkTask, build_task, task_traits
 
-__all__ = ["NOTEBOOK", "jobs", "run_job", "train_job", "run_in_process", "collect", "load_task", "tasks_of",
+__all__ = ["NOTEBOOK", "seeds_of", "jobs", "run_job", "train_job", "run_in_process", "collect", "load_task", "tasks_of",
            "task_params"]
 
 NOTEBOOK = "05"
@@ -42,6 +42,12 @@ _REAL_KINDS = ("celeba", "utkface", "waterbirds")
 
 def _profile(profile: Any) -> Any:
     return get_profile(profile) if isinstance(profile, str) else profile
+
+
+def seeds_of(profile: Any) -> tuple[int, ...]:
+    """The training seeds of notebook 05 at ``profile``: ``profile.benchmark.seeds``, else the profile's."""
+    profile = _profile(profile)
+    return tuple(profile.benchmark.seeds or profile.seeds)
 
 
 def task_params(key: str, profile: Any) -> dict:
@@ -95,7 +101,8 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None, methods: Sequence[
     ----------
     profile : str or fairlib.config.Profile
     tasks, methods, seeds : optional
-        A part of the grid (default: the profile's ``benchmark.tasks``, ``benchmark.methods`` and ``seeds``).
+        A part of the grid (default: the profile's ``benchmark.tasks``, ``benchmark.methods`` and
+        :func:`seeds_of`).
 
     Returns
     -------
@@ -114,7 +121,7 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None, methods: Sequence[
         pre = _pretrain_spec(key, profile)
         out.append(pre)
         runnable = [m for m in chosen if not_applicable_reason(m, traits) is None]
-        for seed in seeds or profile.seeds:
+        for seed in seeds or seeds_of(profile):
             made: dict[tuple[str, str], RunSpec] = {}
             auditor = None
             for method in runnable:
@@ -333,7 +340,8 @@ def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, methods: Se
     -------
     records : DataFrame
         One row per (task, method, setting, seed, split): :func:`evaluate_split`'s metrics,
-        ``trainable_parameters`` and ``train_seconds``.
+        ``trainable_parameters`` and ``train_seconds``; on the test split each gap's permutation null
+        (:func:`gap_nulls` with ``random_state`` = the seed; NaN on validation).
     skipped : DataFrame
         ``task, method, label, reason`` of each method that does not apply to a task.
 
@@ -374,8 +382,12 @@ def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, methods: Se
                 "setting": setting_label(params), "params": json.dumps(params, sort_keys=True), "seed": int(spec.seed),
                 "trainable_parameters": int(record["trainable_parameters"]),
                 "train_seconds": float(record["train_seconds"])}
+        # The permutation null of each gap, beside the gap, on the test split (what the ranking reports).
+        nulls = {"val": dict.fromkeys((f"{g}_{c}" for g in NULL_GAPS for c in NULL_COLUMNS), float("nan")),
+                 "test": gap_nulls(test.y, tensors["test_pred"].numpy(), test.s, group_names=task.group_names,
+                                   num_classes=task.num_classes, random_state=int(spec.seed))}
         for split in ("val", "test"):
-            rows.append({**base, "split": split, **metrics[split]})
+            rows.append({**base, "split": split, **metrics[split], **nulls[split]})
     chosen = [get_method(m) for m in (methods or cfg.methods)]
     for key in dict.fromkeys(s.param("task")["key"] for s in specs if s.method == "pretrain"):
         traits = task_traits(key, profile=profile)
