@@ -278,7 +278,7 @@ def test_captions_and_row_labels_name_the_data_and_the_seeds(tmp_path):
     table = bm.ranking_table(chosen, rank_metrics=["accuracy", "dpd"], metrics=["accuracy", "dpd"])
     labels, stand_in = {"t": "Adult", "u": "Fashion"}, {"t": False, "u": True}
     caption = bm.pareto_caption(table, stand_in=stand_in, task_labels=labels, metrics=["dpd"])
-    assert "Adult (real data)" in caption and "Fashion (stand-in)" in caption and "over 3 seeds" in caption
+    assert "Adult (real data, 3 seeds)" in caption and "Fashion (stand-in, 3 seeds)" in caption
     assert "bootstrap" in caption
     fig = bm.plot_pareto(table, metrics=["dpd"], task_labels=labels, stand_in=stand_in, title="T")
     rows = [ax.get_ylabel() for ax in fig.axes]
@@ -290,7 +290,7 @@ def test_captions_and_row_labels_name_the_data_and_the_seeds(tmp_path):
         assert lo <= part["dpd_ci_low"].min() and part["dpd_ci_high"].max() <= hi
         lo, hi = ax.get_ylim()
         assert lo <= part["accuracy_ci_low"].min() and part["accuracy_ci_high"].max() <= hi
-    assert "over 3 seeds" in bm.cost_caption(table, stand_in=stand_in, task_labels=labels)
+    assert "Adult (real data, 3 seeds)" in bm.cost_caption(table, stand_in=stand_in, task_labels=labels)
 
 
 def test_paired_difference_is_oriented_and_paired_by_seed():
@@ -345,7 +345,7 @@ def test_claim_rows_come_from_the_engine_with_hand_computed_estimates():
     half = stats.t.ppf(0.975, 4) * diff.std(ddof=1) / math.sqrt(5)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((diff.mean() - half, diff.mean() + half))
     assert row["deciding"] == "Real task | min_group_f1"
-    assert row["evidence"]["stand-in"] == "Stand-in task"  # the stand-in's result beside the verdict
+    assert row["evidence"]["stand-in"] == "Stand-in task (5 seeds)"  # the stand-in's result beside the verdict
     # non-inferiority (LoRA's gaps not larger than full FT's by 0.05): eo_max LoRA - full = -.02 -.02 0 0 .02 and
     # dpd -.01 each: inside the margin on both metrics
     row = rows["x.p1.lora_not_less_fair"]
@@ -439,6 +439,9 @@ def test_every_configured_method_is_registered():
     (dict(seeds=()), "seeds"),
     (dict(seeds=(-1,)), "seeds"),
     (dict(seeds=[0, 1]), "seeds"),
+    (dict(seed_limits=(("celeba:Smiling", 3),)), "seed_limits"),
+    (dict(seed_limits=(("adult", 1),)), "seed_limits"),
+    (dict(seed_limits=(("adult", 3), ("adult", 4))), "seed_limits"),
 ])
 def test_benchmark_config_validation_names_the_field(kwargs, field):
     with pytest.raises(ConfigError, match=field):
@@ -562,11 +565,16 @@ def test_grid_of_the_profiles_is_data_with_dependencies():
             image = task.split(":")[0] in ("standin", "celeba", "utkface", "waterbirds")
             applicable = [m for m in methods if image or m not in ("erm", "unl", "adv", "orth")]
             auditor = int(image and ({"unl", "orth"} & set(applicable)) != set())
-            expected += 1 + len(bm.seeds_of(profile)) * (sum(per_seed.get(m, 1) for m in applicable) + auditor)
+            seeds = bm.seeds_of(profile, task)
+            expected += 1 + len(seeds) * (sum(per_seed.get(m, 1) for m in applicable) + auditor)
+            assert sorted({s.seed for s in grid if s.method != "pretrain" and s.param("task") == task}) == list(seeds)
         assert len(grid) == expected, name
-        assert sorted({s.seed for s in grid if s.method not in ("pretrain",)}) == sorted(bm.seeds_of(profile))
-    # smoke: 10 seeds for every comparison a claim rests on; test: the profile's seeds, unchanged
-    assert bm.seeds_of("smoke") == tuple(range(10)) and bm.seeds_of("test") == get_profile("test").seeds
+    # smoke: 10 seeds on Adult (the real data every verdict rests on) and the image stand-in (paper 3's only
+    # evidence); the text stand-in 3 (cost); test: the profile's seeds, unchanged
+    assert bm.seeds_of("smoke") == bm.seeds_of("smoke", "adult") == tuple(range(10))
+    assert bm.seeds_of("smoke", "standin:celeba-like:upper-body:low-contrast") == tuple(range(10))
+    assert bm.seeds_of("smoke", "text:religion-standin") == (0, 1, 2)
+    assert all(bm.seeds_of("test", t) == get_profile("test").seeds for t in get_profile("test").benchmark.tasks)
     with pytest.raises(ConfigError, match="not in notebook 05's grid"):
         bm.run_job(bm.jobs("test")[0].__class__.make("05", "test", "lora", 99, task="adult"))
 

@@ -71,9 +71,9 @@ def test_every_method_grid_point_and_seed_ran_once_per_task(results, runs):
                 assert (task, method) in skipped and part.empty
                 continue
             assert (task, method) not in skipped
-            assert len(part) == _grid(bc, method) * len(seeds_of(profile)), (task, method)
+            assert len(part) == _grid(bc, method) * len(seeds_of(profile, task)), (task, method)
             assert not part.duplicated(["setting", "seed"]).any()
-            assert sorted(part["seed"].unique()) == sorted(seeds_of(profile))
+            assert sorted(part["seed"].unique()) == sorted(seeds_of(profile, task))
     # the same split for every method: one test size per task and seed
     sizes = runs[runs["split"] == "test"].groupby(["task", "seed"])["n"].nunique()
     assert (sizes == 1).all()
@@ -135,9 +135,11 @@ def test_ranking_is_the_mean_and_bounded_interval_of_the_chosen_runs(chosen, ran
 def test_seeds_recorded_are_the_grids_seeds(results, runs):
     from fairlib.experiments import benchmark as bm
 
-    declared = sorted({s.seed for s in bm.jobs(get_profile("test")) if s.method != "pretrain"})
-    assert results["metrics"]["seeds"] == list(bm.seeds_of("test")) == declared
-    assert sorted(runs["seed"].unique()) == declared
+    profile = get_profile("test")
+    for task in profile.benchmark.tasks:
+        declared = sorted({s.seed for s in bm.jobs(profile) if s.method != "pretrain" and s.param("task") == task})
+        assert results["metrics"]["seeds"][task] == list(bm.seeds_of(profile, task)) == declared
+        assert sorted(runs.loc[runs["task"] == task, "seed"].unique()) == declared
 
 
 def test_recorded_null_of_each_gap_equals_a_direct_call(results, runs):
@@ -187,11 +189,11 @@ def test_captions_are_generated_from_the_recorded_numbers(results):
     from fairlib.experiments import benchmark as bm
 
     captions = results["metrics"]["captions"]
-    seeds = len(bm.seeds_of("test"))
     for name in ("05_pareto", "05_cost"):
-        assert f"over {seeds} seeds" in captions[name]
-        for task in results["metrics"]["tasks"]:  # each task named with its data: real data or stand-in
-            assert f"{task['name']} ({'stand-in' if task['stand-in'] else 'real data'})" in captions[name]
+        for task in results["metrics"]["tasks"]:  # each task named with its data and its seeds
+            seeds = len(bm.seeds_of("test", task["task"]))
+            data = "stand-in" if task["stand-in"] else "real data"
+            assert f"{task['name']} ({data}, {seeds} seeds)" in captions[name]
     assert "bootstrap" in captions["05_pareto"] and "permutation" in captions["05_pareto"]
     assert "no whiskers" in captions["05_cost"]
 

@@ -151,18 +151,27 @@ def _seeds_text(low: int, high: int) -> str:
     return f"{low} seeds" if low == high else f"{low} to {high} seeds"
 
 
+def _task_seeds(ranking: pd.DataFrame, task: str, metrics: Sequence[str]) -> str:
+    return _seeds_text(*seed_counts(ranking.xs(task, level="task", drop_level=False), metrics))
+
+
+def _rows_text(ranking: pd.DataFrame, stand_in: Mapping[str, bool], task_labels: Mapping[str, str],
+               metrics: Sequence[str]) -> str:
+    return "; ".join(f"{task_labels.get(t, t)} ({data_label(bool(stand_in.get(t, True)))}, "
+                     f"{_task_seeds(ranking, t, metrics)})"
+                     for t in dict.fromkeys(ranking.index.get_level_values("task")))
+
+
 def pareto_caption(ranking: pd.DataFrame, *, stand_in: Mapping[str, bool], task_labels: Mapping[str, str],
                    metrics: Sequence[str] = FAIRNESS_METRICS, utility: str = "accuracy") -> str:
-    """The caption of :func:`plot_pareto`, generated from the numbers it shows."""
-    low, high = seed_counts(ranking, [utility, *metrics])
-    rows = "; ".join(f"{task_labels.get(t, t)} ({data_label(bool(stand_in.get(t, True)))})"
-                     for t in dict.fromkeys(ranking.index.get_level_values("task")))
+    """The caption of :func:`plot_pareto`, generated from the numbers it shows (seeds per task from ``_n``)."""
+    rows = _rows_text(ranking, stand_in, task_labels, [utility, *metrics])
     gaps = [METRIC_LABELS.get(g, g) for g in metrics if g in NULL_GAPS and f"{g}_null_mean" in ranking.columns]
-    text = (f"Test {utility} against each fairness metric, one row per task: {rows}. Markers: mean over "
-            f"{_seeds_text(low, high)} per method at its chosen setting. Whiskers (both axes): 95% percentile-"
-            f"bootstrap interval of that mean over the {_seeds_text(low, high)} (scipy.stats.bootstrap, 9,999 "
-            f"resamples), which stays inside the metric's range; the axes hold every whisker, none is cut. "
-            f"Ringed and joined: the Pareto front of the means.")
+    text = (f"Test {utility} against each fairness metric, one row per task: {rows}. Markers: the mean over the "
+            f"task's seeds of each method at its chosen setting. Whiskers (both axes): 95% percentile-bootstrap "
+            f"interval of that mean over the seeds (scipy.stats.bootstrap, 9,999 resamples), which stays inside the "
+            f"metric's range; the axes hold every whisker, none is cut. Ringed and joined: the Pareto front of the "
+            f"means.")
     if gaps:
         text += (f" Grey bars on the {', '.join(gaps)} panels: the permutation null of the gap (mean over seeds of "
                  f"the mean gap of {NULL_PERMUTATIONS} permutations of the group labels, groups of the same "
@@ -171,13 +180,11 @@ def pareto_caption(ranking: pd.DataFrame, *, stand_in: Mapping[str, bool], task_
 
 
 def cost_caption(ranking: pd.DataFrame, *, stand_in: Mapping[str, bool], task_labels: Mapping[str, str]) -> str:
-    """The caption of :func:`plot_cost`, generated from the numbers it shows."""
-    low, high = seed_counts(ranking, ["accuracy"])
-    panels = "; ".join(f"{task_labels.get(t, t)} ({data_label(bool(stand_in.get(t, True)))})"
-                       for t in dict.fromkeys(ranking.index.get_level_values("task")))
+    """The caption of :func:`plot_cost`, generated from the numbers it shows (seeds per task from ``_n``)."""
+    panels = _rows_text(ranking, stand_in, task_labels, ["accuracy"])
     return (f"Trainable parameters against training seconds, one panel per task: {panels}. Points: the mean "
-            f"training time over {_seeds_text(low, high)} (parameter counts do not vary with the seed); no "
-            f"whiskers. The pre-trained reference trains nothing and is not drawn.")
+            f"training time over the task's seeds (parameter counts do not vary with the seed); no whiskers. The "
+            f"pre-trained reference trains nothing and is not drawn.")
 
 
 def _log_axes(ax: Any) -> None:

@@ -44,10 +44,15 @@ def _profile(profile: Any) -> Any:
     return get_profile(profile) if isinstance(profile, str) else profile
 
 
-def seeds_of(profile: Any) -> tuple[int, ...]:
-    """The training seeds of notebook 05 at ``profile``: ``profile.benchmark.seeds``, else the profile's."""
+def seeds_of(profile: Any, task: str | None = None) -> tuple[int, ...]:
+    """The training seeds of notebook 05 at ``profile``: ``profile.benchmark.seeds``, else the profile's.
+
+    With ``task``, the seeds that task runs: the first ``n`` when ``benchmark.seed_limits`` limits it to ``n``.
+    """
     profile = _profile(profile)
-    return tuple(profile.benchmark.seeds or profile.seeds)
+    seeds = tuple(profile.benchmark.seeds or profile.seeds)
+    limit = dict(profile.benchmark.seed_limits).get(task) if task is not None else None
+    return seeds[:limit] if limit is not None else seeds
 
 
 def task_params(key: str, profile: Any) -> dict:
@@ -101,7 +106,7 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None, methods: Sequence[
     ----------
     profile : str or fairlib.config.Profile
     tasks, methods, seeds : optional
-        A part of the grid (default: the profile's ``benchmark.tasks``, ``benchmark.methods`` and
+        A part of the grid (default: the profile's ``benchmark.tasks``, ``benchmark.methods`` and each task's
         :func:`seeds_of`).
 
     Returns
@@ -121,7 +126,7 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None, methods: Sequence[
         pre = _pretrain_spec(key, profile)
         out.append(pre)
         runnable = [m for m in chosen if not_applicable_reason(m, traits) is None]
-        for seed in seeds or seeds_of(profile):
+        for seed in seeds or seeds_of(profile, key):
             made: dict[tuple[str, str], RunSpec] = {}
             auditor = None
             for method in runnable:
@@ -301,6 +306,18 @@ def train_job(spec: RunSpec, profile: Any, *, store: Any = None, progress: bool 
     store.run(spec.to_dict(), train)
 
 
+_GRID_KEYS: dict[str, frozenset] = {}  # per process: the run keys of jobs(profile), by the profile's settings
+
+
+def _grid_keys(profile: Any) -> frozenset:
+    """The keys of ``jobs(profile)``, built once per process and profile (a pool worker checks every run it
+    is given against them; rebuilding the grid for each of 453 smoke runs cost about 40 CPU seconds)."""
+    signature = json.dumps(profile.to_dict(), sort_keys=True, default=str)
+    if signature not in _GRID_KEYS:
+        _GRID_KEYS[signature] = frozenset(j.key for j in jobs(profile))
+    return _GRID_KEYS[signature]
+
+
 def run_job(spec: RunSpec) -> None:
     """Train run ``spec`` unless stored (the executor's entry point; the profile is ``get_profile(spec.profile)``).
 
@@ -310,7 +327,7 @@ def run_job(spec: RunSpec) -> None:
         If ``spec`` is not a run of ``jobs(spec.profile)`` (a spec of a modified profile: use :func:`train_job`).
     """
     profile = get_profile(spec.profile)
-    if spec.key not in {j.key for j in jobs(profile)}:
+    if spec.key not in _grid_keys(profile):
         raise ConfigError(f"run {spec.describe()} is not in notebook 05's grid at profile {spec.profile!r}; a run "
                           f"of a modified profile is trained with train_job(spec, profile)")
     train_job(spec, profile)
