@@ -411,6 +411,8 @@ def test_claim_rows_are_the_catalogue_rows_of_the_engine_and_agree_with_their_in
     # one target per method: n = 1, no interval, inconclusive; the bootstrap interval is shown beside it
     assert got["p1.membership.auc"]["verdict"] == "inconclusive" and got["p1.membership.auc"]["n"] == 1
     assert got["p1.membership.auc"]["detail"]["vision"]["bootstrap_ci"] == [-0.02, 0.04]
+    assert "underpowered" in got["p1.membership.auc"]["detail"]["power"]
+    assert lx.underpowered(rows)["p1.membership.auc"] == 1
     # flat in rank (slope 0, tiny noise): the slope's interval lies inside the slope margin
     assert got["p1.rank.dpd"]["verdict"] == got["p1.rank.eo_max"]["verdict"] == "reproduced"
     # one base model: not run at this profile

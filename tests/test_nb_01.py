@@ -234,7 +234,9 @@ def test_claims_are_the_engine_rows_of_the_catalogue_and_follow_the_recorded_num
             assert len(match) == 1
             assert comparison["estimate"] == pytest.approx(match["difference"].iloc[0])
     mia = rows["p1.membership.auc"]
-    for domain, detail in mia["detail"].items():
+    assert "underpowered" in mia["detail"]["power"] and "n = 1" in mia["detail"]["power"]
+    for domain in results["metrics"]["mia"]:
+        detail = mia["detail"][domain]
         boot = pd.DataFrame(results["metrics"]["mia"][domain]["auc_bootstrap"]).set_index(["model", "group"])
         assert detail["auc_difference"] == pytest.approx(boot.loc[("lora - full", "all"), "auc"])
     # one stand-in base model at the test profile
