@@ -690,6 +690,10 @@ def test_numbers_in_the_notebooks_prose_follow_their_sources():
         c = get_profile(profile).lora_fairness
         assert (c.vision_rank, c.vision_alpha, c.text_rank, c.text_alpha) == (16, 16.0, 8, 16.0)
     assert "LoRA r = 16, α = 16 on query/value" in prose and "r = 8, α = 16, on query/value" in prose
+    # the seeds the smoke profile runs, and the threshold of an underpowered claim
+    seeds = len(lx.LoRAFairnessExperiment(get_profile("smoke")).seeds)
+    assert f"({seeds} at the `smoke` profile)" in prose and seeds == lx.MIN_SEEDS
+    assert f"fewer than {lx.MIN_SEEDS} seeds or runs" in prose
     # the paper's 16 shadows are the full profile's
     assert "The paper uses 16 shadows" in prose and get_profile("full").lora_fairness.n_shadows == 16
     # MiniLM's size
