@@ -170,6 +170,8 @@ CATALOGUE: tuple[Claim, ...] = (
           "larger", "equivalence", "eo_max", -1, MARGINS["eo_max"], dataset=_P1_DATA),
     Claim("p1.calibration.ece", "01", "1", "LoRA's calibration per subgroup is comparable to full fine-tuning's "
           "(ECE and worst-group ECE)", "equivalence", "ece", 0, MARGINS["ece"], dataset=_P1_DATA),
+    # One LoRA and one full-FT target per attacked domain, as in the paper: each comparison rests on n = 1 pair at
+    # every profile (underpowered by design; notebook 01's row says so under detail["power"]).
     Claim("p1.membership.auc", "01", "1", "LoRA is roughly as resistant to membership inference (LiRA AUC) as full "
           "fine-tuning, per subgroup", "equivalence", "auc", 0, MARGINS["auc"], dataset=_P1_DATA),
     Claim("p1.rank.dpd", "01", "1", "Fairness does not depend consistently on the LoRA rank (demographic parity "

@@ -114,10 +114,14 @@ def test_full_profile_names_the_papers_models_data_and_the_authors_hyperparamete
         assert (epochs, c.recipe(backbone, task, "lora")[1]) == AUTHORS_SHADOW_RECIPES[backbone]
 
 
-def test_smoke_profile_is_a_named_stand_in_with_fewer_shadows_and_three_seeds():
+def test_smoke_profile_is_a_named_stand_in_with_fewer_shadows_and_ten_seeds():
     smoke = get_profile("smoke")
     c = smoke.lora_fairness
-    assert smoke.stand_in and len(smoke.seeds) >= 3
+    assert smoke.stand_in and c.seeds == tuple(range(10))
+    assert lx.LoRAFairnessExperiment(smoke).seeds == c.seeds
+    # the test profile keeps the profile's seeds (None)
+    test = get_profile("test")
+    assert test.lora_fairness.seeds is None and lx.LoRAFairnessExperiment(test).seeds == tuple(test.seeds)
     assert c.vision_backbones == (STAND_IN_VIT, STAND_IN_VIT_WEAK) and c.text_backbones == (MINILM,)
     assert 2 <= c.n_shadows < 16 and c.mia_domains == ("vision", "text")
     assert min(c.ranks) == 1 and max(c.ranks) >= 64
@@ -139,6 +143,11 @@ def test_smoke_profile_is_a_named_stand_in_with_fewer_shadows_and_three_seeds():
     (dict(vision_backbones=("google/vit-base-patch16-224-in21k",)), "vision_backbones"),
     (dict(mia_domains=("audio",)), "mia_domains"),
     (dict(n_shadows=1), "n_shadows"),
+    (dict(seeds=(0, 0)), "seeds"),
+    (dict(seeds=()), "seeds"),
+    (dict(seeds=(-1, 2)), "seeds"),
+    (dict(seeds=[0, 1]), "seeds"),
+    (dict(null_permutations=0), "null_permutations"),
 ])
 def test_invalid_settings_name_the_field(kwargs, field):
     with pytest.raises(ConfigError, match=field):
@@ -166,7 +175,7 @@ def test_jobs_count_every_run_of_the_smoke_profile_once():
     assert len({spec.key for spec in grid}) == len(grid)
     assert lx.jobs(smoke) == grid  # the registered Profile or its name
     count = lambda **kw: sum(all(spec.param(k, None) == v for k, v in kw.items()) for spec in grid)  # noqa: E731
-    seeds = len(smoke.seeds)
+    seeds = len(c.seeds)
     assert count(role="test", domain="vision") == 3 * seeds * len(c.vision_backbones) * len(c.vision_tasks) \
         + seeds * (len(c.ranks) - 1)  # the main rank of the ablation is the Fig. 1 run (alpha = rank there)
     assert count(role="test", domain="text") == 2 * seeds * len(c.text_backbones)
@@ -181,6 +190,28 @@ def test_jobs_count_every_run_of_the_smoke_profile_once():
     for spec in grid:
         if spec.method != "pretrain":
             assert spec.after == ((keys[spec.param("backbone")],) if spec.param("backbone") in keys else ())
+
+
+def test_every_seed_paired_comparison_of_a_claim_rests_on_ten_seeds_at_smoke():
+    smoke = get_profile("smoke")
+    c = smoke.lora_fairness
+    grid = [s for s in lx.jobs("smoke") if s.param("role", None) == "test"]
+    seeds = {}
+    for spec in grid:
+        key = (spec.param("domain"), spec.param("backbone"), spec.param("task"), spec.method, spec.param("rank"),
+               spec.param("alpha"))
+        seeds.setdefault(key, set()).add(spec.seed)
+    # Figs. 1-2 (fairness, calibration, base model: LoRA vs full FT vs probe, both bases) and every rank
+    expected = {(d, b, t, m) for d, b, t in [*(("vision", b, t) for b in c.vision_backbones for t in c.vision_tasks),
+                                             *(("text", b, c.text_attribute) for b in c.text_backbones)]
+                for m in (("probe", "lora", "full") if d == "vision" else ("lora", "full"))}
+    assert {k[:4] for k in seeds} == expected
+    assert {k[4] for k in seeds if k[3] == "lora" and k[2] == c.rank_task and k[1] == c.vision_backbones[0]} \
+        == set(c.ranks)
+    assert all(found == set(range(10)) for found in seeds.values()), seeds
+    # the test profile is unchanged: the profile's seeds
+    test = get_profile("test")
+    assert {s.seed for s in lx.jobs("test") if s.param("role", None) == "test"} == set(test.seeds)
 
 
 def test_dry_run_plan_of_the_full_profile_comes_from_the_jobs():
@@ -382,6 +413,8 @@ def test_claim_rows_are_the_catalogue_rows_of_the_engine_and_agree_with_their_in
     # one target per method: n = 1, no interval, inconclusive; the bootstrap interval is shown beside it
     assert got["p1.membership.auc"]["verdict"] == "inconclusive" and got["p1.membership.auc"]["n"] == 1
     assert got["p1.membership.auc"]["detail"]["vision"]["bootstrap_ci"] == [-0.02, 0.04]
+    assert "underpowered" in got["p1.membership.auc"]["detail"]["power"]
+    assert lx.underpowered(rows)["p1.membership.auc"] == 1
     # flat in rank (slope 0, tiny noise): the slope's interval lies inside the slope margin
     assert got["p1.rank.dpd"]["verdict"] == got["p1.rank.eo_max"]["verdict"] == "reproduced"
     # one base model: not run at this profile
@@ -558,3 +591,117 @@ def test_experiment_runs_a_local_decoder_checkpoint_as_the_full_profile_would(tm
     experiment.run(spec)  # stored: not trained again
     assert experiment.store.load(spec.to_dict())[0] == stored[0]
     assert lx.Evaluation(experiment).records([spec]).iloc[0]["accuracy"] == record["accuracy"]
+
+
+# ---------------------------------------------------------------- honest intervals and the permutation null
+
+def test_summaries_of_bounded_columns_stay_in_bounds_where_the_t_interval_leaves_them():
+    values = [1.0, 1.0, 0.6, 1.0, 0.95]
+    records = pd.DataFrame({"method": "lora", "seed": range(5), "accuracy[a]": values, "eod_ovr[a]": values,
+                            "accuracy": values, "train_seconds": values})
+    summary = lx.summarize_records(records, by=["method"],
+                                   value_columns=["accuracy[a]", "eod_ovr[a]", "accuracy", "train_seconds"])
+    t = M.summarize_over_seeds(values)
+    assert t["ci_high"] > 1  # what the Student t interval would have drawn
+    boot = M.summarize_over_seeds(values, bounds=(0, 1))
+    for column in ("accuracy[a]", "eod_ovr[a]", "accuracy"):
+        assert 0 <= summary.loc["lora", f"{column}_ci_low"] <= summary.loc["lora", f"{column}_ci_high"] <= 1
+        assert summary.loc["lora", f"{column}_ci_low"] == pytest.approx(boot["ci_low"])
+        assert summary.loc["lora", f"{column}_ci_high"] == pytest.approx(boot["ci_high"])
+    # an unbounded column keeps the t interval
+    assert summary.loc["lora", "train_seconds_ci_high"] == pytest.approx(t["ci_high"])
+    assert lx.column_bounds("ece[x]") == (0.0, 1.0) and lx.column_bounds("count[x]") is None
+    assert lx.column_bounds("eo_sum") == M.METRICS["eo_sum"].bounds
+
+
+class _StubEvaluation:
+    """What gap_nulls reads from an Evaluation: predictions per run, the test groups, the ECE bins."""
+
+    def __init__(self, predictions, names):
+        self.predictions = predictions
+        self.cfg = type("C", (), {"ece_bins": 10})()
+        test = type("T", (), {"group_names": names})()
+        self.experiment = type("E", (), {"data": lambda self, domain, task: (None, test)})()
+
+
+def test_gap_nulls_equal_a_direct_call_on_the_first_seed_and_see_a_planted_disparity():
+    rng = np.random.default_rng(3)
+    n, names = 300, ["a", "b", "c"]
+    s = rng.choice(3, n, p=[0.6, 0.3, 0.1])
+    y = rng.integers(0, 2, n)
+    predictions, rows = {}, []
+    for method, planted in (("fair", 0.0), ("unfair", 0.5)):
+        for seed in (4, 7):
+            p1 = np.clip(0.3 + planted * (s == 0) + 0.1 * rng.standard_normal(n), 0.01, 0.99)
+            probs = np.column_stack([1 - p1, p1])
+            predictions[("vision", "b", "gender", method, 0, 0.0, seed)] = (probs, y, s)
+            rows.append({"domain": "vision", "backbone": "b", "task": "gender", "method": method, "rank": 0,
+                         "alpha": 0.0, "seed": seed,
+                         **M.evaluate(y, probs.argmax(1), y_prob=probs, sensitive_features=s, group_names=names,
+                                      metrics=["accuracy_gap", "dpd", "eo_max"], per_group=False)})
+    records = pd.DataFrame(rows)
+    nulls = lx.gap_nulls(_StubEvaluation(predictions, names), records, n_permutations=99)
+    assert len(nulls) == 2 * len(lx.NULL_GAPS)
+    for row in nulls.itertuples():
+        probs, y_, s_ = predictions[("vision", "b", "gender", row.method, 0, 0.0, 4)]  # the first seed
+        direct = M.gap_permutation_null(y_, probs.argmax(1), sensitive_features=s_, metric=row.metric, y_prob=probs,
+                                        group_names=names, classes=[0, 1], n_bins=10, n_permutations=99,
+                                        random_state=0)
+        assert (row.null_seed, row.n_seeds) == (4, 2)
+        assert row.null_mean == pytest.approx(direct["null_mean"])
+        assert row.p_value == pytest.approx(direct["p_value"])
+        assert row.null_observed == pytest.approx(direct["observed"])
+        part = records[records["method"] == row.method]
+        if row.metric != "ece_gap":
+            assert row.observed_mean == pytest.approx(part[row.metric].mean())
+    dpd = nulls[nulls["metric"] == "dpd"].set_index("method")
+    # a selection rate 0.5 higher in one group is far above its null; no planted gap sits inside it
+    assert dpd.loc["unfair", "observed_mean"] > dpd.loc["unfair", "null_q95"]
+    assert dpd.loc["unfair", "p_value"] <= 0.02
+    assert dpd.loc["fair", "p_value"] > 0.02
+
+
+def test_underpowered_lists_the_claims_with_fewer_than_ten_seeds():
+    rows = [{"id": "x", "verdict": "inconclusive", "n": 12, "comparisons": [{"n": 12}, {"n": 3}]},
+            {"id": "y", "verdict": "not run", "n": 0, "comparisons": [{"n": 10}]},
+            {"id": "z", "verdict": "not run", "n": 0},
+            {"id": "w", "verdict": "inconclusive", "n": 1}]
+    assert lx.underpowered(rows) == {"x": 3, "w": 1}
+
+
+def test_numbers_in_the_notebooks_prose_follow_their_sources():
+    import json
+
+    from fairlib import paths
+    from fairlib.data import utk_like
+    from fairlib.data._text_standin import DEFAULT_GROUP_SHARES
+
+    nb = json.loads((paths.ROOT / "notebooks" / "01_lora_vs_full_finetuning.ipynb").read_text())
+    prose = " ".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    prose = re.sub(r"\s+", " ", prose)
+    # the vision stand-in's group shares, as drawn
+    shares = np.bincount(utk_like(n=5_000, seed=0, task="upper-body").s, minlength=5) / 5_000
+    stated = [int(v) / 100 for v in re.search(r"shares (\d+)/(\d+)/(\d+)/(\d+)/(\d+)%", prose).groups()]
+    np.testing.assert_allclose(shares, stated, atol=0.02)
+    # the text stand-in's shares and number of surface forms
+    stated = [int(v) / 100 for v in re.search(r"shares \((\d+)/(\d+)/(\d+)/(\d+)/(\d+)%\)", prose).groups()]
+    np.testing.assert_allclose(DEFAULT_GROUP_SHARES, stated)
+    assert "with one of four surface forms" in prose and {len(v) for v in IDENTITY_TERMS.values()} == {4}
+    # LoRA settings: the smoke profile's, as the full profile's (the authors')
+    for profile in ("smoke", "full"):
+        c = get_profile(profile).lora_fairness
+        assert (c.vision_rank, c.vision_alpha, c.text_rank, c.text_alpha) == (16, 16.0, 8, 16.0)
+    assert "LoRA r = 16, α = 16 on query/value" in prose and "r = 8, α = 16, on query/value" in prose
+    # the seeds the smoke profile runs, and the threshold of an underpowered claim
+    seeds = len(lx.LoRAFairnessExperiment(get_profile("smoke")).seeds)
+    assert f"({seeds} at the `smoke` profile)" in prose and seeds == lx.MIN_SEEDS
+    assert f"fewer than {lx.MIN_SEEDS} seeds or runs" in prose
+    # the paper's 16 shadows are the full profile's
+    assert "The paper uses 16 shadows" in prose and get_profile("full").lora_fairness.n_shadows == 16
+    # MiniLM's size
+    match = re.search(r"\(([\d.]+)M parameters", prose)
+    from fairlib.models import minilm_path
+    from transformers import AutoModel
+
+    size = sum(p.numel() for p in AutoModel.from_pretrained(str(minilm_path())).parameters())
+    assert float(match.group(1)) == pytest.approx(size / 1e6, abs=0.05)

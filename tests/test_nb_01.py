@@ -234,9 +234,69 @@ def test_claims_are_the_engine_rows_of_the_catalogue_and_follow_the_recorded_num
             assert len(match) == 1
             assert comparison["estimate"] == pytest.approx(match["difference"].iloc[0])
     mia = rows["p1.membership.auc"]
-    for domain, detail in mia["detail"].items():
+    assert "underpowered" in mia["detail"]["power"] and "n = 1" in mia["detail"]["power"]
+    for domain in results["metrics"]["mia"]:
+        detail = mia["detail"][domain]
         boot = pd.DataFrame(results["metrics"]["mia"][domain]["auc_bootstrap"]).set_index(["model", "group"])
         assert detail["auc_difference"] == pytest.approx(boot.loc[("lora - full", "all"), "auc"])
     # one stand-in base model at the test profile
     assert (rows["p1.base_model.matters_more"]["verdict"], rows["p1.base_model.matters_more"]["reason"]) == (
         "not run", "profile")
+
+
+def test_recorded_seeds_are_the_seeds_of_the_grid(results, runs):
+    grid = lora_vs_full.jobs(get_profile("test"))
+    seeds = sorted({sp.seed for sp in grid if sp.param("role", None) == "test"})
+    assert results["metrics"]["seeds"] == seeds == sorted(lora_vs_full.LoRAFairnessExperiment(PROFILE).seeds)
+    assert sorted(runs["seed"].unique()) == seeds
+
+
+def test_gap_nulls_are_recorded_and_equal_a_direct_call_on_the_first_seeds_predictions(results, runs):
+    from fairlib.metrics import gap_permutation_null
+
+    from scipy.special import softmax
+
+    nulls = pd.DataFrame(results["metrics"]["gap_null"])
+    experiment = lora_vs_full.LoRAFairnessExperiment(PROFILE)
+    specs = {(sp.param("domain"), sp.param("backbone"), sp.param("task"), sp.method, sp.seed): sp
+             for sp in [*experiment.vision_specs(), *experiment.text_specs()]}
+    expected = {key[:4] for key in specs}  # every Fig. 1 / Fig. 2 configuration, each gap once
+    assert {(r.domain, r.backbone, r.task, r.method) for r in nulls.itertuples()} == expected
+    assert set(nulls["metric"]) == set(lora_vs_full.NULL_GAPS)
+    assert len(nulls) == len(expected) * len(lora_vs_full.NULL_GAPS)
+    checked = 0
+    for row in nulls.itertuples():
+        assert row.null_seed == min(PROFILE.seeds) and row.n_permutations == LC.null_permutations
+        part = runs[(runs["domain"] == row.domain) & (runs["backbone"] == row.backbone) & (runs["task"] == row.task)
+                    & (runs["method"] == row.method) & (runs["rank"] == row.rank)]
+        if row.metric != "ece_gap":  # the observed mean is the recorded runs' mean
+            assert row.observed_mean == pytest.approx(part[row.metric].mean())
+        if row.metric in ("dpd", "ece_gap") or checked < 2:
+            _, tensors = experiment.load(specs[(row.domain, row.backbone, row.task, row.method, row.null_seed)])
+            probs = softmax(tensors["logits"].numpy().astype(np.float64), axis=1)
+            _, test = experiment.data(row.domain, row.task)
+            direct = gap_permutation_null(test.y, probs.argmax(axis=1), sensitive_features=test.s, metric=row.metric,
+                                          y_prob=probs, group_names=test.group_names,
+                                          classes=list(range(probs.shape[1])), n_bins=LC.ece_bins,
+                                          n_permutations=LC.null_permutations, random_state=0)
+            for key in ("observed", "null_mean", "null_q95", "p_value"):
+                recorded = row.null_observed if key == "observed" else getattr(row, key)
+                assert recorded == pytest.approx(direct[key], nan_ok=True), (row.metric, key)
+            assert row.group_sizes == direct["group_sizes"]
+            checked += 1
+        assert row.excess == pytest.approx(row.observed_mean - row.null_mean, nan_ok=True)
+
+
+def test_every_recorded_interval_of_a_bounded_metric_stays_in_its_bounds(results):
+    for key in ("vision_summary", "text_summary", "rank_summary", "calibration"):
+        for row in results["metrics"][key]:
+            for column, value in row.items():
+                if not column.endswith("_ci_low") or value is None or math.isnan(value):
+                    continue
+                name = column[: -len("_ci_low")]
+                bounds = lora_vs_full.column_bounds(name)
+                if bounds is None:
+                    continue
+                high = row[f"{name}_ci_high"]
+                assert bounds[0] <= value <= row[f"{name}_mean"] + 1e-12 <= high + 2e-12 <= bounds[1] + 2e-12, (
+                    key, name, value, high)

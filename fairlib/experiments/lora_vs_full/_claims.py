@@ -7,8 +7,8 @@ Comparisons, all paired by seed (A = LoRA, B = full fine-tuning unless said othe
 - ``p1.calibration.ece`` (equivalence): ECE, one comparison per (domain, backbone, task);
 - ``p1.membership.auc`` (equivalence): the LiRA AUC of the LoRA target minus the full-FT target over the whole
   pool, one comparison per attacked domain. There is one target per method (as in the paper), so n = 1 and no
-  seed interval exists: the row is inconclusive by construction, and the candidate-bootstrap interval is shown
-  beside it under ``detail``;
+  seed interval exists: the row is inconclusive by construction (underpowered at every profile, said under
+  ``detail["power"]``), and the candidate-bootstrap interval is shown beside it under ``detail``;
 - ``p1.rank.<metric>`` (trend, "does not depend on the rank"): OLS slope of the metric on log2(rank) over every
   rank-ablation run;
 - ``p1.base_model.matters_more`` (superiority): per (task, metric), A = |metric on base 1 - metric on base 2|
@@ -27,7 +27,10 @@ import pandas as pd
 
 from ...evidence import Reason, evaluate, not_run
 
-__all__ = ["claim_rows", "claims_table", "FAIRNESS_CLAIMS", "RANK_CLAIMS"]
+__all__ = ["claim_rows", "claims_table", "underpowered", "FAIRNESS_CLAIMS", "RANK_CLAIMS", "MIN_SEEDS"]
+
+#: Seeds (or runs) below which a comparison is called underpowered (issue 12: >= 10 per claimed comparison).
+MIN_SEEDS = 10
 
 #: Catalogue ids of the fairness claims, per canonical metric.
 FAIRNESS_CLAIMS = {"worst_group_accuracy": "p1.fairness.worst_group_accuracy", "dpd": "p1.fairness.dpd",
@@ -104,6 +107,10 @@ def claim_rows(*, records: pd.DataFrame, ranks: pd.DataFrame, vision: pd.DataFra
     if comparisons:
         row = _row("p1.membership.auc", comparisons, data=f"profile {profile}, one target per method (n = 1)",
                    stand_in=mia_stand_in)
+        detail["power"] = (f"underpowered: one LoRA and one full fine-tuning target per attacked domain (the paper's "
+                           f"design), so each comparison rests on n = 1 pair and has no seed interval; {MIN_SEEDS} "
+                           f"target pairs per domain would add {2 * (MIN_SEEDS - 1) * len(comparisons)} target runs, "
+                           f"not run at any profile")
         row["detail"] = detail
     else:
         row = not_run("p1.membership.auc", Reason.PROFILE, data=f"profile {profile}: no domain attacked")
@@ -159,3 +166,16 @@ def claims_table(rows: Sequence[Mapping[str, Any]], *, profile: str) -> pd.DataF
                         "stand_in_ci_high": evidence.get("ci_high"), "stand_in_verdict": evidence.get("verdict"),
                         "data": row["data"], "profile": profile})
     return pd.DataFrame.from_records(records).set_index("id")
+
+
+def underpowered(rows: Sequence[Mapping[str, Any]], *, min_n: int = MIN_SEEDS) -> dict[str, int]:
+    """``{claim id: n}`` of the claims whose smallest comparison rests on fewer than ``min_n`` seeds or runs
+    (a stand-in row reads its evidence's comparisons; a row that was not run is left out)."""
+    out = {}
+    for row in rows:
+        ns = [c["n"] for c in row.get("comparisons") or []]
+        if not ns and row["verdict"] != "not run":
+            ns = [row["n"]]
+        if ns and min(ns) < min_n:
+            out[row["id"]] = int(min(ns))
+    return out

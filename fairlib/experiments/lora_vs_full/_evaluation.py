@@ -25,7 +25,8 @@ from ...config import TEXT_METHODS
 from ...data import GroupedDataset
 from ._membership import MIAResult, membership_inference
 
-__all__ = ["METHOD_LABELS", "FAIRNESS_METRICS", "RECORD_METRICS", "RENAMED", "RENAMED_GROUP_COLUMNS", "renamed",
+__all__ = ["METHOD_LABELS", "FAIRNESS_METRICS", "UNIT_INTERVAL_PREFIXES", "INTERVAL", "column_bounds", "NULL_GAPS",
+           "gap_nulls", "RECORD_METRICS", "RENAMED", "RENAMED_GROUP_COLUMNS", "renamed",
            "evaluate_predictions", "group_columns", "Evaluation", "summarize_records", "paired_differences",
            "ece_table", "data_summary", "example_texts"]
 
@@ -245,9 +246,109 @@ def example_texts(data: GroupedDataset, *, per_category: int = 2, seed: int = 0)
     return pd.DataFrame(rows)
 
 
+#: Per-group columns ``<prefix>[g]`` whose values are rates or probabilities in [0, 1].
+UNIT_INTERVAL_PREFIXES = ("accuracy", "recall", "fpr", "selection_rate", "ece", "dpd_ovr", "eod_ovr", "precision",
+                          "f1", "tpr", "tnr", "fnr")
+#: What an interval over seeds is, in words (for captions): bounded columns get the percentile bootstrap.
+INTERVAL = "95% percentile-bootstrap interval of the mean"
+
+
+def column_bounds(column: str) -> tuple[float, float] | None:
+    """The bounds of a record column: a metric of :data:`fairlib.metrics.METRICS` has its own; a per-group rate
+    or ECE (``accuracy[g]``, ``eod_ovr[g]``, ...) lies in [0, 1]; None for anything else (counts, seconds)."""
+    if column in fm.METRICS:
+        return fm.METRICS[column].bounds
+    match = _GROUP.match(column)
+    if match and match.group(1) in UNIT_INTERVAL_PREFIXES:
+        return (0.0, 1.0)
+    return None
+
+
 def summarize_records(records: pd.DataFrame, *, by: Sequence[str], value_columns: Sequence[str]) -> pd.DataFrame:
-    """Mean, std and 95% CI over seeds (:func:`fairlib.metrics.summarize_frame`), NaN runs left out silently."""
-    return fm.summarize_frame(records, by=list(by), value_columns=list(value_columns), warn_undefined=False)
+    """Mean, std and 95% interval over seeds per ``by`` combination, NaN runs left out silently.
+
+    A bounded column (:func:`column_bounds`) gets :func:`fairlib.metrics.summarize_over_seeds`' percentile
+    bootstrap of the mean, which stays inside the metric's bounds; any other column the Student-t interval.
+    Columns ``<c>_mean, <c>_std, <c>_ci_low, <c>_ci_high, <c>_n``, rows in first-appearance order.
+    """
+    by = list(by)
+    missing = [c for c in (*by, *value_columns) if c not in records.columns]
+    if missing:
+        raise KeyError(f"summarize_records: columns {missing} are not in the records ({list(records.columns)})")
+    rows = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # undefined (NaN) values are left out and counted by _n
+        for key, part in records.groupby(by, sort=False, dropna=False):
+            row = {}
+            for column in value_columns:
+                stats = fm.summarize_over_seeds(part[column].to_numpy(dtype=float), bounds=column_bounds(column))
+                row.update({f"{column}_{stat}": value for stat, value in stats.items()})
+            rows[key] = row
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index = pd.MultiIndex.from_tuples(out.index, names=by) if len(by) > 1 else pd.Index(
+        [k[0] if isinstance(k, tuple) else k for k in out.index], name=by[0])
+    return out
+
+
+#: The between-groups gaps whose permutation null is shown beside them.
+NULL_GAPS = ("accuracy_gap", "dpd", "eo_max", "ece_gap")
+
+
+def gap_nulls(evaluation: "Evaluation", records: pd.DataFrame, *, gaps: Sequence[str] = NULL_GAPS,
+              n_permutations: int = 199) -> pd.DataFrame:
+    """Beside each reported between-groups gap, what exchangeable groups of the same sizes give.
+
+    Per configuration (domain, backbone, task, method; LoRA at the rank of its records) and gap, the observed
+    gap's mean over seeds (from ``records``; ``ece_gap`` recomputed from the predictions) and
+    :func:`fairlib.metrics.gap_permutation_null` on the configuration's **first seed**'s test predictions
+    (group labels permuted over the test examples; the group sizes are the same for every seed, and one seed
+    bounds the notebook's cost): the null's mean and 95th percentile, that seed's observed gap and one-sided
+    permutation p-value.
+
+    Returns
+    -------
+    DataFrame
+        ``domain, backbone, task, method, rank, metric, observed_mean, n_seeds, null_seed, null_observed,
+        null_mean, null_q95, p_value, excess`` (``observed_mean - null_mean``), ``n_permutations``,
+        ``group_sizes``.
+    """
+    rows = []
+    keys = ["domain", "backbone", "task", "method", "rank", "alpha"]
+    for key, part in records.groupby(keys, sort=False):
+        domain, backbone, task, method, rank, alpha = key
+        seeds = sorted(part["seed"])
+        first = seeds[0]
+        probs, y, s = evaluation.predictions[(domain, backbone, task, method, rank, alpha, first)]
+        names = evaluation.experiment.data(domain, task)[1].group_names
+        classes = list(range(probs.shape[1]))
+        for gap in gaps:
+            if gap in part.columns:
+                observed = part[gap].to_numpy(dtype=float)
+            else:
+                observed = np.array([_gap_of(evaluation.predictions[(*key, seed)], gap, names, classes,
+                                             evaluation.cfg.ece_bins) for seed in part["seed"]])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                null = fm.gap_permutation_null(y, probs.argmax(axis=1), sensitive_features=s, metric=gap,
+                                               y_prob=probs, group_names=names, classes=classes,
+                                               n_bins=evaluation.cfg.ece_bins, n_permutations=n_permutations,
+                                               random_state=0)
+            mean = float(np.nanmean(observed)) if np.isfinite(observed).any() else float("nan")
+            rows.append({"domain": domain, "backbone": backbone, "task": task, "method": method, "rank": rank,
+                         "alpha": alpha, "metric": gap, "observed_mean": mean,
+                         "n_seeds": int(np.isfinite(observed).sum()), "null_seed": int(first),
+                         "null_observed": null["observed"], "null_mean": null["null_mean"],
+                         "null_q95": null["null_q95"], "p_value": null["p_value"], "excess": mean - null["null_mean"],
+                         "n_permutations": null["n_permutations"], "group_sizes": null["group_sizes"]})
+    return pd.DataFrame(rows)
+
+
+def _gap_of(prediction: tuple, gap: str, names: Sequence[str], classes: list, n_bins: int) -> float:
+    probs, y, s = prediction
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return float(fm.evaluate(y, probs.argmax(axis=1), y_prob=probs, sensitive_features=s, group_names=list(names),
+                                 classes=classes, metrics=[gap], n_bins=n_bins, per_group=False)[gap])
 
 
 def _main_rank(part: pd.DataFrame, a: str) -> pd.DataFrame:

@@ -25,31 +25,45 @@ def _label(metric: str) -> str:
 
 
 def _bars(ax: Any, records: pd.DataFrame, *, columns: Sequence[str], labels: Sequence[str],
-          methods: Sequence[str]) -> None:
-    """Grouped bars: one cluster per column, one bar per method (mean over seeds, whiskers = 95% CI)."""
+          methods: Sequence[str], nulls: pd.DataFrame | None = None) -> None:
+    """Grouped bars: one cluster per column, one bar per method (mean over seeds, whiskers: the interval of
+    :func:`summarize_records`, inside the metric's bounds). A column without an interval (fewer than two
+    defined seeds) gets no whisker. ``nulls`` (rows of :func:`gap_nulls` with ``method`` and ``metric``) adds a
+    black tick per bar at the permutation null's mean: what exchangeable groups of the same sizes give."""
     summary = summarize_records(records, by=["method"], value_columns=columns)
     methods = [m for m in methods if m in summary.index]
     width = 0.8 / max(len(methods), 1)
     x = np.arange(len(columns))
+    marked = False
     for k, method in enumerate(methods):
         s = summary.loc[method]
         mean = np.array([s[f"{c}_mean"] for c in columns], dtype=float)
         low = np.nan_to_num(mean - np.array([s[f"{c}_ci_low"] for c in columns], dtype=float))
         high = np.nan_to_num(np.array([s[f"{c}_ci_high"] for c in columns], dtype=float) - mean)
-        ax.bar(x + (k - (len(methods) - 1) / 2) * width, mean, width, yerr=[low, high], capsize=2,
-               color=_COLOURS[method], label=METHOD_LABELS[method])
+        where = x + (k - (len(methods) - 1) / 2) * width
+        ax.bar(where, mean, width, yerr=[low, high], capsize=2, color=_COLOURS[method], label=METHOD_LABELS[method])
+        if nulls is not None:
+            for position, column in zip(where, columns):
+                row = nulls[(nulls["method"] == method) & (nulls["metric"] == column)]
+                if len(row) and np.isfinite(row["null_mean"].iloc[0]):
+                    ax.plot([position - width / 2, position + width / 2], [row["null_mean"].iloc[0]] * 2,
+                            color="black", lw=1.8, label=None if marked else "permutation null (mean)")
+                    marked = True
     ax.set_xticks(x, labels, fontsize=7, rotation=20)
     ax.tick_params(labelsize=7)
 
 
 def plot_group_fairness(records: pd.DataFrame, *, group_names: dict[str, Sequence[str]],
                         group_sizes: dict[str, Sequence[int]] | None = None, methods: Sequence[str],
-                        per_group: Sequence[str] = ("accuracy", "eod_ovr"), title: str = "") -> Any:
+                        per_group: Sequence[str] = ("accuracy", "eod_ovr"), nulls: pd.DataFrame | None = None,
+                        title: str = "") -> Any:
     """Figs. 1-2: per (backbone, task) row, group-wise panels then the between-groups gaps.
 
     ``per_group`` chooses the per-group panels: ``accuracy`` (group accuracy), ``dpd_ovr`` / ``eod_ovr`` (each group
     against all others pooled, the authors' convention). The last panel shows the between-groups values
-    (max - min over groups: accuracy gap, DPD, EOD). Bars: mean over seeds; whiskers: 95% CI.
+    (max - min over groups: accuracy gap, DPD, EOD), with a black tick per bar at the permutation null's mean
+    when ``nulls`` (:func:`gap_nulls`) is given. Bars: mean over seeds; whiskers: 95% percentile-bootstrap
+    interval of the mean (inside [0, 1]).
     """
     import matplotlib.pyplot as plt
 
@@ -67,8 +81,13 @@ def plot_group_fairness(records: pd.DataFrame, *, group_names: dict[str, Sequenc
             _bars(axes[i, j], part, columns=group_columns(prefix, names), labels=ticks, methods=methods)
             axes[i, j].set_title(f"{titles[prefix]}", fontsize=8)
         gaps = ["accuracy_gap", "dpd", "eo_max"]
-        _bars(axes[i, -1], part, columns=gaps, labels=[fm.METRICS[g].label for g in gaps], methods=methods)
-        axes[i, -1].set_title("between groups: max - min (lower = fairer)", fontsize=8)
+        cell_nulls = None if nulls is None else nulls[(nulls["backbone"] == backbone) & (nulls["task"] == task)]
+        _bars(axes[i, -1], part, columns=gaps, labels=[fm.METRICS[g].label for g in gaps], methods=methods,
+              nulls=cell_nulls)
+        axes[i, -1].set_title("between groups: max - min (lower = fairer)" + (
+            "\nblack: permutation null" if cell_nulls is not None and len(cell_nulls) else ""), fontsize=8)
+        if i == 0 and cell_nulls is not None and len(cell_nulls):
+            axes[i, -1].legend(fontsize=6)
         axes[i, 0].set_ylabel(f"{backbone}\n{task}", fontsize=8)
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
@@ -117,8 +136,8 @@ def plot_calibration(panels: Sequence[tuple[str, dict[str, tuple[np.ndarray, np.
 
 def plot_ece_by_group(records: pd.DataFrame, table: pd.DataFrame, *, group_names: dict[tuple[str, str], Sequence[str]],
                       methods: Sequence[str] = ("lora", "full"), title: str = "") -> Any:
-    """ECE per group (bars: mean over seeds, whiskers 95% CI) per (domain, backbone, task); the worst group of
-    each method (highest mean ECE) is outlined in black."""
+    """ECE per group (bars: mean over seeds, whiskers: 95% percentile-bootstrap interval of the mean, inside
+    [0, 1]) per (domain, backbone, task); the worst group of each method (highest mean ECE) is outlined in black."""
     import matplotlib.pyplot as plt
 
     cells = list(records.groupby(["domain", "backbone", "task"], sort=False).groups)
@@ -192,7 +211,10 @@ def plot_mia(result: MIAResult, *, fprs: Sequence[float] = (0.001, 0.01), title:
                label=METHOD_LABELS[method])
     ax.axhline(0.5, color="gray", ls=":", lw=1)
     ax.set_xticks(x, names, fontsize=7, rotation=20)
-    ax.set_ylim(0.3, 1.0)
+    # The axis reaches every whisker: nothing is clipped (AUC and its percentile interval lie in [0, 1]).
+    shown = boot.loc[boot.index.get_level_values("model").isin(["lora", "full"]), ["auc", "ci_low", "ci_high"]]
+    lowest = np.nanmin(shown.to_numpy(dtype=float)) if np.isfinite(shown.to_numpy(dtype=float)).any() else 0.3
+    ax.set_ylim(max(0.0, min(0.3, lowest - 0.02)), 1.0)
     ax.set_ylabel("LiRA AUC (0.5 = chance)", fontsize=7)
     ax.set_title("AUC per group, bootstrap 95% CI", fontsize=8)
     ax.tick_params(labelsize=7)
@@ -204,7 +226,8 @@ def plot_mia(result: MIAResult, *, fprs: Sequence[float] = (0.001, 0.01), title:
 
 def plot_rank_ablation(ranks: pd.DataFrame, references: pd.DataFrame, *,
                        metrics: Sequence[str] = ("accuracy", "worst_group_accuracy", "dpd", "eo_max", "ece"), title: str = "") -> Any:
-    """Metric vs LoRA rank (log axis; mean and 95% CI over seeds); full FT and the base model dashed."""
+    """Metric vs LoRA rank (log axis; mean and 95% percentile-bootstrap interval of the mean over seeds, inside
+    the metric's bounds); full FT and the base model dashed at their means."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(metrics), figsize=(2.8 * len(metrics), 2.9), squeeze=False)

@@ -83,7 +83,7 @@ class LoRAFairnessExperiment:
     Parameters
     ----------
     profile : str or fairlib.config.Profile
-        Reads ``profile.lora_fairness``, ``profile.seeds``, ``profile.stand_in_vit``, ``profile.mixed_precision``.
+        Reads ``profile.lora_fairness`` (its ``seeds``, else ``profile.seeds``), ``profile.stand_in_vit``, ``profile.mixed_precision``.
         Any Profile works in this process; :func:`jobs` and :func:`run_job` (worker processes) take registered
         profiles only.
     store : fairlib.train.RunStore, optional
@@ -100,6 +100,12 @@ class LoRAFairnessExperiment:
         self._text_data: tuple[GroupedDataset, GroupedDataset] | None = None
         self._templates: dict[str, nn.Module] = {}
         self._tokenizers: dict[str, Any] = {}
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """Training seeds of the Fig. 1 / Fig. 2 runs and the rank ablation: ``lora_fairness.seeds``, else the
+        profile's."""
+        return tuple(self.cfg.seeds) if self.cfg.seeds is not None else tuple(self.profile.seeds)
 
     # -- data -------------------------------------------------------------------------------------------------
     def vision_data(self, task: str) -> tuple[GroupedDataset, GroupedDataset]:
@@ -296,19 +302,19 @@ class LoRAFairnessExperiment:
         """Fig. 1: every vision backbone x task x method (probe, LoRA, full FT) x seed."""
         return [self.run_spec(domain="vision", backbone=b, task=t, method=m, seed=seed)
                 for b in self.cfg.vision_backbones for t in self.cfg.vision_tasks for m in VISION_METHODS
-                for seed in self.profile.seeds]
+                for seed in self.seeds]
 
     def text_specs(self) -> list[RunSpec]:
         """Fig. 2: every text backbone x method (LoRA, full FT) x seed."""
         return [self.run_spec(domain="text", backbone=b, method=m, seed=seed) for b in self.cfg.text_backbones
-                for m in TEXT_METHODS for seed in self.profile.seeds]
+                for m in TEXT_METHODS for seed in self.seeds]
 
     def rank_specs(self) -> list[RunSpec]:
         """Rank ablation: LoRA at every rank (alpha = rank_alpha_over_rank x rank), first vision backbone."""
         c = self.cfg
         return [self.run_spec(domain="vision", backbone=c.vision_backbones[0], task=c.rank_task, method="lora",
                               rank=r, alpha=c.rank_alpha_over_rank * r, seed=seed)
-                for r in c.ranks for seed in self.profile.seeds]
+                for r in c.ranks for seed in self.seeds]
 
     def mia_candidates(self, domain: str) -> int:
         return self.cfg.mia_vision_candidates if domain == "vision" else self.cfg.mia_text_candidates
