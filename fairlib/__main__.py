@@ -2,7 +2,8 @@
 
 ``python -m fairlib reproduce [--profile smoke|full|test] [--only NN ...] [--workers N]``
     run the registered notebooks' missing jobs in one process pool over every core, then execute the numbered
-    notebooks through papermill (they find every run stored), then build the reproduction report.
+    notebooks through papermill (they find every run stored; ``--workers`` notebooks at a time, each kernel with
+    cores // that many torch threads), then build the reproduction report.
 ``python -m fairlib run NN --profile P --executor {local,slurm} [--workers N | --partition P ...]``
     run notebook NN's grid of jobs (its missing runs) on every local core or on a SLURM cluster (submitit);
     a later ``reproduce`` only evaluates and plots.
@@ -51,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--executor", choices=("local",), default="local",
                            help="where the registered notebooks' jobs run before the notebooks (default: local)")
     reproduce.add_argument("--workers", type=_positive_int, metavar="N",
-                           help="worker processes (default: FAIRLIB_WORKERS or the usable cores)")
+                           help="worker processes of the jobs' pool, then notebooks executed at a time (default: "
+                                "FAIRLIB_WORKERS or the usable cores; 1: one notebook after another)")
     run = commands.add_parser("run", help="run one notebook's grid of jobs (--executor), or its code as a script "
                                           "(for `accelerate launch`)")
     run.add_argument("notebook", metavar="NN")
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if missing else 0
 
     from .config import ConfigError
-    from .experiments import RunsFailed, jobs_for, run_jobs
+    from .experiments import RunsFailed, default_workers, jobs_for, run_jobs
 
     try:
         prepare_shared_backbones(args.profile)
@@ -175,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
             print(run_jobs(jobs, executor=args.executor, workers=args.workers).summary(), flush=True)
         if args.workers is not None:
             os.environ["FAIRLIB_WORKERS"] = str(args.workers)  # the kernels' executors use as many
-        seconds = run_notebooks(profile=args.profile, only=args.only)
+        # Then the notebooks (which find every run stored), as many at a time as the pool had workers.
+        workers = args.workers if args.workers is not None else default_workers()
+        seconds = run_notebooks(profile=args.profile, only=args.only, workers=workers)
     except (NotebookFailed, ConfigError, RunsFailed, ValueError) as error:
         return _fail(str(error), 1)
     print(f"All {len(seconds)} notebook(s) ran; outputs in figures/{args.profile}/, "
