@@ -2,7 +2,8 @@
 
 ``python -m fairlib reproduce [--profile smoke|full|test] [--only NN ...] [--workers N] [-p NAME VALUE ...]``
     run the registered notebooks' missing jobs in one process pool over every core, then execute the numbered
-    notebooks through papermill (they find every run stored), then build the reproduction report. ``-p`` passes
+    notebooks through papermill (they find every run stored; ``--workers`` notebooks at a time, each kernel with
+    cores // that many torch threads), then build the reproduction report. ``-p`` passes
     a parameter of the notebooks' parameters cells (checked against each selected notebook before anything
     runs; VALUE read as papermill's ``-p`` reads it, and as YAML for lists: ``-p seeds "[0, 1]"``); a run with
     parameters writes to ``figures/<profile>-<tag>/`` and leaves the reproduction and its report alone.
@@ -54,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--executor", choices=("local",), default="local",
                            help="where the registered notebooks' jobs run before the notebooks (default: local)")
     reproduce.add_argument("--workers", type=_positive_int, metavar="N",
-                           help="worker processes (default: FAIRLIB_WORKERS or the usable cores)")
+                           help="worker processes of the jobs' pool, then notebooks executed at a time (default: "
+                                "FAIRLIB_WORKERS or the usable cores; 1: one notebook after another)")
     reproduce.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                            dest="parameters", help="a notebook parameter (repeatable), e.g. -p seeds '[0, 1]' -p tag "
                                                    "mine; see `papermill --help-notebook notebooks/NN_*.ipynb`")
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if missing else 0
 
     from .config import ConfigError
-    from .experiments import RunsFailed, jobs_for, run_jobs
+    from .experiments import RunsFailed, default_workers, jobs_for, run_jobs
 
     try:
         prepare_shared_backbones(args.profile)
@@ -233,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
             print(run_jobs(jobs, executor=args.executor, workers=args.workers).summary(), flush=True)
         if args.workers is not None:
             os.environ["FAIRLIB_WORKERS"] = str(args.workers)  # the kernels' executors use as many
-        seconds = run_notebooks(profile=args.profile, only=args.only, parameters=parameters)
+        # Then the notebooks (which find every run stored), as many at a time as the pool had workers.
+        workers = args.workers if args.workers is not None else default_workers()
+        seconds = run_notebooks(profile=args.profile, only=args.only, parameters=parameters, workers=workers)
     except (NotebookFailed, ConfigError, RunsFailed, ValueError) as error:
         return _fail(str(error), 1)
     if parameters:

@@ -7,11 +7,13 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from . import paths
 from .config import PROFILE_NAMES
 
-__all__ = ["notebook_paths", "run_notebooks", "prepare_shared_backbones", "NotebookFailed"]
+__all__ = ["notebook_paths", "run_notebooks", "execute_concurrently", "kernel_threads", "prepare_shared_backbones",
+           "NotebookFailed"]
 
 _NAME = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
 
@@ -53,75 +55,200 @@ def prepare_shared_backbones(profile: str) -> None:
 
 
 def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, parameters: dict | None = None,
-                  output_dir: Path | None = None) -> dict[str, float]:
+                  output_dir: Path | None = None, workers: int = 1) -> dict[str, float]:
     """Execute notebooks with papermill (kernel ``fairlib``), the profile and ``parameters`` passed as parameters.
 
     The kernels run with ``FAIRLIB_REPRODUCTION=1``: a notebook run with the registered profile and no ``tag``
     writes ``figures/<profile>/`` (what REPORT.md is built from); see :func:`fairlib.report.use_outputs`.
 
-    Executed copies go to ``build/notebooks/<profile>/``. Returns seconds per notebook; seconds and the
-    kernel's peak resident memory per notebook are also kept in ``build/reproduce_times_<profile>.json``.
+    Executed copies go to ``build/notebooks/<profile>/``. Returns seconds per notebook (in notebook order);
+    seconds and the kernel's peak resident memory per notebook are also kept in
+    ``build/reproduce_times_<profile>.json``.
+
+    Parameters
+    ----------
+    workers : int, default 1
+        Notebooks executed at a time. ``1`` executes them one after another in this process. More: up to
+        ``workers`` at a time, each in its own process with its own kernel (:func:`execute_concurrently`); each
+        kernel then gets ``cores // concurrent notebooks`` torch threads (``OMP_NUM_THREADS``), and what is printed
+        and recorded is the same, in notebook order.
 
     Raises
     ------
     NotebookFailed
-        On the first notebook that raises, naming notebook, cell and error.
+        On the first notebook that raises, naming notebook, cell and error (executing concurrently: the other
+        notebooks already running finish, those not started are cancelled).
     """
     import os
 
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
+    if profile not in PROFILE_NAMES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {PROFILE_NAMES}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers={workers!r}: expected an int >= 1 (notebooks executed at a time)")
     # The kernel must import the same fairlib as this process (a checkout that is not pip-installed, or one
     # of several worktrees), so the repository root goes first on the kernel's path.
     os.environ["PYTHONPATH"] = os.pathsep.join([str(paths.ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     # The kernels write the reproduction (figures/<profile>/) unless their parameters change the profile.
     os.environ["FAIRLIB_REPRODUCTION"] = "1"
 
-    if profile not in PROFILE_NAMES:
-        raise ValueError(f"unknown profile {profile!r}; valid profiles: {PROFILE_NAMES}")
     output_dir = output_dir or paths.BUILD / "notebooks" / profile
     output_dir.mkdir(parents=True, exist_ok=True)
     notebooks = notebook_paths(only)
-    seconds: dict[str, float] = {}
-    peak_gb: dict[str, float] = {}
+    parameters = {"profile": profile, **(parameters or {})}
     interactive = sys.stderr.isatty()
     # A batch job (a cluster's log file, CI) sees no progress bar: stream each cell's output instead.
     log_output = not interactive and os.environ.get("FAIRLIB_PROGRESS", "1") != "0"
-    if log_output:
-        _log_papermill_to_stderr()
-    for i, notebook in enumerate(notebooks, start=1):
-        print(f"[{i}/{len(notebooks)}] {notebook.name} (profile {profile})", flush=True)
-        start = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                str(notebook), str(output_dir / notebook.name), parameters={"profile": profile, **(parameters or {})},
-                kernel_name="fairlib", cwd=str(paths.NOTEBOOKS), progress_bar=interactive, log_output=log_output,
-            )
-        except PapermillExecutionError as error:
-            raise NotebookFailed(
-                f"{notebook.name} failed in cell {error.cell_index} (execution count {error.exec_count}): "
-                f"{error.ename}: {error.evalue}\nExecuted copy with the traceback: {output_dir / notebook.name}"
-            ) from None
-        seconds[notebook.name] = round(time.perf_counter() - start, 1)
-        peak_gb[notebook.name] = round(_children_peak_rss_gb(), 2)
-        print(f"    done in {seconds[notebook.name]:.0f} s", flush=True)
+    if min(workers, len(notebooks)) > 1:
+        done = execute_concurrently(notebooks, output_dir=output_dir, parameters=parameters, workers=workers,
+                                    log_output=log_output)
+    else:
+        done = _execute_in_order(notebooks, output_dir=output_dir, parameters=parameters, interactive=interactive,
+                                 log_output=log_output)
+    seconds = {name: record["seconds"] for name, record in done.items()}
     timings = paths.BUILD / f"reproduce_times_{profile}.json"
     timings.parent.mkdir(parents=True, exist_ok=True)  # absent when the executed copies went elsewhere
     previous = json.loads(timings.read_text()) if timings.exists() else {}
-    record = {name: {"seconds": seconds[name], "peak_memory_gb_upper_bound": peak_gb[name]} for name in seconds}
-    timings.write_text(json.dumps({**previous, **record}, indent=1))
+    timings.write_text(json.dumps({**previous, **done}, indent=1))
     return seconds
 
 
-def _log_papermill_to_stderr() -> None:
+def _failure(notebook: Path, output_dir: Path, cell: Any, count: Any, ename: str, evalue: str) -> NotebookFailed:
+    return NotebookFailed(
+        f"{notebook.name} failed in cell {cell} (execution count {count}): {ename}: {evalue}\n"
+        f"Executed copy with the traceback: {output_dir / notebook.name}")
+
+
+def _execute_in_order(notebooks: list[Path], *, output_dir: Path, parameters: dict, interactive: bool,
+                      log_output: bool) -> dict[str, dict]:
+    """One notebook after another, in this process (the kernels keep their own thread choice)."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    if log_output:
+        _log_papermill_to_stderr()
+    done: dict[str, dict] = {}
+    for i, notebook in enumerate(notebooks, start=1):
+        print(f"[{i}/{len(notebooks)}] {notebook.name} (profile {parameters['profile']})", flush=True)
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(notebook), str(output_dir / notebook.name), parameters=parameters,
+                kernel_name="fairlib", cwd=str(paths.NOTEBOOKS), progress_bar=interactive, log_output=log_output,
+            )
+        except PapermillExecutionError as error:
+            raise _failure(notebook, output_dir, error.cell_index, error.exec_count, error.ename,
+                           error.evalue) from None
+        seconds = round(time.perf_counter() - start, 1)
+        done[notebook.name] = {"seconds": seconds, "peak_memory_gb_upper_bound": round(_children_peak_rss_gb(), 2)}
+        print(f"    done in {seconds:.0f} s", flush=True)
+    return done
+
+
+def kernel_threads(concurrent: int) -> int:
+    """Torch threads of each kernel when ``concurrent`` notebooks execute at a time: the usable cores shared
+    evenly (at least one)."""
+    from .experiments import usable_cores
+
+    return max(1, usable_cores() // concurrent)
+
+
+def execute_concurrently(notebooks: list[Path], *, output_dir: Path, parameters: dict, workers: int,
+                         log_output: bool = False) -> dict[str, dict]:
+    """Execute ``notebooks`` up to ``workers`` at a time; return ``{name: {"seconds", "peak_memory_gb_upper_bound"}}``
+    in notebook order.
+
+    A pool of spawned processes (:class:`concurrent.futures.ProcessPoolExecutor`, one fresh process per notebook),
+    each executing one notebook with papermill in its own kernel. Every kernel gets :func:`kernel_threads` torch
+    threads (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``) and ``FAIRLIB_WORKERS = max(1, workers // concurrent)``
+    for a grid it would run itself, so the notebooks together use the cores once. A kernel's peak memory is
+    measured in its own process (exact per notebook). Progress is printed in notebook order, each line when that
+    notebook and all before it are done; with ``log_output`` each kernel's cell outputs stream to stderr as they
+    come, prefixed by the notebook's number.
+
+    Raises
+    ------
+    NotebookFailed
+        For the first notebook (in notebook order) among those that failed, naming it, its cell and the error;
+        notebooks already running finish, those not yet started are cancelled.
+    """
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    concurrent = min(workers, len(notebooks))
+    threads = kernel_threads(concurrent)
+    environ = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+               "FAIRLIB_WORKERS": str(max(1, workers // concurrent))}
+    total = len(notebooks)
+    print(f"Executing {total} notebooks, {concurrent} at a time ({threads} torch thread(s) per kernel, profile "
+          f"{parameters['profile']})", flush=True)
+    results: dict[str, dict] = {}
+    failures: dict[str, NotebookFailed] = {}
+    printed = 0
+    with ProcessPoolExecutor(max_workers=concurrent, mp_context=multiprocessing.get_context("spawn"),
+                             max_tasks_per_child=1, initializer=_set_environ, initargs=(environ,)) as pool:
+        futures = {pool.submit(_execute_one, str(nb), str(output_dir / nb.name), str(paths.NOTEBOOKS), parameters,
+                               log_output): nb for nb in notebooks}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                notebook = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as error:  # noqa: BLE001 - the worker process itself died
+                    outcome = {"error": (None, None, type(error).__name__, str(error))}
+                if outcome.get("error"):
+                    failures[notebook.name] = _failure(notebook, output_dir, *outcome["error"])
+                else:
+                    results[notebook.name] = {"seconds": outcome["seconds"],
+                                              "peak_memory_gb_upper_bound": outcome["peak_gb"]}
+            if failures:
+                for future in pending:
+                    future.cancel()  # not started: dropped; running: left to finish
+            while printed < total and notebooks[printed].name in results:
+                name = notebooks[printed].name
+                printed += 1
+                print(f"[{printed}/{total}] {name} (profile {parameters['profile']}): done in "
+                      f"{results[name]['seconds']:.0f} s", flush=True)
+    if failures:
+        raise failures[next(nb.name for nb in notebooks if nb.name in failures)]
+    return {nb.name: results[nb.name] for nb in notebooks}
+
+
+def _set_environ(values: dict) -> None:
+    import os
+
+    os.environ.update(values)
+
+
+def _execute_one(notebook: str, output: str, cwd: str, parameters: dict, log_output: bool) -> dict:
+    """In a pool process: execute one notebook; its seconds and kernel peak memory, or its error as plain data
+    (``(cell index, execution count, error name, error value)``; a papermill exception may not pickle)."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    if log_output:
+        _log_papermill_to_stderr(prefix=f"[{Path(notebook).name[:2]}] ")
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(notebook, output, parameters=parameters, kernel_name="fairlib", cwd=cwd,
+                                   progress_bar=False, log_output=log_output)
+    except PapermillExecutionError as error:
+        return {"error": (error.cell_index, error.exec_count, error.ename, str(error.evalue))}
+    except Exception as error:  # noqa: BLE001 - e.g. a kernel that died: reported for this notebook
+        return {"error": ("(none: the kernel or papermill failed)", None, type(error).__name__, str(error))}
+    return {"seconds": round(time.perf_counter() - start, 1), "peak_gb": round(_children_peak_rss_gb(), 2),
+            "error": None}
+
+
+def _log_papermill_to_stderr(prefix: str = "") -> None:
     # papermill logs cell outputs at INFO on its own logger; its CLI configures a handler, a library call does not.
     import logging
 
     logger = logging.getLogger("papermill")
     if not any(getattr(h, "_fairlib", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("    %(message)s"))
+        handler.setFormatter(logging.Formatter(f"    {prefix}%(message)s"))
         handler._fairlib = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -215,7 +215,14 @@ class FisherExperiment:
         """One row per run (of :func:`jobs`, and the pre-trained models as they are) and split, in the
         notebook's order, evaluated from the stored logits (each record once, :func:`dedupe`)."""
         rows: list[dict] = []
+        seen: set = set()
         for kind, source, item in _entries(self.profile):
+            # A run that several experiments share (f_B's OURS run is in Fig. 4, Fig. 5 and the reviews) gives
+            # the same rows each time, which dedupe would drop: it is evaluated once, where it first appears.
+            identity = (kind, source, item) if kind == "pre" else (kind, item.key)
+            if identity in seen:
+                continue
+            seen.add(identity)
             pre = self.pretrained(source)
             if pre is None:
                 continue
