@@ -271,3 +271,17 @@ def test_reading_notes_are_generated_from_the_rows_and_the_null_table():
     few = privacy.claim_rows(_runs({"orth": -0.1}, seeds=3), config=pc, profile="test")
     text = privacy.reading_notes(few, nulls=nulls)
     assert "has 3 seeds" in text and "underpowered" in text
+
+
+def test_stand_in_evidence_carries_the_engines_power_numbers_of_its_own_test():
+    runs = _runs({"orth": -0.1, "adv": 0.0}, noise=0.05, seeds=4)
+    stand_in = privacy.claim_rows(runs, config=get_profile("test").privacy, profile="test")
+    real = privacy.claim_rows(runs, config=_Real, profile="test")
+    for s, r in zip(stand_in, real):
+        assert s["verdict"] == "not run"
+        assert {k: s["evidence"][k] for k in ("estimate", "ci_low", "ci_high", "n", "verdict", "mde", "seeds_needed")} \
+            == {k: r[k] for k in ("estimate", "ci_low", "ci_high", "n", "verdict", "mde", "seeds_needed")}
+    adv = next(r for r in stand_in if r["id"] == "p3.adv.dpd")
+    assert adv["evidence"]["verdict"] == "inconclusive" and adv["evidence"]["mde"] > 0
+    text = privacy.reading_notes(stand_in, nulls=pd.DataFrame({"observed": [0.1], "null_q95": [0.2]}))
+    assert f"`p3.adv.dpd` (minimum detectable effect {adv['evidence']['mde']:.3f} at n = 4" in text

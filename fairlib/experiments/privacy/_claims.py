@@ -60,15 +60,24 @@ def claim_rows(runs: Any, *, config: Any, profile: str) -> list[dict]:
     runs : pandas.DataFrame
         :func:`~fairlib.experiments.privacy.collect`'s rows.
     config : fairlib.config.PrivacyLoraConfig
-        Decides whether the data stand in for the paper's (then every row is ``not run (stand-in)``).
+        Decides whether the data stand in for the paper's (then every row is ``not run (stand-in)``, and its
+        ``evidence`` holds the stand-in's own verdict and interval, with ``mde`` and ``seeds_needed``).
     profile : str
     """
     tasks = ", ".join(task_label(t) for t in dict.fromkeys(runs.task))
     seeds = runs.seed.nunique()
     data = f"{config.backbone} backbone; {tasks}; {profile} profile, {seeds} seeds, paired with Erm by seed"
-    return [evidence.evaluate(c.id, comparisons=claim_comparisons(runs, c.id), data=data,
-                              stand_in=is_stand_in(config))
-            for c in claims_of(NOTEBOOK)]
+    stand_in = is_stand_in(config)
+    rows = []
+    for c in claims_of(NOTEBOOK):
+        comparisons = claim_comparisons(runs, c.id)
+        row = evidence.evaluate(c.id, comparisons=comparisons, data=data, stand_in=stand_in)
+        if row["evidence"]:
+            # The stand-in's own test, complete: its minimum detectable effect and seeds needed beside its verdict.
+            own = evidence.evaluate(c.id, comparisons=comparisons, data=data, stand_in=False)
+            row["evidence"].update(mde=own["mde"], seeds_needed=own["seeds_needed"])
+        rows.append(row)
+    return rows
 
 
 def claims_table(rows: list[dict]) -> Any:
@@ -131,10 +140,14 @@ def reading_notes(rows: list[dict], *, nulls: Any) -> str:
         shown = r["evidence"] or r
         verdicts.setdefault(shown["verdict"], []).append(r["id"])
         if shown["verdict"] == "inconclusive":
-            mde = "n/a" if shown.get("mde") is None else f"{shown['mde']:.3f}"
+            if shown.get("mde") is None:
+                inconclusive.append(f"`{r['id']}` (no spread to state a detectable effect from)")
+                continue
             needed = shown.get("seeds_needed")
-            needed = "more than any affordable number" if needed is None else f"{needed}"
-            inconclusive.append(f"`{r['id']}` (minimum detectable effect {mde}, seeds needed {needed})")
+            needed = ("seeds cannot resolve it: its observed effect is nil or beyond the engine's cap"
+                      if needed is None else f"its observed effect would need {needed} seeds")
+            inconclusive.append(f"`{r['id']}` (minimum detectable effect {shown['mde']:.3f} at n = {shown['n']}; "
+                                f"{needed})")
     stand_in = any(r["evidence"] for r in rows)
     which = "Stand-in verdicts (the paper's data did not run)" if stand_in else "Verdicts"
     lines.append(f"- **{which}.** " + "; ".join(f"{v}: {len(ids)} ({', '.join(f'`{i}`' for i in ids)})"
