@@ -285,3 +285,11 @@ def test_stand_in_evidence_carries_the_engines_power_numbers_of_its_own_test():
     assert adv["evidence"]["verdict"] == "inconclusive" and adv["evidence"]["mde"] > 0
     text = privacy.reading_notes(stand_in, nulls=pd.DataFrame({"observed": [0.1], "null_q95": [0.2]}))
     assert f"`p3.adv.dpd` (minimum detectable effect {adv['evidence']['mde']:.3f} at n = 4" in text
+
+
+def test_axes_widen_only_for_a_whisker_that_would_leave_them():
+    from fairlib.experiments.privacy._figures import _limits
+
+    assert _limits(0.0, 1.05, [[0.0, 0.3], [0.5, 1.0]]) == (0.0, 1.05)
+    assert _limits(0.0, 1.05, [[-0.2, 0.3], [0.5, 1.3]]) == pytest.approx((-0.22, 1.32))
+    assert _limits(0.0, 1.05, [[np.nan]]) == (0.0, 1.05)

@@ -69,8 +69,10 @@ def _limits(low: float, high: float, values: Any) -> tuple[float, float]:
     # The axis range: [low, high], widened to hold every whisker end (never clipped).
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
-    if len(values):
-        low, high = min(low, float(values.min()) - 0.02), max(high, float(values.max()) + 0.02)
+    if len(values) and values.min() < low:
+        low = float(values.min()) - 0.02
+    if len(values) and values.max() > high:
+        high = float(values.max()) + 0.02
     return low, high
 
 
