@@ -16,7 +16,7 @@ def results(executed_notebook):
 def test_every_task_seed_and_strategy_ran(results):
     config = results["config"]
     runs = results["metrics"]["runs"]
-    expected = {(t, s, m) for t in config["privacy"]["tasks"] for s in config["profile"]["seeds"]
+    expected = {(t, s, m) for t in config["privacy"]["tasks"] for s in results["metrics"]["seeds"]
                 for m in config["strategies"]}
     assert {(r["task"], r["seed"], r["strategy"]) for r in runs} == expected
     assert set(config["strategies"]) == {"erm", "unl", "adv", "orth"}
@@ -56,7 +56,7 @@ def test_differences_to_erm_are_seed_paired(results):
     for key, row in results["metrics"]["differences_to_erm"].items():
         task, strategy = key.split("|")
         assert strategy != "erm"
-        seeds = results["config"]["profile"]["seeds"]
+        seeds = results["metrics"]["seeds"]
         paired = [runs[(task, strategy, s)]["fpr_gap"] - runs[(task, "erm", s)]["fpr_gap"] for s in seeds]
         assert row["fpr_gap_mean"] == pytest.approx(np.mean(paired))
 
@@ -117,7 +117,7 @@ def test_claims_are_engine_rows_of_the_catalogue_and_stand_ins_are_not_run(resul
         validate_row(row)
         # test profile = stand-in data: not run, with the stand-in's own test beside it
         assert (row["verdict"], row["reason"]) == ("not run", "stand-in data")
-        assert row["evidence"]["n"] == len(results["config"]["profile"]["seeds"])
+        assert row["evidence"]["n"] == len(results["metrics"]["seeds"])
     # the stand-in evidence of Unl's gaps follows from the recorded per-seed runs: its deciding comparison's
     # estimate is the mean paired difference Unl - Erm of that task and gap
     runs = {(r["task"], r["strategy"], r["seed"]): r for r in results["metrics"]["runs"]}
@@ -125,7 +125,62 @@ def test_claims_are_engine_rows_of_the_catalogue_and_stand_ins_are_not_run(resul
     row = claims[-1]
     task = next(t for t, label in labels.items() if row["deciding"].startswith(label))
     metric = row["deciding"].rsplit(": ", 1)[1]
-    seeds = results["config"]["profile"]["seeds"]
+    seeds = results["metrics"]["seeds"]
     paired = [runs[(task, "unl", s)][metric] - runs[(task, "erm", s)][metric] for s in seeds]
     assert row["evidence"]["estimate"] == pytest.approx(np.mean(paired))
     assert results["profile"] == "test"
+
+
+def test_recorded_seeds_are_the_seeds_of_the_declared_grid(results):
+    from fairlib.config import get_profile
+    from fairlib.experiments import privacy
+
+    declared = privacy.jobs(get_profile("test"))
+    seeds = results["metrics"]["seeds"]
+    assert seeds == sorted({s.seed for s in declared}) == list(privacy.seeds_of("test"))
+    # every comparison of every claim rests on all of them
+    assert {row["evidence"]["n"] for row in results["claims"]} == {len(seeds)}
+
+
+def test_recorded_permutation_null_equals_a_direct_call_on_the_stored_predictions(results):
+    from fairlib.config import get_profile
+    from fairlib.experiments import privacy
+    from fairlib.metrics import gap_permutation_null
+    from fairlib.train import RunStore
+
+    null = results["metrics"]["permutation_null"]
+    assert null["gaps"] == ["dpd", "tpr_gap", "fpr_gap"]
+    specs = {s.key: s for s in privacy.developer_jobs(get_profile("test"))}
+    runs = results["metrics"]["runs"]
+    for run in (runs[0], runs[-1]):  # two tasks, two strategies
+        spec = specs[run["key"]]
+        record, tensors = RunStore(spec.namespace).load(spec.to_dict())
+        y, prob, s = (tensors[f"test/{k}"].numpy() for k in ("y", "prob", "s"))
+        y_pred = (prob[:, 1] >= 0.5).astype(np.int64)
+        for gap in null["gaps"]:
+            direct = gap_permutation_null(y, y_pred, sensitive_features=s, metric=gap,
+                                          group_names=record["group_names"], n_permutations=null["n_permutations"],
+                                          random_state=null["random_state"])
+            assert direct["observed"] == pytest.approx(run[gap], abs=1e-12)
+            for stat in ("null_mean", "null_q95", "p_value"):
+                assert run[f"{gap}_{stat}"] == pytest.approx(direct[stat], abs=1e-12), (run["key"], gap, stat)
+    # the table beside the gaps: per task, strategy and gap, the means over seeds of the recorded runs
+    for key, row in null["table"].items():
+        task, strategy, gap = key.split("|")
+        part = [r for r in runs if r["task"] == task and r["strategy"] == strategy]
+        assert row["observed"] == pytest.approx(np.mean([r[gap] for r in part]))
+        assert row["null_mean"] == pytest.approx(np.mean([r[f"{gap}_null_mean"] for r in part]))
+        assert row["seeds_p_below_0.05"] == sum(r[f"{gap}_p_value"] < 0.05 for r in part)
+        assert row["n"] == len(part) == len(results["metrics"]["seeds"])
+    assert len(null["table"]) == len(results["metrics"]["summary"]) * 3
+
+
+def test_recorded_intervals_lie_in_the_metrics_bounds(results):
+    from fairlib.experiments import privacy
+
+    for key, row in results["metrics"]["summary"].items():
+        for metric in privacy.METRIC_COLUMNS:
+            low, mean, high = (row[f"{metric}_{stat}"] for stat in ("ci_low", "mean", "ci_high"))
+            assert 0.0 <= low <= mean <= high <= 1.0, (key, metric, low, mean, high)
+    for key, row in results["metrics"]["permutation_null"]["table"].items():
+        assert 0.0 <= row["observed_ci_low"] <= row["observed"] <= row["observed_ci_high"] <= 1.0, key

@@ -122,3 +122,174 @@ def test_claim_rows_on_stand_ins_are_not_run_with_the_evidence_beside():
     first = next(iter(comps.values()))
     expected = runs[(runs.strategy == "orth")].sort_values("seed")[first["metric"]].to_numpy()
     np.testing.assert_array_equal(first["a"], expected)
+
+
+# ------------------------------------------------------------------------------ seeds (issue 12: power at smoke)
+def test_smoke_runs_ten_seeds_per_comparison_and_the_test_profile_keeps_its_seeds():
+    from fairlib.config import ConfigError, PrivacyLoraConfig
+
+    smoke, test = get_profile("smoke"), get_profile("test")
+    assert privacy.seeds_of(smoke) == tuple(range(10)) == smoke.privacy.seeds
+    assert test.privacy.seeds is None and privacy.seeds_of(test) == test.seeds
+    for profile in (smoke, test):
+        developers = privacy.developer_jobs(profile)
+        per_cell = {}
+        for spec in developers:
+            per_cell.setdefault((spec.param("task"), spec.method), set()).add(spec.seed)
+        assert set(map(frozenset, per_cell.values())) == {frozenset(privacy.seeds_of(profile))}
+        assert len(privacy.jobs(profile)) == len(profile.privacy.tasks) * len(privacy.seeds_of(profile)) * 5
+    assert len(privacy.seeds_of(smoke)) >= privacy.POWER_SEEDS
+    for bad in ((0, 0), (), (-1,), [0, 1], (0, 1.5), (True,)):
+        with pytest.raises(ConfigError, match="seeds"):
+            PrivacyLoraConfig(seeds=bad)
+
+
+def test_the_seed_list_is_not_part_of_a_runs_identity():
+    import dataclasses
+
+    test = get_profile("test")
+    more = dataclasses.replace(test, privacy=dataclasses.replace(test.privacy, seeds=(*test.seeds, 7)))
+    keys = {(s.param("task"), s.method, s.seed): s.key for s in privacy.jobs(test)}
+    extended = {(s.param("task"), s.method, s.seed): s.key for s in privacy.jobs(more)}
+    assert {k: extended[k] for k in keys} == keys and len(extended) == len(keys) * 3 // 2
+
+
+# ------------------------------------------------------------------------------ permutation null beside each gap
+def _predictions(n=240, groups=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    s = rng.integers(0, groups, n)
+    p1 = np.clip(0.5 + 0.3 * (y - 0.5) + 0.1 * (s == 0) + 0.2 * rng.normal(size=n), 0, 1)
+    return y, np.column_stack([1 - p1, p1]), s, tuple(f"g{k}" for k in range(groups))
+
+
+def test_gap_nulls_are_the_metrics_permutation_null_of_the_runs_predictions():
+    from fairlib.metrics import gap_permutation_null
+
+    y, prob, s, names = _predictions()
+    nulls = privacy.gap_nulls(y, prob, s, group_names=names)
+    record = privacy.evaluate_run(y, prob, s, group_names=names)
+    y_pred = (prob[:, 1] >= 0.5).astype(int)
+    for gap in privacy.GAP_COLUMNS:
+        direct = gap_permutation_null(y, y_pred, sensitive_features=s, metric=gap, group_names=names,
+                                      n_permutations=privacy.NULL_PERMUTATIONS,
+                                      random_state=privacy.NULL_RANDOM_STATE)
+        assert direct["observed"] == pytest.approx(record[gap])
+        for stat in ("null_mean", "null_q95", "p_value"):
+            assert nulls[f"{gap}_{stat}"] == direct[stat]
+        # an independent null: the mean of the gap over permuted group labels, recomputed by hand
+        rng = np.random.default_rng(privacy.NULL_RANDOM_STATE)
+        hand = []
+        for _ in range(privacy.NULL_PERMUTATIONS):
+            perm = rng.permutation(s)
+            if gap == "dpd":
+                rates = [y_pred[perm == g].mean() for g in range(3)]
+            else:
+                label = 1 if gap == "tpr_gap" else 0
+                rates = [y_pred[(perm == g) & (y == label)].mean() for g in range(3)]
+            hand.append(max(rates) - min(rates))
+        assert nulls[f"{gap}_null_mean"] == pytest.approx(np.mean(hand))
+
+
+def test_null_table_sets_each_mean_gap_beside_the_mean_of_its_seeds_nulls():
+    rows = []
+    for seed, (gap, null) in enumerate([(0.30, 0.10), (0.20, 0.12), (0.25, 0.08)]):
+        rows.append({"task": "t", "strategy": "erm", "seed": seed,
+                     **{f"{g}": gap for g in privacy.GAP_COLUMNS},
+                     **{f"{g}_null_mean": null for g in privacy.GAP_COLUMNS},
+                     **{f"{g}_null_q95": null + 0.1 for g in privacy.GAP_COLUMNS},
+                     **{f"{g}_p_value": p for g, p in zip(privacy.GAP_COLUMNS, (0.01, 0.2, 0.04 + seed / 100))}})
+    table = privacy.null_table(pd.DataFrame(rows))
+    assert list(table.index) == [("t", "erm", g) for g in privacy.GAP_COLUMNS]
+    row = table.loc[("t", "erm", "dpd")]
+    assert row["observed"] == pytest.approx(0.25) and row["null_mean"] == pytest.approx(0.10)
+    assert row["null_q95"] == pytest.approx(0.20) and row["excess"] == pytest.approx(0.15)
+    assert 0.20 <= row["observed_ci_low"] <= row["observed"] <= row["observed_ci_high"] <= 0.30
+    assert row["n"] == 3
+    # p-values: dpd 0.01 in every seed; tpr_gap 0.2; fpr_gap 0.04, 0.05, 0.06 -> one below 0.05
+    assert [table.loc[("t", "erm", g), "seeds_p_below_0.05"] for g in privacy.GAP_COLUMNS] == [3, 0, 1]
+
+
+# ------------------------------------------------------------------------------ honest intervals in the figures
+def _summary_runs(seeds=10):
+    rng = np.random.default_rng(1)
+    rows = []
+    for task in ("standin:celeba-like:upper-body:low-contrast", "standin:utk-like:upper-body"):
+        for strategy in ("erm", "unl", "adv", "orth"):
+            for seed in range(seeds):
+                # a very wide spread near the bounds: a t interval of these would leave [0, 1]
+                rows.append({"task": task, "strategy": strategy, "seed": seed,
+                             **{m: float(rng.choice([0.0, 0.02, 0.98, 1.0])) for m in privacy.METRIC_COLUMNS}})
+    return pd.DataFrame(rows)
+
+
+def test_summary_intervals_stay_in_bounds_and_the_figures_hold_every_whisker():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    runs = _summary_runs(seeds=3)
+    summary = privacy.summarize(runs)
+    for c in privacy.METRIC_COLUMNS:
+        assert ((summary[f"{c}_ci_low"] >= 0) & (summary[f"{c}_ci_high"] <= 1)).all()
+        assert ((summary[f"{c}_ci_low"] <= summary[f"{c}_mean"]) & (summary[f"{c}_mean"] <= summary[f"{c}_ci_high"])).all()
+    labels = {t: t for t in runs.task.unique()}
+    strategies = ["erm", "unl", "adv", "orth"]
+    fig = privacy.plot_strategy_bars(summary, strategies=strategies, task_labels=labels, title="T")
+    for ax in fig.axes:
+        low, high = ax.get_ylim()
+        assert low <= 0 and high >= 1
+    assert "mean over 3 seeds" in fig._suptitle.get_text() and "percentile-bootstrap" in fig._suptitle.get_text()
+    fig = privacy.plot_tradeoff(summary, strategies=strategies, task_labels=labels, title="T")
+    assert "points: mean over 3 seeds" in fig._suptitle.get_text()
+    for ax in fig.axes:
+        assert ax.get_xlim()[0] <= 0 and ax.get_xlim()[1] >= 1 and ax.get_ylim()[0] <= 0
+
+
+def test_whisker_caption_counts_seeds_and_refuses_intervals_outside_the_bounds():
+    from fairlib.metrics import summarize_frame
+
+    runs = _summary_runs(seeds=4)
+    runs = runs[~((runs.strategy == "adv") & (runs.seed >= 2))]  # adv: 2 seeds, the others 4
+    summary = privacy.summarize(runs)
+    assert privacy.whisker_caption(summary, ["accuracy"]).startswith("bars: mean over 2 to 4 seeds; whiskers: 95% ")
+    one = privacy.summarize(runs[runs.seed == 0])
+    assert "8 interval(s) undefined (one seed)" in privacy.whisker_caption(one, ["accuracy"])
+    t_intervals = summarize_frame(runs, by=["task", "strategy"], value_columns=list(privacy.METRIC_COLUMNS))
+    with pytest.raises(ValueError, match="leave \\[0, 1\\]"):
+        privacy.whisker_caption(t_intervals, ["accuracy"])
+
+
+def test_reading_notes_are_generated_from_the_rows_and_the_null_table():
+    nulls = pd.DataFrame({"observed": [0.3, 0.1, 0.2], "null_q95": [0.2, 0.2, 0.2]})
+    pc = get_profile("test").privacy
+    rows = privacy.claim_rows(_runs({"orth": -0.1}, seeds=10), config=pc, profile="smoke")
+    text = privacy.reading_notes(rows, nulls=nulls)
+    assert "has 10 seeds per strategy" in text and f"meets the target of at least {privacy.POWER_SEEDS}" in text
+    assert "1 of the 3 mean gaps" in text and "the other 2 are within" in text
+    reproduced = [r["id"] for r in rows if r["evidence"]["verdict"] == "reproduced"]
+    assert f"reproduced: {len(reproduced)} (" in text
+    few = privacy.claim_rows(_runs({"orth": -0.1}, seeds=3), config=pc, profile="test")
+    text = privacy.reading_notes(few, nulls=nulls)
+    assert "has 3 seeds" in text and "underpowered" in text
+
+
+def test_stand_in_evidence_carries_the_engines_power_numbers_of_its_own_test():
+    runs = _runs({"orth": -0.1, "adv": 0.0}, noise=0.05, seeds=4)
+    stand_in = privacy.claim_rows(runs, config=get_profile("test").privacy, profile="test")
+    real = privacy.claim_rows(runs, config=_Real, profile="test")
+    for s, r in zip(stand_in, real):
+        assert s["verdict"] == "not run"
+        assert {k: s["evidence"][k] for k in ("estimate", "ci_low", "ci_high", "n", "verdict", "mde", "seeds_needed")} \
+            == {k: r[k] for k in ("estimate", "ci_low", "ci_high", "n", "verdict", "mde", "seeds_needed")}
+    adv = next(r for r in stand_in if r["id"] == "p3.adv.dpd")
+    assert adv["evidence"]["verdict"] == "inconclusive" and adv["evidence"]["mde"] > 0
+    text = privacy.reading_notes(stand_in, nulls=pd.DataFrame({"observed": [0.1], "null_q95": [0.2]}))
+    assert f"`p3.adv.dpd` (minimum detectable effect {adv['evidence']['mde']:.3f} at n = 4" in text
+
+
+def test_axes_widen_only_for_a_whisker_that_would_leave_them():
+    from fairlib.experiments.privacy._figures import _limits
+
+    assert _limits(0.0, 1.05, [[0.0, 0.3], [0.5, 1.0]]) == (0.0, 1.05)
+    assert _limits(0.0, 1.05, [[-0.2, 0.3], [0.5, 1.3]]) == pytest.approx((-0.22, 1.32))
+    assert _limits(0.0, 1.05, [[np.nan]]) == (0.0, 1.05)

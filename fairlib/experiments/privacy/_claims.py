@@ -16,7 +16,10 @@ from ...methods.privacy_strategies import task_label
 from ._grid import NOTEBOOK
 from ._tasks import is_stand_in
 
-__all__ = ["CLAIM_STRATEGY", "claim_comparisons", "claim_rows", "claims_table"]
+__all__ = ["CLAIM_STRATEGY", "POWER_SEEDS", "claim_comparisons", "claim_rows", "claims_table", "reading_notes"]
+
+#: Seeds per seed-paired comparison that issue 12 asks of every claim at the smoke profile.
+POWER_SEEDS = 10
 
 #: Catalogue id -> the strategy it compares with Erm (B = Erm in every claim of paper 3).
 CLAIM_STRATEGY = {"p3.orth.reduces_bias": "orth", "p3.orth.keeps_utility": "orth", "p3.adv.fpr_gap": "adv",
@@ -57,15 +60,24 @@ def claim_rows(runs: Any, *, config: Any, profile: str) -> list[dict]:
     runs : pandas.DataFrame
         :func:`~fairlib.experiments.privacy.collect`'s rows.
     config : fairlib.config.PrivacyLoraConfig
-        Decides whether the data stand in for the paper's (then every row is ``not run (stand-in)``).
+        Decides whether the data stand in for the paper's (then every row is ``not run (stand-in)``, and its
+        ``evidence`` holds the stand-in's own verdict and interval, with ``mde`` and ``seeds_needed``).
     profile : str
     """
     tasks = ", ".join(task_label(t) for t in dict.fromkeys(runs.task))
     seeds = runs.seed.nunique()
     data = f"{config.backbone} backbone; {tasks}; {profile} profile, {seeds} seeds, paired with Erm by seed"
-    return [evidence.evaluate(c.id, comparisons=claim_comparisons(runs, c.id), data=data,
-                              stand_in=is_stand_in(config))
-            for c in claims_of(NOTEBOOK)]
+    stand_in = is_stand_in(config)
+    rows = []
+    for c in claims_of(NOTEBOOK):
+        comparisons = claim_comparisons(runs, c.id)
+        row = evidence.evaluate(c.id, comparisons=comparisons, data=data, stand_in=stand_in)
+        if row["evidence"]:
+            # The stand-in's own test, complete: its minimum detectable effect and seeds needed beside its verdict.
+            own = evidence.evaluate(c.id, comparisons=comparisons, data=data, stand_in=False)
+            row["evidence"].update(mde=own["mde"], seeds_needed=own["seeds_needed"])
+        rows.append(row)
+    return rows
 
 
 def claims_table(rows: list[dict]) -> Any:
@@ -87,3 +99,63 @@ def claims_table(rows: list[dict]) -> Any:
                         "estimate [interval]": interval(shown if shown.get("ci_low") is not None else None),
                         "stand-in verdict": r["evidence"]["verdict"] if r["evidence"] else ""})
     return pd.DataFrame.from_records(records).set_index("id")
+
+
+def _seed_counts(rows: list[dict]) -> list[int]:
+    return [int(shown["n"]) for r in rows for shown in [r["evidence"] or r] if shown.get("n") is not None]
+
+
+def reading_notes(rows: list[dict], *, nulls: Any) -> str:
+    """The numbers of "Reading the results", generated from the claim rows and the permutation-null table.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`claim_rows`.
+    nulls : pandas.DataFrame
+        :func:`~fairlib.experiments.privacy.null_table`.
+
+    Returns
+    -------
+    str
+        Markdown bullets: the seeds each claim's comparisons rest on (and whether that meets
+        :data:`POWER_SEEDS`), the verdicts (the stand-in's own where the row is ``not run (stand-in)``) with the
+        minimum detectable effect and seeds needed of every inconclusive one, and how many mean gaps lie above
+        their permutation null's 95th percentile.
+    """
+    counts = _seed_counts(rows)
+    low, high = min(counts), max(counts)
+    seeds = f"{low}" if low == high else f"{low} to {high}"
+    lines = [f"- **Seeds.** Every comparison the claims rest on has {seeds} seeds per strategy, paired with Erm by "
+             f"seed."]
+    if low >= POWER_SEEDS:
+        lines[0] += f" That meets the target of at least {POWER_SEEDS} per comparison."
+    else:
+        lines[0] += (f" That is fewer than the target of {POWER_SEEDS} per comparison, so every claim stays "
+                     f"underpowered at this profile; each inconclusive row's seeds needed says what its observed "
+                     f"spread would need.")
+    verdicts: dict[str, list[str]] = {}
+    inconclusive = []
+    for r in rows:
+        shown = r["evidence"] or r
+        verdicts.setdefault(shown["verdict"], []).append(r["id"])
+        if shown["verdict"] == "inconclusive":
+            if shown.get("mde") is None:
+                inconclusive.append(f"`{r['id']}` (no spread to state a detectable effect from)")
+                continue
+            needed = shown.get("seeds_needed")
+            needed = ("seeds cannot resolve it: its observed effect is nil or beyond the engine's cap"
+                      if needed is None else f"its observed effect would need {needed} seeds")
+            inconclusive.append(f"`{r['id']}` (minimum detectable effect {shown['mde']:.3f} at n = {shown['n']}; "
+                                f"{needed})")
+    stand_in = any(r["evidence"] for r in rows)
+    which = "Stand-in verdicts (the paper's data did not run)" if stand_in else "Verdicts"
+    lines.append(f"- **{which}.** " + "; ".join(f"{v}: {len(ids)} ({', '.join(f'`{i}`' for i in ids)})"
+                                               for v, ids in verdicts.items()) + ".")
+    if inconclusive:
+        lines.append("- **Inconclusive.** " + "; ".join(inconclusive) + ".")
+    above = int((nulls["observed"] > nulls["null_q95"]).sum())
+    lines.append(f"- **Gaps beside noise.** {above} of the {len(nulls)} mean gaps (task x strategy x gap) lie above "
+                 f"the 95th percentile of their permutation null (averaged over seeds); the other "
+                 f"{len(nulls) - above} are within what exchangeable groups of the same sizes produce.")
+    return "\n".join(lines)

@@ -10,12 +10,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ...metrics import evaluate, summarize_frame
+from ...metrics import evaluate, gap_permutation_null, summarize_frame, summarize_over_seeds
 from ...train import RunStore
 from ._grid import developer_jobs, resolve
 
-__all__ = ["METRIC_COLUMNS", "GAP_COLUMNS", "RENAMED", "rename_record", "evaluate_run", "leakage", "collect",
-           "summarize", "paired_differences", "adv_rounds", "keyed", "means"]
+__all__ = ["METRIC_COLUMNS", "GAP_COLUMNS", "RENAMED", "NULL_PERMUTATIONS", "NULL_RANDOM_STATE", "rename_record",
+           "evaluate_run", "gap_nulls", "leakage", "collect", "summarize", "null_table", "paired_differences",
+           "adv_rounds", "keyed", "means"]
 
 #: The metrics the notebook reports per run (canonical names), in display order.
 METRIC_COLUMNS = ("accuracy", "roc_auc", "dpd", "tpr_gap", "fpr_gap", "leakage")
@@ -25,6 +26,11 @@ GAP_COLUMNS = ("dpd", "tpr_gap", "fpr_gap")
 #: not an equalized-odds gap; per-group ``tpr`` is the per-group ``recall``.
 RENAMED = {"dp_gap": "dpd", "eo_gap": "tpr_gap", "auc": "roc_auc", "tpr": "recall"}
 _EVALUATED = ("accuracy", "roc_auc", "dpd", "tpr_gap", "fpr_gap")
+#: Permutations of the group labels behind each run's permutation null of a gap, and their generator's seed.
+NULL_PERMUTATIONS = 999
+NULL_RANDOM_STATE = 0
+#: What :func:`gap_nulls` records per gap, as ``<gap>_<stat>`` columns of a run.
+_NULL_STATS = ("null_mean", "null_q95", "p_value")
 
 
 def rename_record(record: Mapping[str, Any]) -> dict:
@@ -77,10 +83,37 @@ def evaluate_run(y: np.ndarray, prob: np.ndarray, s: np.ndarray, *, group_names:
         ``count[g]``, ``accuracy[g]``, ``recall[g]``, ``fpr[g]``, ``selection_rate[g]``, ...
     """
     prob = np.asarray(prob)
-    p1 = prob[:, 1] if prob.ndim == 2 else prob
-    y_pred = (p1 >= 0.5).astype(np.int64)
+    y_pred = _predicted(prob)
     return evaluate(np.asarray(y), y_pred, sensitive_features=np.asarray(s), y_prob=prob,
                     group_names=tuple(group_names), metrics=_EVALUATED, classes=(0, 1))
+
+
+def _predicted(prob: np.ndarray) -> np.ndarray:
+    prob = np.asarray(prob)
+    p1 = prob[:, 1] if prob.ndim == 2 else prob
+    return (p1 >= 0.5).astype(np.int64)
+
+
+def gap_nulls(y: np.ndarray, prob: np.ndarray, s: np.ndarray, *, group_names: Any) -> dict:
+    """Beside each gap of :data:`GAP_COLUMNS`, what exchangeable groups of the same sizes give.
+
+    :func:`fairlib.metrics.gap_permutation_null` of the run's predictions (``p1 >= 0.5``, as in
+    :func:`evaluate_run`), with :data:`NULL_PERMUTATIONS` permutations drawn from ``NULL_RANDOM_STATE``.
+
+    Returns
+    -------
+    dict
+        ``<gap>_null_mean`` (mean gap over the permutations), ``<gap>_null_q95`` (their 95th percentile) and
+        ``<gap>_p_value`` (one-sided: a gap this large or larger among the permutations) per gap.
+    """
+    y_pred = _predicted(prob)
+    out = {}
+    for gap in GAP_COLUMNS:
+        null = gap_permutation_null(np.asarray(y), y_pred, sensitive_features=np.asarray(s), metric=gap,
+                                    group_names=tuple(group_names), classes=(0, 1),
+                                    n_permutations=NULL_PERMUTATIONS, random_state=NULL_RANDOM_STATE)
+        out.update({f"{gap}_{stat}": null[stat] for stat in _NULL_STATS})
+    return out
 
 
 def collect(profile: Any) -> Any:
@@ -89,7 +122,8 @@ def collect(profile: Any) -> Any:
     Returns
     -------
     pandas.DataFrame
-        ``task, strategy, seed, key``, the record of :func:`evaluate_run`, ``leakage``, and the run's facts
+        ``task, strategy, seed, key``, the record of :func:`evaluate_run`, ``leakage``, each gap's permutation
+        null (:func:`gap_nulls`: ``<gap>_null_mean``, ``<gap>_null_q95``, ``<gap>_p_value``), and the run's facts
         (``exchanged_parameters``, ``auditor_signals``, ``sensitive_adapter_signals``, ``seconds``).
 
     Raises
@@ -111,6 +145,7 @@ def collect(profile: Any) -> Any:
         metrics = evaluate_run(t["test/y"], t["test/prob"], t["test/s"], group_names=record["group_names"])
         rows.append({"task": record["task"], "strategy": record["strategy"], "seed": record["seed"], "key": spec.key,
                      **metrics, "leakage": leakage(t["test/s"], t["test/probe_s"], t["test/probe_fold"]),
+                     **gap_nulls(t["test/y"], t["test/prob"], t["test/s"], group_names=record["group_names"]),
                      **{k: record[k] for k in ("exchanged_parameters", "auditor_signals",
                                                "sensitive_adapter_signals", "seconds")}})
     if missing:
@@ -120,8 +155,47 @@ def collect(profile: Any) -> Any:
 
 
 def summarize(runs: Any) -> Any:
-    """Mean, std and 95% Student-t interval over seeds of :data:`METRIC_COLUMNS`, per task and strategy."""
-    return summarize_frame(runs, by=["task", "strategy"], value_columns=list(METRIC_COLUMNS))
+    """Mean, std and 95% interval over seeds of :data:`METRIC_COLUMNS`, per task and strategy.
+
+    Every column is a metric bounded to [0, 1] (:data:`fairlib.metrics.METRICS`), so its interval is the
+    percentile bootstrap of the mean over seeds (:func:`fairlib.metrics.summarize_over_seeds`), which stays
+    inside the bounds.
+    """
+    return summarize_frame(runs, by=["task", "strategy"], value_columns=list(METRIC_COLUMNS), bounded=True)
+
+
+def null_table(runs: Any) -> Any:
+    """Each gap beside its permutation null, per task, strategy and gap, over seeds.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        :func:`collect`'s rows (with the :func:`gap_nulls` columns).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by (task, strategy, gap): ``observed`` (mean gap over seeds) with its bounded interval
+        (``observed_ci_low``, ``observed_ci_high``), ``null_mean`` and ``null_q95`` (means over seeds of each
+        run's null mean and 95th percentile), ``excess`` = observed - null mean (mean over seeds, with its
+        Student-t interval ``excess_ci_low``, ``excess_ci_high``), ``seeds_p_below_0.05`` (runs whose gap
+        exceeds its null at p < 0.05) and ``n`` (seeds).
+    """
+    import pandas as pd
+
+    rows = []
+    for (task, strategy), part in runs.groupby(["task", "strategy"], sort=False):
+        for gap in GAP_COLUMNS:
+            observed = summarize_over_seeds(part[gap].to_numpy(float), metric=gap)
+            excess = summarize_over_seeds((part[gap] - part[f"{gap}_null_mean"]).to_numpy(float))
+            rows.append({"task": task, "strategy": strategy, "gap": gap, "observed": observed["mean"],
+                         "observed_ci_low": observed["ci_low"], "observed_ci_high": observed["ci_high"],
+                         "null_mean": float(part[f"{gap}_null_mean"].mean()),
+                         "null_q95": float(part[f"{gap}_null_q95"].mean()),
+                         "excess": excess["mean"], "excess_ci_low": excess["ci_low"],
+                         "excess_ci_high": excess["ci_high"],
+                         "seeds_p_below_0.05": int((part[f"{gap}_p_value"] < 0.05).sum()), "n": observed["n"]})
+    return pd.DataFrame(rows).set_index(["task", "strategy", "gap"])
 
 
 def paired_differences(runs: Any, *, baseline: str = "erm") -> Any:
@@ -169,8 +243,9 @@ def adv_rounds(runs: Any) -> Any:
 
 
 def keyed(table: Any) -> dict:
-    """A table indexed by (task, strategy) as ``{"<task>|<strategy>": {column: value}}`` (for the results JSON)."""
-    return {f"{t}|{s}": row for (t, s), row in table.to_dict(orient="index").items()}
+    """A table indexed by (task, strategy[, ...]) as ``{"<task>|<strategy>[|...]": {column: value}}`` (for the
+    results JSON)."""
+    return {"|".join(map(str, key)): row for key, row in table.to_dict(orient="index").items()}
 
 
 def means(summary: Any) -> Any:

@@ -28,20 +28,27 @@ from ...models import LoraSpec
 from ...train import RunStore
 from .._spec import RunSpec
 
-__all__ = ["NOTEBOOK", "AUDITOR", "NEEDS_SENSITIVE", "jobs", "run_job", "developer_jobs", "config_of", "resolve", "backbone_info", "grid_records"]
+__all__ = ["NOTEBOOK", "AUDITOR", "NEEDS_SENSITIVE", "seeds_of", "jobs", "run_job", "developer_jobs", "config_of", "resolve", "backbone_info", "grid_records"]
 
 NOTEBOOK = "03"
 #: Method name of the auditor's sensitive-adapter run (one per task and seed, shared by Unl and Orth).
 AUDITOR = "auditor"
 #: Strategies that start from the auditor's sensitive adapter.
 NEEDS_SENSITIVE = ("unl", "orth")
-#: Configuration fields that do not enter a run's identity (the task list; threads, set by the executor).
-_NOT_IN_SPEC = ("tasks", "cpu_threads")
+#: Configuration fields that do not enter a run's identity (the task list and the seed list: a run has one of
+#: each; threads, set by the executor).
+_NOT_IN_SPEC = ("tasks", "cpu_threads", "seeds")
 
 
 def resolve(profile: Any) -> Any:
     """A :class:`fairlib.config.Profile` from a profile or its name."""
     return get_profile(profile) if isinstance(profile, str) else profile
+
+
+def seeds_of(profile: Any) -> tuple[int, ...]:
+    """The seeds of notebook 03 at ``profile`` (a name or a profile): ``profile.privacy.seeds``, else the profile's."""
+    profile = resolve(profile)
+    return tuple(profile.privacy.seeds or profile.seeds)
 
 
 def _gpu_hours(config: Any, method: str) -> float:
@@ -69,7 +76,7 @@ def jobs(profile: Any) -> list[RunSpec]:
     pc, common = profile.privacy, _common(profile)
     grid: list[RunSpec] = []
     for task in pc.tasks:
-        for seed in profile.seeds:
+        for seed in seeds_of(profile):
             auditor = RunSpec.make(NOTEBOOK, profile, AUDITOR, seed, gpu_hours=_gpu_hours(pc, AUDITOR),
                                    task=task, **common)
             grid.append(auditor)

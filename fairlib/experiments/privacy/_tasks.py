@@ -95,7 +95,8 @@ def data_table(profile: Any) -> tuple[Any, list[dict]]:
     """
     import pandas as pd
 
-    pc, seed = profile.privacy, profile.seeds[0]
+    pc = profile.privacy
+    seed = (pc.seeds or profile.seeds)[0]
     sizes = []
     for task in pc.tasks:
         train, test, _ = load_task(task, n=pc.n, seed=seed, correlation=pc.correlation,
