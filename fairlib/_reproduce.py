@@ -15,6 +15,9 @@ from .config import PROFILE_NAMES
 __all__ = ["notebook_paths", "run_notebooks", "execute_concurrently", "kernel_threads", "prepare_shared_backbones",
            "NotebookFailed"]
 
+#: The Jupyter kernel papermill starts (the name the Makefile installs and every notebook's kernelspec names).
+KERNEL = "fairlib"
+
 _NAME = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
 
 
@@ -133,7 +136,7 @@ def _execute_in_order(notebooks: list[Path], *, output_dir: Path, parameters: di
         try:
             papermill.execute_notebook(
                 str(notebook), str(output_dir / notebook.name), parameters=parameters,
-                kernel_name="fairlib", cwd=str(paths.NOTEBOOKS), progress_bar=interactive, log_output=log_output,
+                kernel_name=KERNEL, cwd=str(paths.NOTEBOOKS), progress_bar=interactive, log_output=log_output,
             )
         except PapermillExecutionError as error:
             raise _failure(notebook, output_dir, error.cell_index, error.exec_count, error.ename,
@@ -231,7 +234,7 @@ def _execute_one(notebook: str, output: str, cwd: str, parameters: dict, log_out
         _log_papermill_to_stderr(prefix=f"[{Path(notebook).name[:2]}] ")
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(notebook, output, parameters=parameters, kernel_name="fairlib", cwd=cwd,
+        papermill.execute_notebook(notebook, output, parameters=parameters, kernel_name=KERNEL, cwd=cwd,
                                    progress_bar=False, log_output=log_output)
     except PapermillExecutionError as error:
         return {"error": (error.cell_index, error.exec_count, error.ename, str(error.evalue))}

@@ -178,7 +178,9 @@ def test_one_kernel_name_everywhere():
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         spec = json.loads(notebook.read_text())["metadata"]["kernelspec"]
         assert (spec["name"], spec["display_name"]) == (name, display), notebook.name
-    assert re.findall(r'kernel_name="([^"]+)"', (ROOT / "fairlib" / "_reproduce.py").read_text()) == [name]
+    source = (ROOT / "fairlib" / "_reproduce.py").read_text()
+    assert re.findall(r'^KERNEL = "([^"]+)"$', source, flags=re.M) == [name]
+    assert "kernel_name=" in source and not re.findall(r'kernel_name=(?!KERNEL\b)', source)
     # installed in the venv for papermill and `make lab`, for the user (any Jupyter) by `make kernel`
     assert "ipykernel install --sys-prefix --name $(KERNEL)" in makefile
     assert "ipykernel install --user --name $(KERNEL)" in makefile
