@@ -81,7 +81,7 @@ def _plain(value: Any) -> str:
 
 
 def derived_tag(overrides: dict) -> str:
-    """A folder tag naming the overridden fields and values, e.g. ``"seeds-0-1_epochs-1"``.
+    """A folder tag naming the overridden fields and values in alphabetical order, e.g. ``"epochs-1_seeds-0-1"``.
 
     A field given at the top and repeated in a section with the same value (``seeds``) is named once; a tag
     longer than 64 characters becomes ``"params-<10 hex digits of its parameters' hash>"``. No overrides:
@@ -103,7 +103,7 @@ def derived_tag(overrides: dict) -> str:
     walk(dict(overrides))
     if not parts:
         return SCRATCH_TAG
-    tag = "_".join(f"{name.split('.')[0]}-{_plain(value)}" for name, value in parts.items())
+    tag = "_".join(f"{name.split('.')[0]}-{_plain(value)}" for name, value in sorted(parts.items()))
     if len(tag) > 64 or not _TAG.match(tag):
         digest = hashlib.sha256(json.dumps(to_jsonable(overrides), sort_keys=True).encode()).hexdigest()[:10]
         tag = f"params-{digest}"

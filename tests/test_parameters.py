@@ -114,6 +114,10 @@ def test_only_the_reproduction_of_the_registered_profile_writes_the_profiles_fol
             report.output_folder(test, tag=bad)
 
 
+#: Sections with a seed list of their own, which a top-level ``seeds`` override also sets.
+SEEDED_SECTIONS = ("fairlora", "lora_fairness", "privacy", "benchmark")
+
+
 def test_use_outputs_routes_every_writer_and_the_results_json_records_the_parameters(tmp_path, monkeypatch):
     import pandas as pd
 
@@ -128,7 +132,7 @@ def test_use_outputs_routes_every_writer_and_the_results_json_records_the_parame
     assert not (tmp_path / "test").exists()
     saved = json.loads(path.read_text())
     assert saved["parameters"] == {"profile": "test", "seeds": [3], "tag": None}
-    assert saved["overrides"] == {"seeds": [3], "fairlora": {"seeds": [3]}} and saved["output_folder"] == "test-seeds-3"
+    assert saved["overrides"] == {"seeds": [3], **{s: {"seeds": [3]} for s in SEEDED_SECTIONS}} and saved["output_folder"] == "test-seeds-3"
     assert saved["profile"] == "test" and saved["config"]["profile"]["seeds"] == [3]
 
 

@@ -144,14 +144,25 @@ def test_smoke_runs_ten_seeds_per_comparison_and_the_test_profile_keeps_its_seed
             PrivacyLoraConfig(seeds=bad)
 
 
-def test_the_seed_list_is_not_part_of_a_runs_identity():
+def test_a_longer_seed_list_adds_runs_and_leaves_each_seeds_run_as_it_was():
+    """Extending the seed list adds the new seed's runs; every other run is configured as before. (Its key also
+    records the profile's overrides, so that a worker rebuilds the same profile: a changed profile is stored apart.)"""
     import dataclasses
 
     test = get_profile("test")
     more = dataclasses.replace(test, privacy=dataclasses.replace(test.privacy, seeds=(*test.seeds, 7)))
-    keys = {(s.param("task"), s.method, s.seed): s.key for s in privacy.jobs(test)}
-    extended = {(s.param("task"), s.method, s.seed): s.key for s in privacy.jobs(more)}
-    assert {k: extended[k] for k in keys} == keys and len(extended) == len(keys) * 3 // 2
+
+    def configured(spec):  # the run's configuration; the auditor's adapter it reads is a run of the same grid
+        d = {k: v for k, v in spec.to_dict().items() if k != "overrides"}
+        return {**d, "params": {k: v for k, v in d["params"].items() if k != "sensitive_adapter"}}
+
+    runs = {(s.param("task"), s.method, s.seed): configured(s) for s in privacy.jobs(test)}
+    extended = {(s.param("task"), s.method, s.seed): configured(s) for s in privacy.jobs(more)}
+    assert {k: extended[k] for k in runs} == runs and len(extended) == len(runs) * 3 // 2
+    assert {seed for (_, _, seed) in set(extended) - set(runs)} == {7}
+    auditors = {(s.param("task"), s.seed): s.key for s in privacy.jobs(more) if s.method == privacy.AUDITOR}
+    assert all(s.param("sensitive_adapter") == auditors[s.param("task"), s.seed]
+               for s in privacy.jobs(more) if dict(s.params).get("sensitive_adapter") is not None)
 
 
 # ------------------------------------------------------------------------------ permutation null beside each gap

@@ -117,5 +117,5 @@ def test_reproduce_ends_by_writing_the_report(tmp_path, monkeypatch):
     assert main(["reproduce", "--profile", "test", "--only", "05"]) == 0
     assert grids == [("test", ["05"])]
     # without --workers, as many notebooks at a time as the pool's default workers
-    assert calls == [{"profile": "test", "only": ["05"], "workers": experiments.default_workers()}]
+    assert calls == [{"profile": "test", "only": ["05"], "parameters": {}, "workers": experiments.default_workers()}]
     assert (tmp_path / "test" / "REPORT.md").exists() and (tmp_path / "test" / "REPORT.html").exists()
