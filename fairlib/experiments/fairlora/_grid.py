@@ -210,25 +210,28 @@ def _image_parts(data: GroupedDataset) -> Splits:
 
 
 def load_fairlora_data(cfg: FairLoRAConfig, *, verbose: bool = True) -> Splits:
-    """The data of the comparisons: the Waterbirds-like stand-in, or Waterbirds itself.
+    """The data of the comparisons: the Waterbirds-like stand-in, or one of the paper's datasets.
 
     Returns
     -------
     Splits
-        GroupedDatasets; for Waterbirds ``x`` holds image paths (see :func:`fairlib.data.load_waterbirds`).
+        GroupedDatasets; for the real sets ``x`` holds image paths (:func:`fairlib.data.load_waterbirds`,
+        :func:`fairlib.data.load_geode` (groups: region), :func:`fairlib.data.load_aircraft` (classes:
+        variants, groups: manufacturer)), split by ``info["split"]``.
 
     Raises
     ------
     fairlib.data.MissingDataError
-        ``dataset="waterbirds"`` and the data are not in ``data/waterbirds`` (the message says how to get them).
+        The data are not in ``data/<dataset>`` (the message says how to get them).
     """
     if cfg.dataset == "waterbirds_like":
         from ...data import waterbirds_like
 
         return waterbirds_like(n_train=cfg.n_train, n_eval=cfg.n_eval, seed=cfg.data_seed, spurious=cfg.spurious)
-    from ...data import load_waterbirds
+    from ... import data as fd
 
-    return _image_parts(load_waterbirds(verbose=verbose))
+    loader = {"waterbirds": fd.load_waterbirds, "geode": fd.load_geode, "aircraft": fd.load_aircraft}[cfg.dataset]
+    return _image_parts(loader(verbose=verbose))
 
 
 def load_fairlora_backbone(name: str, *, stand_in_vit: Any = None) -> torch.nn.Module:
