@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...config import FAIRLORA_READINGS, STAND_IN_VIT, ConfigError, FairLoRAConfig, get_profile
+from ...config import FAIRLORA_READINGS, STAND_IN_VIT, FairLoRAConfig, get_profile
 from ...data import GroupedDataset, Splits
 from ...methods.fairlora import FairLoRARegularizer
 from ...models import preprocessing
@@ -82,20 +82,11 @@ def seeds_of(profile: Any) -> tuple[int, ...]:
 
 
 def sweep_seeds_of(profile: Any) -> tuple[int, ...]:
-    """The seeds of the lambda sweep's regularised runs: the first ``fairlora.sweep_seeds`` seeds, or all.
-
-    Raises
-    ------
-    fairlib.config.ConfigError
-        ``sweep_seeds`` is larger than the number of seeds.
-    """
+    """The seeds of the lambda sweep's regularised runs: the first ``fairlora.sweep_seeds`` seeds (every seed
+    when ``sweep_seeds`` is None or not smaller than the number of seeds)."""
     profile = _profile(profile)
     seeds, n = seeds_of(profile), profile.fairlora.sweep_seeds
-    if n is None:
-        return seeds
-    if n > len(seeds):
-        raise ConfigError(f"FairLoRAConfig.sweep_seeds = {n} is invalid: more than the {len(seeds)} seeds {seeds}")
-    return seeds[:n]
+    return seeds if n is None else seeds[:n]
 
 
 # -- what defines a run -----------------------------------------------------------------------------------------
