@@ -100,6 +100,23 @@ def test_gradient_through_a_linear_classifier_by_hand():
     np.testing.assert_allclose(weight.grad.numpy(), expected, rtol=1e-10, atol=1e-12)
 
 
+def test_per_class_and_subgroup_variance_by_hand_on_a_tiny_batch():
+    # five examples (y, s): (0,0) loss 1, (0,1) loss 2, (1,0) loss 4, (1,1) losses 8 and 6
+    y, s = torch.tensor([0, 0, 1, 1, 1]), torch.tensor([0, 1, 0, 1, 1])
+    losses = torch.tensor([1.0, 2.0, 4.0, 8.0, 6.0], dtype=torch.float64)
+    batch = {"y": y, "s": s}
+    # per-class (the paper's): class means 1.5 and 6 -> population variance ((6 - 1.5) / 2)^2 = 5.0625
+    per_class = FairLoRARegularizer(lam=2.0, by="class", num_classes=2, num_attributes=2)
+    assert per_class.num_groups == 2
+    assert per_class(None, batch, per_sample_loss=losses).item() == pytest.approx(2.0 * 5.0625)
+    # class x attribute subgroups: cell means 1, 2, 4, 7 (mean 3.5) -> (2.5^2 + 1.5^2 + 0.5^2 + 3.5^2) / 4 = 5.25
+    subgroups = FairLoRARegularizer(lam=2.0, by="class_attribute", num_classes=2, num_attributes=2)
+    assert subgroups.num_groups == 4
+    assert subgroups(None, batch, per_sample_loss=losses).item() == pytest.approx(2.0 * 5.25)
+    # the two readings differ on this batch, and numpy's population variance agrees with each
+    assert np.var([1.5, 6.0]) == pytest.approx(5.0625) and np.var([1.0, 2.0, 4.0, 7.0]) == pytest.approx(5.25)
+
+
 def test_group_codes_and_counts():
     y, s = torch.tensor([0, 1, 1, 0]), torch.tensor([2, 0, 1, 1])
     assert group_index(y, s, by="attribute", num_attributes=3).tolist() == [2, 0, 1, 1]
@@ -121,6 +138,16 @@ def test_invalid_settings_are_rejected():
         loss_variance_penalty(torch.ones(3), torch.tensor([0, 1, 2]), num_groups=2, lam=1.0)
     with pytest.raises(ConfigError, match="rank"):
         FairLoRAConfig(rank=4, ranks=(2, 8))
+    for bad in ((), ("class", "class"), ("attribute",), "class"):
+        with pytest.raises(ConfigError, match="groupings"):
+            FairLoRAConfig(groupings=bad)
+    for bad in (1, 2.5, True):
+        with pytest.raises(ConfigError, match="sweep_seeds"):
+            FairLoRAConfig(sweep_seeds=bad)
+    with pytest.raises(ConfigError, match="also_planned"):
+        FairLoRAConfig(also_planned=("imagenet",))
+    with pytest.raises(ValueError, match="needs groups"):
+        fx.run_spec("test", backbone="stand-in-vit", adaptation="lora", lam=1.0, rank=8, seed=0)
 
 
 class _FakeAccelerator:
@@ -248,18 +275,36 @@ def _records(rows):
 def test_select_lambda_uses_validation_never_test():
     rows = []
     for seed in (0, 1):
-        for lam, val, test in ((0.0, 0.5, 0.5), (1.0, 0.8, 0.2), (10.0, 0.3, 0.9)):
-            for adaptation in ("lora", "full"):
-                common = dict(adaptation=adaptation, method=fx.method_name(adaptation, lam), lam=lam, seed=seed)
-                rows += [{**common, "split": "val", "min_group_f1": val}, {**common, "split": "test", "min_group_f1": test}]
+        for adaptation in ("lora", "full"):
+            common = dict(adaptation=adaptation, method=fx.method_name(adaptation, 0.0), lam=0.0, seed=seed,
+                          groups="none")
+            rows += [{**common, "split": "val", "min_group_f1": 0.5}, {**common, "split": "test", "min_group_f1": 0.5}]
+            # per-class: lambda 1 best on validation (worst on test); subgroups: lambda 10 best on validation
+            for groups, table in (("class", ((1.0, 0.8, 0.2), (10.0, 0.3, 0.9))),
+                                  ("class_attribute", ((1.0, 0.3, 0.9), (10.0, 0.8, 0.2)))):
+                for lam, val, test in table:
+                    common = dict(adaptation=adaptation, method=fx.method_name(adaptation, lam), lam=lam, seed=seed,
+                                  groups=groups)
+                    rows += [{**common, "split": "val", "min_group_f1": val},
+                             {**common, "split": "test", "min_group_f1": test}]
+    rows = [{**r, "label": fx.method_label(r["method"], r["groups"])} for r in rows]
     best = fx.select_lambda(_records(rows), metric="min_group_f1")
-    assert best.loc[("b", "FairLoRA"), "lam"] == 1.0 and best.loc[("b", "Fair FFT"), "lam"] == 1.0
-    assert best.loc[("b", "FairLoRA"), "test_min_group_f1"] == pytest.approx(0.2)
+    assert best.loc[("b", "FairLoRA", "class"), "lam"] == 1.0 and best.loc[("b", "Fair FFT", "class"), "lam"] == 1.0
+    assert best.loc[("b", "FairLoRA", "class_attribute"), "lam"] == 10.0
+    assert best.loc[("b", "FairLoRA", "class"), "test_min_group_f1"] == pytest.approx(0.2)
+    assert best.loc[("b", "FairLoRA", "class"), "val_min_group_f1_at_lambda_0"] == pytest.approx(0.5)
+    assert best.loc[("b", "FairLoRA", "class"), "label"] == "FairLoRA [per-class]"
     # lower-is-better metrics pick the smallest validation value
     rows_gap = [{**r, "f1_gap": r["min_group_f1"]} for r in rows]
-    assert fx.select_lambda(_records(rows_gap), metric="f1_gap").loc[("b", "FairLoRA"), "lam"] == 10.0
+    gap = fx.select_lambda(_records(rows_gap), metric="f1_gap")
+    assert gap.loc[("b", "FairLoRA", "class"), "lam"] == 10.0 and gap.loc[("b", "FairLoRA", "class_attribute"), "lam"] == 1.0
     comparison = fx.comparison_records(_records(rows), best)
-    assert set(comparison["lam"]) == {0.0, 1.0} and list(comparison["method"].cat.categories) == list(fx.METHOD_ORDER)
+    assert set(comparison["lam"]) == {0.0, 1.0, 10.0} and list(comparison["method"].cat.categories) == list(fx.METHOD_ORDER)
+    # each reading keeps its own lambda, and both share the unregularised runs
+    assert set(comparison[comparison["groups"] == "class"]["lam"]) == {1.0}
+    assert set(comparison[comparison["groups"] == "class_attribute"]["lam"]) == {10.0}
+    assert set(fx.reading_records(comparison, "class")["label"]) == {"LoRA", "FFT", "FairLoRA [per-class]",
+                                                                      "Fair FFT [per-class]"}
 
 
 def test_paired_improvement_orientation_and_pairing():
@@ -342,18 +387,25 @@ def test_jobs_is_the_whole_grid_with_its_dependencies():
     assert fx.jobs("test") == grid  # by name or by profile
     keys = [spec.key for spec in grid]
     assert len(set(keys)) == len(keys)
-    # lambda sweep: (LoRA, full FT) x (0 and every lambda) x seeds; rank sweep: (LoRA, FairLoRA) x other ranks x seeds
-    n_sweep = 2 * (1 + len(fc.lambdas)) * len(seeds)
-    assert len(grid) == n_sweep + 2 * (len(fc.ranks) - 1) * len(seeds)
-    candidates = {spec.key for spec in grid[:n_sweep]
-                  if spec.method == "FairLoRA" and spec.param("rank") == fc.rank}
-    assert len(candidates) == len(fc.lambdas) * len(seeds)
+    readings = len(fc.groupings)
+    assert fc.groupings == ("class", "class_attribute") and fc.sweep_seeds is None
+    # lambda sweep: (LoRA, full FT) x (0 + readings x every lambda) x seeds; rank sweep: (LoRA + FairLoRA per
+    # reading) x other ranks x seeds
+    n_sweep = 2 * (1 + readings * len(fc.lambdas)) * len(seeds)
+    assert len(grid) == n_sweep + (1 + readings) * (len(fc.ranks) - 1) * len(seeds)
+    for groups in fc.groupings:
+        candidates = {spec.key for spec in grid[:n_sweep] if spec.method == "FairLoRA"
+                      and spec.param("rank") == fc.rank and spec.param("groups") == groups}
+        assert len(candidates) == len(fc.lambdas) * len(seeds)
+        chosen = [spec for spec in grid if spec.param("lam") is None and spec.param("groups") == groups]
+        assert len(chosen) == (len(fc.ranks) - 1) * len(seeds)
+        for spec in chosen:  # FairLoRA at the validation-chosen lambda: after every candidate of its reading
+            assert spec.method == "FairLoRA" and set(spec.after) == candidates and spec.param("rank") != fc.rank
+            assert spec.param("select", None)["metric"] == fc.selection_metric
+            assert spec.param("select", None)["groups"] == groups
     for spec in grid:
         assert (spec.notebook, spec.profile) == ("02", "test")
-        if spec.param("lam") is None:  # FairLoRA at the validation-chosen lambda: after every candidate of the choice
-            assert spec.method == "FairLoRA" and set(spec.after) == candidates and spec.param("rank") != fc.rank
-            assert spec.param("select")["metric"] == fc.selection_metric
-        else:
+        if spec.param("lam") is not None:
             assert spec.after == ()
             assert spec.method == fx.method_name(spec.param("adaptation"), spec.param("lam"))
             assert (spec.param("groups") is None) == (spec.param("lam") == 0)
@@ -365,30 +417,77 @@ def test_jobs_is_the_whole_grid_with_its_dependencies():
     # the dry run's GPU-hours: hub runs only (0.5 per lambda-sweep run, 0.4 per other-rank run)
     full = get_profile("full")
     f = full.fairlora
-    per_backbone_sweep, per_backbone_ranks = 2 * (1 + len(f.lambdas)), 2 * (len(f.ranks) - 1)
+    per_backbone_sweep = 2 * (1 + len(f.groupings) * len(f.lambdas))
+    per_backbone_ranks = (1 + len(f.groupings)) * (len(f.ranks) - 1)
     expected = len(f.backbones) * len(fx.seeds_of(full)) * (0.5 * per_backbone_sweep + 0.4 * per_backbone_ranks)
     assert sum(s.gpu_hours for s in fx.jobs(full)) == pytest.approx(expected)
     assert sum(s.gpu_hours for s in grid) == 0.0
 
 
-def _claim_records(effect, gap_effect, slope, low_rank_delta, seeds=10, stand_in=False):
+def test_smoke_sweeps_fewer_seeds_and_the_chosen_lambda_runs_on_the_others():
+    smoke = get_profile("smoke")
+    fc, seeds, sweep = smoke.fairlora, fx.seeds_of(smoke), fx.sweep_seeds_of(smoke)
+    assert len(seeds) == 10 and sweep == seeds[:fc.sweep_seeds] == (0, 1, 2, 3, 4)
+    grid = fx.jobs(smoke)
+    by_key = {spec.key: spec for spec in grid}
+    # the smoke grid: 140 runs with one reading before, 180 with two (+29% runs)
+    assert len(grid) == 2 * 10 + 2 * 2 * 4 * 5 + 2 * 2 * 5 + 2 * 10 + 2 * 2 * 10 == 180
+    for spec in grid:
+        if spec.param("lam") == 0.0:
+            assert spec.param("groups") is None
+        elif spec.param("lam") is not None:  # the sweep's regularised runs: the sweep's seeds only
+            assert spec.seed in sweep and spec.param("select", None) is None
+        else:  # at the chosen lambda: the other seeds at rank fc.rank (or full FT), every seed at other ranks
+            select = spec.param("select", None)
+            assert tuple(select["seeds"]) == sweep and select["adaptation"] == spec.param("adaptation")
+            at_main = spec.param("rank") in (0, fc.rank)
+            assert (spec.seed not in sweep) if at_main else True
+            for key in spec.after:  # the candidates: same adaptation and reading, every lambda, the sweep's seeds
+                c = by_key[key]
+                assert (c.param("adaptation"), c.param("groups"), c.param("select", None)) == \
+                    (spec.param("adaptation"), spec.param("groups"), None)
+                assert c.seed in sweep and c.param("lam") in fc.lambdas
+            assert len(spec.after) == len(fc.lambdas) * len(sweep)
+    # every method a claim compares has all 10 seeds: lambda = 0, and per reading the chosen lambda's cell
+    # (sweep seeds at each candidate lambda + the chosen-lambda runs on the rest)
+    for adaptation in ("lora", "full"):
+        for groups in fc.groupings:
+            rest = {s.seed for s in grid if s.param("select", None) and s.param("adaptation") == adaptation
+                    and s.param("groups") == groups and s.param("rank") in (0, fc.rank)}
+            assert rest | set(sweep) == set(seeds) and not rest & set(sweep)
+    # fewer seeds than sweep_seeds (the notebook's exercise: seeds [0, 1, 2]): every seed runs the sweep, and
+    # no run at the chosen lambda is needed at the main rank
+    three = get_profile("smoke", seeds=[0, 1, 2])
+    assert fx.sweep_seeds_of(three) == (0, 1, 2)
+    assert not [s for s in fx.jobs(three) if s.param("select", None) and s.param("rank") in (0, fc.rank)]
+
+
+def _claim_records(effect, gap_effect, slope, low_rank_delta, seeds=10, stand_in=False, subgroup_effect=0.0,
+                   groupings=("class", "class_attribute")):
+    """Simulated records: FairLoRA per-class has ``effect`` on min-group F1; FairLoRA on the subgroups reading
+    has ``subgroup_effect``; both share the LoRA / FFT runs."""
     rng = np.random.default_rng(0)
     rows, sweep = [], []
     for seed in range(seeds):
         lora = 0.5 + 0.05 * rng.standard_normal()
         gap = 0.3 + 0.05 * rng.standard_normal()
-        noise = 0.002 * rng.standard_normal(4)
-        for method, f1, f1_gap in (("LoRA", lora, gap), ("FairLoRA", lora + effect + noise[0], gap + gap_effect + noise[1]),
-                                   ("FFT", lora, gap), ("Fair FFT", lora + noise[2], gap + noise[3])):
-            rows.append({"backbone": "b", "method": method, "seed": seed, "split": "test", "rank": 8,
-                         "min_group_f1": f1, "min_group_recall": f1, "f1_gap": f1_gap, "eo_max": f1_gap})
+        noise = 0.002 * rng.standard_normal(6)
+        for method, groups, f1, f1_gap in (
+                ("LoRA", "none", lora, gap), ("FFT", "none", lora, gap),
+                ("FairLoRA", "class", lora + effect + noise[0], gap + gap_effect + noise[1]),
+                ("Fair FFT", "class", lora + noise[2], gap + noise[3]),
+                ("FairLoRA", "class_attribute", lora + subgroup_effect + noise[4], gap + noise[5]),
+                ("Fair FFT", "class_attribute", lora + noise[2], gap + noise[3])):
+            rows.append({"backbone": "b", "method": method, "groups": groups, "seed": seed, "split": "test",
+                         "rank": 8, "min_group_f1": f1, "min_group_recall": f1, "f1_gap": f1_gap, "eo_max": f1_gap})
         for rank in (2, 8, 32):
-            sweep.append({"backbone": "b", "method": "FairLoRA", "seed": seed, "split": "test", "rank": rank,
-                          "min_group_f1": 0.6 + slope * np.log2(rank) + 0.001 * rng.standard_normal()})
-            sweep.append({"backbone": "b", "method": "LoRA", "seed": seed, "split": "test", "rank": rank,
-                          "min_group_f1": 0.6 + slope * np.log2(rank) - low_rank_delta})
+            for groups in ("class", "class_attribute"):
+                sweep.append({"backbone": "b", "method": "FairLoRA", "groups": groups, "seed": seed, "split": "test",
+                              "rank": rank, "min_group_f1": 0.6 + slope * np.log2(rank) + 0.001 * rng.standard_normal()})
+            sweep.append({"backbone": "b", "method": "LoRA", "groups": "none", "seed": seed, "split": "test",
+                          "rank": rank, "min_group_f1": 0.6 + slope * np.log2(rank) - low_rank_delta})
     return fx.claim_rows(pd.DataFrame(rows), pd.DataFrame(sweep), ranks_swept=(2, 8, 32), stand_in=stand_in,
-                         data="simulated")
+                         data="simulated", groupings=groupings)
 
 
 def test_claim_rows_by_kind_on_simulated_effects():
@@ -418,14 +517,49 @@ def test_claim_rows_by_kind_on_simulated_effects():
     assert {r["id"]: r["evidence"]["verdict"] for r in rows}["p2.vs_lora.min_group_f1"] == "reproduced"
     table = fx.claims_table(rows, profile="test")
     assert table.loc["p2.vs_lora.min_group_f1", "evidence_verdict"] == "reproduced"
+    assert table.loc["p2.vs_lora.min_group_f1", "reading"] == "per-class"
+    assert table.loc["p2.vs_lora.min_group_f1.subgroups", "reading"] == "class x attribute subgroups"
+
+
+def test_each_claim_is_tested_on_the_per_class_reading_and_re_tested_on_the_subgroups():
+    from fairlib.claims import claims_of
+
+    ids = [c.id for c in claims_of("02")]
+    base = [i for i in ids if not i.endswith(".subgroups")]
+    assert sorted(ids) == sorted(base + [i + ".subgroups" for i in base])  # stable ids, one re-test each
+    assert all("per-class reading" in c.statement for c in claims_of("02") if c.id in base)
+    # per-class FairLoRA +0.1 on min-group F1, subgroups FairLoRA -0.1: the two readings give opposite verdicts,
+    # each computed from its own runs against the shared LoRA runs
+    rows = {r["id"]: r for r in _claim_records(effect=0.1, gap_effect=0.0, slope=0.0, low_rank_delta=0.05,
+                                                subgroup_effect=-0.1)}
+    assert rows["p2.vs_lora.min_group_f1"]["verdict"] == "reproduced"
+    assert rows["p2.vs_lora.min_group_f1.subgroups"]["verdict"] == "contradicted"
+    assert rows["p2.vs_lora.min_group_f1"]["estimate"] == pytest.approx(0.1, abs=0.005)
+    assert rows["p2.vs_lora.min_group_f1.subgroups"]["estimate"] == pytest.approx(-0.1, abs=0.005)
+    assert rows["p2.vs_lora.min_group_f1"]["data"].endswith("per-class reading")
+    assert rows["p2.vs_lora.min_group_f1.subgroups"]["data"].endswith("class x attribute subgroups reading")
+    # a reading the profile does not run: its rows are "not run (profile)", the other reading's are tested
+    rows = {r["id"]: r for r in _claim_records(effect=0.1, gap_effect=0.0, slope=0.0, low_rank_delta=0.05,
+                                                groupings=("class",))}
+    assert rows["p2.vs_lora.min_group_f1.subgroups"]["verdict"] == "not run"
+    assert rows["p2.vs_lora.min_group_f1.subgroups"]["reason"] == "profile"
+    assert rows["p2.vs_lora.min_group_f1"]["verdict"] == "reproduced"
+    assert fx.reading_of_claim("p2.rank.not_needed.subgroups") == ("class_attribute", "p2.rank.not_needed")
+    assert fx.reading_of_claim("p2.rank.not_needed") == ("class", "p2.rank.not_needed")
 
 
 def test_notebook_seeds_default_to_the_profile_and_smoke_has_ten():
     assert fx.seeds_of(get_profile("test")) == get_profile("test").seeds  # None: the profile's seeds
     smoke = fx.jobs("smoke")
     assert len(fx.seeds_of(get_profile("smoke"))) >= 10
-    # every comparison a claim rests on (each method x lambda x rank cell) has >= 10 seeds
-    cells = pd.Series([(s.method, s.param("lam"), s.param("rank")) for s in smoke]).value_counts()
-    assert cells.min() >= 10
+    # every comparison a claim rests on has >= 10 seeds: lambda = 0 cells, and per reading the rank sweep's
+    # FairLoRA and the chosen lambda at the main rank (the sweep's seeds + the chosen-lambda runs on the others)
+    cells = pd.Series([(s.method, s.param("groups"), s.param("rank")) for s in smoke
+                       if s.param("lam") in (0.0, None)]).value_counts()
+    sweep = len(fx.sweep_seeds_of(get_profile("smoke")))
+    fc = get_profile("smoke").fairlora
+    for (method, groups, rank), n in cells.items():
+        at_main = groups is not None and rank in (0, fc.rank)
+        assert n + (sweep if at_main else 0) >= 10, (method, groups, rank, n)
     with pytest.raises(ConfigError, match="seeds"):
         FairLoRAConfig(seeds=(0, -1))

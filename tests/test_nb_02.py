@@ -38,18 +38,32 @@ def test_outputs_exist(results):
             assert (paths.FIGURES / "test" / f"{name}.{suffix}").exists()
     table = pd.read_csv(paths.FIGURES / "test" / "02_paper_vs_reproduced.csv")
     assert set(table["profile"]) == {"test"}
+    # every claim row names its reading: per-class (the paper's) for p2.<claim>, subgroups for p2.<claim>.subgroups
+    assert (table["reading"] == np.where(table["id"].str.endswith(".subgroups"), "class x attribute subgroups",
+                                         "per-class")).all()
+    comparison = pd.read_csv(paths.FIGURES / "test" / "02_comparison.csv")
+    assert set(comparison["label"]) == {"LoRA", "FFT", "FairLoRA [per-class]", "FairLoRA [class x attribute subgroups]",
+                                        "Fair FFT [per-class]", "Fair FFT [class x attribute subgroups]"}
+
+
+def test_the_two_readings_of_the_demo_batch_by_hand(results):
+    # losses 1, 2, 4, 8, 6 of (y, s) = (0,0), (0,1), (1,0), (1,1), (1,1): class means 1.5, 6; cell means 1, 2, 4, 7
+    demo = results["metrics"]["demo_readings"]
+    assert demo["class"] == pytest.approx(np.var([1.5, 6.0]))
+    assert demo["class_attribute"] == pytest.approx(np.var([1.0, 2.0, 4.0, 7.0]))
 
 
 def test_every_planned_run_is_recorded_once(results, runs):
     fc = get_profile("test").fairlora
     seeds = fx.seeds_of(get_profile("test"))
-    test = runs[runs["split"] == "test"]
-    assert not test.duplicated(["backbone", "adaptation", "lam", "rank", "seed"]).any()
+    test = runs[(runs["split"] == "test") & (runs["stage"] == "sweep")]
+    assert not test.duplicated(["backbone", "adaptation", "groups", "lam", "rank", "seed"]).any()
     for adaptation in ("lora", "full"):
         rank = fc.rank if adaptation == "lora" else 0
-        for lam in (0.0, *fc.lambdas):
-            got = test[(test["adaptation"] == adaptation) & (test["lam"] == lam) & (test["rank"] == rank)]
-            assert sorted(got["seed"]) == sorted(seeds)
+        for lam, groups in ((0.0, "none"), *((lam, g) for lam in fc.lambdas for g in fc.groupings)):
+            got = test[(test["adaptation"] == adaptation) & (test["lam"] == lam) & (test["rank"] == rank)
+                       & (test["groups"] == groups)]
+            assert sorted(got["seed"]) == sorted(fx.sweep_seeds_of(get_profile("test")) if lam else seeds)
 
 
 def test_recorded_gaps_and_minima_equal_the_recorded_per_group_values(runs):
@@ -85,8 +99,11 @@ def test_trainable_parameters_match_hand_counts(results, runs):
 def test_best_lambda_is_the_validation_argmax(results, runs):
     fc = get_profile("test").fairlora
     metric = fc.selection_metric
+    assert {(c["method"], c["groups"]) for c in results["metrics"]["best_lambda"]} == \
+        {(m, g) for m in ("FairLoRA", "Fair FFT") for g in fc.groupings}
     for choice in results["metrics"]["best_lambda"]:
-        part = runs[(runs["adaptation"] == choice["adaptation"]) & (runs["lam"] > 0)
+        part = runs[(runs["adaptation"] == choice["adaptation"]) & (runs["lam"] > 0) & (runs["stage"] == "sweep")
+                    & (runs["groups"] == choice["groups"])
                     & (runs["rank"] == (fc.rank if choice["adaptation"] == "lora" else 0))]
         val = part[part["split"] == "val"].groupby("lam")[metric].mean()
         assert choice["lam"] == val.idxmax()
@@ -95,15 +112,22 @@ def test_best_lambda_is_the_validation_argmax(results, runs):
         assert choice[f"test_{metric}"] == pytest.approx(test_mean)
 
 
+def _chosen(results):
+    """``{label: lambda}`` of the regularised methods (one per method and reading)."""
+    return {c["label"]: c["lam"] for c in results["metrics"]["best_lambda"]}
+
+
 def test_comparison_summarises_the_chosen_runs(results, runs):
-    chosen = {c["method"]: c["lam"] for c in results["metrics"]["best_lambda"]}
+    chosen = _chosen(results)
     rank = get_profile("test").fairlora.rank
+    assert len(results["metrics"]["comparison"]) == 2 + len(chosen)
     for row in results["metrics"]["comparison"]:
-        lam = chosen.get(row["method"], 0.0)
+        lam = chosen.get(row["label"], 0.0)
         assert row["lam"] == lam
-        adaptation = "lora" if "LoRA" in row["method"] else "full"
+        adaptation = "lora" if "LoRA" in row["label"] else "full"
+        groups = next((g for g, name in fx.READINGS.items() if row["label"].endswith(f"[{name}]")), "none")
         part = runs[(runs["split"] == "test") & (runs["adaptation"] == adaptation) & (runs["lam"] == lam)
-                    & (runs["rank"] == (rank if adaptation == "lora" else 0))]
+                    & (runs["groups"] == groups) & (runs["rank"] == (rank if adaptation == "lora" else 0))]
         for metric in (*FAIRNESS, "accuracy"):
             values = part[metric].to_numpy(dtype=float)
             assert row[f"{metric}_n"] == len(values) == len(fx.seeds_of(get_profile("test")))
@@ -113,14 +137,14 @@ def test_comparison_summarises_the_chosen_runs(results, runs):
 
 
 def test_claims_are_engine_rows_of_the_recorded_paired_differences(results, runs):
-    chosen = {c["method"]: c["lam"] for c in results["metrics"]["best_lambda"]}
+    chosen = _chosen(results)
     fc = get_profile("test").fairlora
     test = runs[runs["split"] == "test"]
 
-    def side(method, rank=fc.rank):
+    def side(method, groups="none", rank=fc.rank):
         adaptation = "lora" if "LoRA" in method else "full"
-        lam = chosen.get(method, 0.0)
-        part = test[(test["adaptation"] == adaptation) & (test["lam"] == lam)
+        lam = chosen.get(fx.method_label(method, groups), 0.0)
+        part = test[(test["adaptation"] == adaptation) & (test["lam"] == lam) & (test["groups"] == groups)
                     & (test["rank"] == (rank if adaptation == "lora" else 0))]
         return part.set_index("seed")
 
@@ -130,43 +154,51 @@ def test_claims_are_engine_rows_of_the_recorded_paired_differences(results, runs
         # the test profile's data is a stand-in: no verdict on the paper's claim, the stand-in's result beside it
         assert row["verdict"] == Verdict.NOT_RUN.value and row["reason"] == "stand-in data"
         assert row["evidence"]["ci_low"] <= row["evidence"]["estimate"] <= row["evidence"]["ci_high"]
-    for topic, other in (("vs_lora", "LoRA"), ("vs_fair_fft", "Fair FFT")):
-        for metric in FAIRNESS:
-            diff = side("FairLoRA")[metric] - side(other)[metric]
-            ev = rows[f"p2.{topic}.{metric}"]["evidence"]
-            assert ev["n"] == len(diff) == len(fx.seeds_of(get_profile("test")))
-            assert ev["estimate"] == pytest.approx(diff.mean())
     lo, hi = min(fc.ranks), max(fc.ranks)
-    diff = side("FairLoRA", lo)["min_group_f1"] - side("LoRA", hi)["min_group_f1"]
-    assert rows["p2.rank.low_rank_fairlora_vs_high_rank_lora"]["evidence"]["estimate"] == pytest.approx(diff.mean())
-    # the trend's slope on log2(rank): with two ranks, the mean difference over the log2 distance
-    fair = {r: side("FairLoRA", r)["min_group_f1"].mean() for r in (lo, hi)}
-    slope = (fair[hi] - fair[lo]) / np.log2(hi / lo)
-    assert rows["p2.rank.not_needed"]["evidence"]["estimate"] == pytest.approx(slope)
+    for groups, suffix in fx.CLAIM_SUFFIX.items():  # per-class: p2.<claim>; subgroups: p2.<claim>.subgroups
+        for topic, other in (("vs_lora", "LoRA"), ("vs_fair_fft", "Fair FFT")):
+            for metric in FAIRNESS:
+                b = side(other, groups if other == "Fair FFT" else "none")[metric]
+                diff = (side("FairLoRA", groups)[metric] - b).dropna()
+                ev = rows[f"p2.{topic}.{metric}{suffix}"]["evidence"]
+                assert ev["n"] == len(diff)
+                assert ev["estimate"] == pytest.approx(diff.mean())
+        diff = side("FairLoRA", groups, lo)["min_group_f1"] - side("LoRA", "none", hi)["min_group_f1"]
+        assert rows[f"p2.rank.low_rank_fairlora_vs_high_rank_lora{suffix}"]["evidence"]["estimate"] == \
+            pytest.approx(diff.mean())
+        # the trend's slope on log2(rank): with two ranks, the mean difference over the log2 distance
+        fair = {r: side("FairLoRA", groups, r)["min_group_f1"].mean() for r in (lo, hi)}
+        slope = (fair[hi] - fair[lo]) / np.log2(hi / lo)
+        assert rows[f"p2.rank.not_needed{suffix}"]["evidence"]["estimate"] == pytest.approx(slope)
+        assert rows[f"p2.rank.not_needed{suffix}"]["data"].endswith(f"{fx.READINGS[groups]} reading")
 
 
 def test_recorded_runs_are_the_declared_grid_one_to_one(results, runs):
-    chosen = {c["method"]: c["lam"] for c in results["metrics"]["best_lambda"]}
+    chosen = _chosen(results)
     grid = fx.jobs(get_profile("test"))
     test = runs[runs["split"] == "test"].reset_index(drop=True)
     assert len(test) == len(grid) == len({spec.key for spec in grid})
     for spec, row in zip(grid, test.itertuples()):
         assert (row.backbone, row.adaptation, row.rank, row.seed) == \
             (spec.param("backbone"), spec.param("adaptation"), spec.param("rank"), spec.seed)
-        assert row.method == spec.method
+        assert row.method == spec.method and row.groups == (spec.param("groups") or "none")
         if spec.param("lam") is not None:
-            assert row.lam == spec.param("lam")
-        else:  # the validation-chosen lambda of the rank sweep, resolved from the stored sweep
-            assert row.lam == chosen["FairLoRA"] and row.lam in spec.param("select")["lambdas"]
+            assert row.lam == spec.param("lam") and row.stage == "sweep"
+        else:  # the validation-chosen lambda of its reading, resolved from the stored sweep
+            assert row.lam == chosen[row.label] and row.lam in spec.param("select")["lambdas"]
+            assert row.stage == "chosen"
 
 
 def test_rank_sweep_covers_every_rank_with_the_chosen_lambda(results, runs):
     fc = get_profile("test").fairlora
-    chosen = {c["method"]: c["lam"] for c in results["metrics"]["best_lambda"]}
+    chosen = _chosen(results)
     test = runs[(runs["split"] == "test") & (runs["adaptation"] == "lora")]
-    for method, lam in (("LoRA", 0.0), ("FairLoRA", chosen["FairLoRA"])):
+    cells = [("LoRA", "none", 0.0)] + [("FairLoRA", g, chosen[fx.method_label("FairLoRA", g)]) for g in fc.groupings]
+    for method, groups, lam in cells:
         for rank in fc.ranks:
-            part = test[(test["method"] == method) & (test["rank"] == rank) & (test["lam"] == lam)]
+            part = test[(test["method"] == method) & (test["rank"] == rank) & (test["lam"] == lam)
+                        & (test["groups"] == groups)]
             assert sorted(part["seed"]) == sorted(fx.seeds_of(get_profile("test")))
-    # FairLoRA at other lambdas is only run at the main rank
-    assert set(test[test["rank"] != fc.rank]["lam"]) == {0.0, chosen["FairLoRA"]}
+    # FairLoRA at other lambdas is only run at the main rank, per reading at its own chosen lambda
+    other = test[test["rank"] != fc.rank]
+    assert {(g, lam) for g, lam in zip(other["groups"], other["lam"])} == {(g, lam) for _, g, lam in cells}

@@ -157,7 +157,8 @@ def test_notebook_02s_workers_train_on_the_data_of_the_overridden_profile(tmp_pa
     monkeypatch.setattr(paths, "CACHE", cache)
     monkeypatch.setenv("FAIRLIB_CACHE", str(cache))
     monkeypatch.delenv("FAIRLIB_FORCE", raising=False)
-    profile = get_profile("test", seeds=[3], fairlora=dict(n_eval=60, lambdas=[1.0], ranks=[8], epochs=1))
+    profile = get_profile("test", seeds=[3], fairlora=dict(n_eval=60, lambdas=[1.0], ranks=[8], epochs=1,
+                                                         groupings=["class"]))
     grid = [s for s in fx.jobs(profile) if s.method in ("LoRA", "FairLoRA")]
     assert [(s.method, s.seed) for s in grid] == [("LoRA", 3), ("FairLoRA", 3)]
     report = run_jobs(grid, workers=2, threads=1, progress=False)

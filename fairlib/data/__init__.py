@@ -13,6 +13,8 @@ from ._celeba import CELEBA_ATTRIBUTES, load_celeba, resolve_attribute
 from ._lfwa import LFWA_SPLIT_FRACTIONS, load_lfwa
 from ._hatespeech import load_measuring_hate_speech
 from ._waterbirds import load_waterbirds
+from ._geode import GEODE_SPLIT_FRACTIONS, load_geode
+from ._aircraft import AIRCRAFT_LEVELS, load_aircraft
 from ._locate import DATASET_LOCATORS, check_dataset, locate_dataset
 from ._text_standin import IDENTITY_TERMS, RELIGION_GROUPS, TEXT_CATEGORIES, religion_standin
 
@@ -25,7 +27,7 @@ __all__ = [
     "ImageFileDataset", "image_loader", "make_image_processor", "open_rgb", "verify_images",
     "load_utkface", "UTK_AGE_EDGES", "UTK_AGE_CLASSES", "UTK_RACES", "UTK_TARGETS", "UTK_SENSITIVE",
     "load_celeba", "CELEBA_ATTRIBUTES", "resolve_attribute", "load_lfwa",
-    "LFWA_SPLIT_FRACTIONS", "load_measuring_hate_speech", "load_waterbirds", "DATASET_LOCATORS", "locate_dataset",
+    "LFWA_SPLIT_FRACTIONS", "load_measuring_hate_speech", "load_waterbirds", "load_geode", "GEODE_SPLIT_FRACTIONS", "load_aircraft", "AIRCRAFT_LEVELS", "DATASET_LOCATORS", "locate_dataset",
     "check_dataset",
     "religion_standin", "RELIGION_GROUPS", "IDENTITY_TERMS", "TEXT_CATEGORIES",
 ]

@@ -15,6 +15,8 @@ from ._images import verify_images
 from ._lfwa import _locate_lfwa, load_lfwa
 from ._utkface import _locate_utkface, load_utkface
 from ._waterbirds import _locate_waterbirds, load_waterbirds
+from ._geode import _locate_geode, load_geode
+from ._aircraft import _locate_aircraft, load_aircraft
 
 __all__ = ["DATASET_LOCATORS", "locate_dataset", "check_dataset"]
 
@@ -25,6 +27,8 @@ DATASET_LOCATORS: dict[str, Callable[[str | Path | None], object]] = {
     "lfwa": _locate_lfwa,
     "measuring-hate-speech": _locate_hate_speech,
     "waterbirds": _locate_waterbirds,
+    "geode": _locate_geode,
+    "aircraft": _locate_aircraft,
 }
 
 
@@ -58,8 +62,10 @@ _READERS: dict[str, Callable[[str | Path | None], object]] = {
     # any subgroup size: the check is about the file, not about a task's minimum group size
     "measuring-hate-speech": lambda root: load_measuring_hate_speech(root=root, min_group_size=1, verbose=False),
     "waterbirds": lambda root: load_waterbirds(root=root, verbose=False),
+    "geode": lambda root: load_geode(root=root, verbose=False),
+    "aircraft": lambda root: load_aircraft(root=root, verbose=False),
 }
-_IMAGE_DATASETS = ("celeba", "utkface", "lfwa", "waterbirds")
+_IMAGE_DATASETS = ("celeba", "utkface", "lfwa", "waterbirds", "geode", "aircraft")
 
 
 def check_dataset(name: str, root: str | Path | None = None, *, decode: bool = True, listed: int = 20) -> list[str]:

@@ -3,7 +3,10 @@ built from them: the validation choice of lambda, the comparison of the four met
 
 Records are long tables: one row per run and split (``"val"``, ``"test"``) with the reported metrics
 (:data:`REPORTED_METRICS`, canonical names of :data:`fairlib.metrics.METRICS`) and the per-group F1 and recall
-as ``f1[<group>]``, ``recall[<group>]``. ``rank`` is 0 for full fine-tuning (not applicable).
+as ``f1[<group>]``, ``recall[<group>]``. ``rank`` is 0 for full fine-tuning (not applicable). ``groups`` is the
+reading of a regularised run (``"class"``, ``"class_attribute"``) or ``"none"`` (lambda = 0), ``label`` the
+method with its reading (:func:`method_label`), ``stage`` ``"sweep"`` (declared lambda) or ``"chosen"`` (a
+run at the lambda chosen on validation: the rank sweep, and the other seeds with ``sweep_seeds``).
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ import pandas as pd
 from ... import metrics as fm
 from ...data import Splits
 from .. import RunSpec
-from ._grid import METHOD_ORDER, jobs, load_run, method_name
+from ._grid import METHOD_ORDER, READINGS, jobs, load_run, method_label, method_name
 
 __all__ = ["REPORTED_METRICS", "FAIRNESS_METRICS", "RENAMED", "rename_keys", "evaluate_predictions", "record_of", "records_of",
            "collect", "lambda_sweep_records", "rank_sweep_records", "select_lambda", "comparison_records",
            "summarize_records", "comparison_summary", "per_seed", "paired_improvement", "label_group_counts", "oriented",
-           "trainable_parameter_counts", "counts_record"]
+           "trainable_parameter_counts", "counts_record", "main_rank_records", "reading_records", "label_order"]
 
 #: Metrics recorded for every run and split. ``worst_cell_accuracy``: the lowest accuracy over label x group
 #: cells; ``eo_max``: fairlearn's equalized-odds difference, max(ΔTPR, ΔFPR).
@@ -93,7 +96,10 @@ def record_of(spec: RunSpec, *, group_names: Sequence[str]) -> list[dict]:
     """The two records (validation, test) of a stored run, its metrics computed now from its stored logits."""
     stored, tensors = load_run(spec)
     lam = float(stored["lam"])
-    base = {"backbone": spec.param("backbone"), "method": method_name(spec.param("adaptation"), lam),
+    method = method_name(spec.param("adaptation"), lam)
+    groups = spec.param("groups") or "none"
+    base = {"backbone": spec.param("backbone"), "method": method, "groups": groups,
+            "label": method_label(method, groups), "stage": "chosen" if spec.param("select", None) else "sweep",
             "adaptation": spec.param("adaptation"), "lam": lam, "rank": spec.param("rank"), "seed": spec.seed,
             "trainable_parameters": stored["trainable_parameters"], "train_seconds": stored["train_seconds"]}
     return [{**base, "split": split, **_evaluate(tensors, split, group_names)} for split in ("val", "test")]
@@ -117,29 +123,51 @@ def collect(profile: Any, *, splits: Splits) -> pd.DataFrame:
     return records_of(jobs(profile), group_names=_group_names(splits))
 
 
-def lambda_sweep_records(runs: pd.DataFrame, cfg: Any) -> pd.DataFrame:
-    """The lambda sweep's records: LoRA at rank ``cfg.rank`` and full fine-tuning, at every lambda."""
+def main_rank_records(runs: pd.DataFrame, cfg: Any) -> pd.DataFrame:
+    """Records of LoRA at rank ``cfg.rank`` and of full fine-tuning (every stage)."""
     return runs[runs["rank"].isin([0, cfg.rank])].reset_index(drop=True)
 
 
+def lambda_sweep_records(runs: pd.DataFrame, cfg: Any) -> pd.DataFrame:
+    """The lambda sweep's records: LoRA at rank ``cfg.rank`` and full fine-tuning, at every declared lambda
+    (``stage == "sweep"``: with ``sweep_seeds``, lambda > 0 on the sweep's seeds only)."""
+    main = main_rank_records(runs, cfg)
+    return main[main["stage"] == "sweep"].reset_index(drop=True)
+
+
+def reading_records(records: pd.DataFrame, groups: str) -> pd.DataFrame:
+    """The records of one reading: its regularised runs and the shared unregularised ones (``groups`` "none")."""
+    if groups not in READINGS:
+        raise ValueError(f"groups={groups!r}; valid choices: {tuple(READINGS)}")
+    return records[records["groups"].isin(["none", groups])].reset_index(drop=True)
+
+
 def rank_sweep_records(runs: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
-    """The rank sweep's records: LoRA (lambda = 0) and FairLoRA at its validation-chosen lambda, every rank."""
+    """The rank sweep's records: LoRA (lambda = 0) and FairLoRA at its validation-chosen lambda (per reading),
+    every rank."""
     lora = runs["adaptation"] == "lora"
     keep = lora & (runs["lam"] == 0.0)
-    for (backbone, method), row in best.iterrows():
+    for (backbone, method, groups), row in best.iterrows():
         if method == "FairLoRA":
-            keep |= lora & (runs["backbone"] == backbone) & (runs["lam"] == row["lam"])
+            keep |= lora & (runs["backbone"] == backbone) & (runs["groups"] == groups) & (runs["lam"] == row["lam"])
     return runs[keep].reset_index(drop=True)
+
+
+def label_order(groupings: Sequence[str] = tuple(READINGS)) -> list[str]:
+    """The methods' labels in display order: LoRA, FairLoRA per reading, FFT, Fair FFT per reading."""
+    return ["LoRA", *[method_label("FairLoRA", g) for g in groupings], "FFT",
+            *[method_label("Fair FFT", g) for g in groupings]]
 
 
 # -- tables ---------------------------------------------------------------------------------------------------------
 def select_lambda(records: pd.DataFrame, *, metric: str = "min_group_f1") -> pd.DataFrame:
-    """The best lambda > 0 per backbone and adaptation, by the mean *validation* metric over seeds.
+    """The best lambda > 0 per backbone, adaptation and reading, by the mean *validation* metric over seeds.
 
     Parameters
     ----------
     records : DataFrame
-        Lambda-sweep records (both splits; only ``split == "val"`` rows choose).
+        Lambda-sweep records (both splits; only ``split == "val"`` rows choose). Give it the sweep's records
+        (:func:`lambda_sweep_records`), so that every lambda is judged on the same seeds.
     metric : str
         A canonical name; its direction (:data:`fairlib.metrics.METRICS`) says which way is better. Ties go
         to the smaller lambda.
@@ -147,31 +175,41 @@ def select_lambda(records: pd.DataFrame, *, metric: str = "min_group_f1") -> pd.
     Returns
     -------
     DataFrame
-        One row per (backbone, method) of the regularised methods: ``lam``, the validation mean of ``metric``
-        at that lambda and at lambda = 0, and the test mean at that lambda (reported, never used to choose).
+        One row per (backbone, method, groups) of the regularised methods: ``lam``, the validation mean of
+        ``metric`` at that lambda and at lambda = 0, and the test mean at that lambda (reported, never used to
+        choose).
     """
     rows = []
-    means = records.groupby(["backbone", "adaptation", "lam", "split"], sort=True)[metric].mean()
-    for (backbone, adaptation), _ in records.groupby(["backbone", "adaptation"], sort=False):
-        val = means.loc[(backbone, adaptation)].xs("val", level="split")
+    means = records.groupby(["backbone", "adaptation", "groups", "lam", "split"], sort=True)[metric].mean()
+    regularised = records[records["groups"] != "none"]
+    for (backbone, adaptation, groups), _ in regularised.groupby(["backbone", "adaptation", "groups"], sort=False):
+        val = means.loc[(backbone, adaptation, groups)].xs("val", level="split")
         candidates = val[val.index > 0]
         best = candidates.index[int(np.argmax(oriented(metric) * candidates.to_numpy()))]
-        rows.append({"backbone": backbone, "method": method_name(adaptation, best), "adaptation": adaptation,
+        try:
+            at_zero = float(means.loc[(backbone, adaptation, "none", 0.0, "val")])
+        except KeyError:
+            at_zero = float("nan")
+        method = method_name(adaptation, best)
+        rows.append({"backbone": backbone, "method": method, "groups": groups, "reading": READINGS[groups],
+                     "label": method_label(method, groups), "adaptation": adaptation,
                      "selection_metric": metric, "lam": float(best), f"val_{metric}": float(val.loc[best]),
-                     f"val_{metric}_at_lambda_0": float(val.loc[0.0]) if 0.0 in val.index else float("nan"),
-                     f"test_{metric}": float(means.loc[(backbone, adaptation, best, "test")])})
-    return pd.DataFrame(rows).set_index(["backbone", "method"])
+                     f"val_{metric}_at_lambda_0": at_zero,
+                     f"test_{metric}": float(means.loc[(backbone, adaptation, groups, best, "test")])})
+    return pd.DataFrame(rows).set_index(["backbone", "method", "groups"])
 
 
-def comparison_records(sweep: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
-    """The four methods of the comparison from the lambda sweep: lambda = 0 and the selected lambda."""
-    keep = sweep["lam"] == 0.0
-    for (backbone, _), row in best.iterrows():
-        keep |= (sweep["backbone"] == backbone) & (sweep["adaptation"] == row["adaptation"]) & \
-                (sweep["lam"] == row["lam"])
-    out = sweep[keep].copy()
+def comparison_records(records: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
+    """The methods of the comparison: lambda = 0, and per reading the selected lambda (every stage: with
+    ``sweep_seeds`` the sweep's seeds and the other seeds' runs at the chosen lambda)."""
+    keep = records["lam"] == 0.0
+    for (backbone, _, groups), row in best.iterrows():
+        keep |= (records["backbone"] == backbone) & (records["adaptation"] == row["adaptation"]) & \
+                (records["groups"] == groups) & (records["lam"] == row["lam"])
+    out = records[keep].copy()
     out["method"] = pd.Categorical(out["method"], categories=METHOD_ORDER, ordered=True)
-    return out.sort_values(["backbone", "method", "seed", "split"], kind="stable").reset_index(drop=True)
+    out["label"] = pd.Categorical(out["label"], categories=label_order(), ordered=True)
+    return out.sort_values(["backbone", "label", "seed", "split"], kind="stable").reset_index(drop=True)
 
 
 def summarize_records(records: pd.DataFrame, *, by: Sequence[str], split: str = "test",
@@ -182,9 +220,10 @@ def summarize_records(records: pd.DataFrame, *, by: Sequence[str], split: str = 
 
 
 def comparison_summary(comparison: pd.DataFrame, *, metrics: Sequence[str] = REPORTED_METRICS) -> pd.DataFrame:
-    """Test metrics of the four methods per backbone: mean and 95% CI over seeds, with the lambda used."""
-    summary = summarize_records(comparison, by=["backbone", "method"], value_columns=metrics)
-    lam = comparison[comparison["split"] == "test"].groupby(["backbone", "method"], observed=True)["lam"].first()
+    """Test metrics of the methods per backbone (regularised ones per reading, by ``label``): mean and 95% CI
+    over seeds, with the lambda used."""
+    summary = summarize_records(comparison, by=["backbone", "label"], value_columns=metrics)
+    lam = comparison[comparison["split"] == "test"].groupby(["backbone", "label"], observed=True)["lam"].first()
     summary.insert(0, "lam", lam.reindex(summary.index).to_numpy())
     return summary
 
@@ -243,7 +282,8 @@ def label_group_counts(splits: Splits) -> pd.DataFrame:
 
 
 def trainable_parameter_counts(runs: pd.DataFrame) -> dict:
-    """``{"<method> rank <rank>": trainable parameters}`` of the test records (one entry per configuration)."""
+    """``{"<method> rank <rank>": trainable parameters}`` of the test records (one entry per configuration; the
+    reading does not change the count)."""
     test = runs[runs["split"] == "test"]
     return {f"{m} rank {r}": int(n) for m, r, n in zip(test["method"], test["rank"], test["trainable_parameters"])}
 

@@ -1,6 +1,8 @@
 """Figures of notebook 02: metrics against lambda and against the LoRA rank, per-group F1 of each method.
 
 Metrics are labelled with :data:`fairlib.metrics.METRICS` labels; whiskers are 95% t intervals over seeds.
+Every regularised curve or bar names its reading of the groups (per-class, the paper's headline; class x
+attribute subgroups); the number of seeds behind each point is written in the figure.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from ...metrics import METRICS
-from ._evaluation import FAIRNESS_METRICS, summarize_records
-from ._grid import METHOD_ORDER
+from ._evaluation import FAIRNESS_METRICS, label_order, reading_records, summarize_records
+from ._grid import READINGS, method_label
 
 __all__ = ["plot_lambda_sweep", "plot_rank_sweep", "plot_group_f1"]
 
@@ -25,6 +27,19 @@ def _title(metric: str) -> str:
 # -- figures ---------------------------------------------------------------------------------------------------
 _COLOURS = {"lora": "tab:blue", "full": "tab:orange", "LoRA": "tab:blue", "FairLoRA": "tab:green",
             "FFT": "tab:orange", "Fair FFT": "tab:red"}
+#: Line style of each reading (solid: per-class, the paper's; dashed: class x attribute subgroups).
+_STYLES = {"class": "-", "class_attribute": "--"}
+#: Colours of the methods' labels (per reading a lighter / darker shade).
+_LABEL_COLOURS = {"LoRA": "tab:blue", method_label("FairLoRA", "class"): "tab:green",
+                  method_label("FairLoRA", "class_attribute"): "yellowgreen", "FFT": "tab:orange",
+                  method_label("Fair FFT", "class"): "tab:red", method_label("Fair FFT", "class_attribute"): "lightcoral"}
+
+
+def _seed_counts(records: pd.DataFrame, by: Sequence[str]) -> str:
+    """``"n seeds"`` or ``"a-b seeds"``: the range of the number of test seeds behind each point."""
+    test = records[records["split"] == "test"]
+    n = test.groupby(list(by), observed=True)["seed"].nunique()
+    return f"{n.min()} seeds" if n.min() == n.max() else f"{n.min()}-{n.max()} seeds per point"
 
 
 def _errorbar(ax: Any, x: np.ndarray, summary: pd.DataFrame, metric: str, **kwargs: Any) -> None:
@@ -55,20 +70,25 @@ def plot_lambda_sweep(records: pd.DataFrame, *, metrics: Sequence[str] = (*FAIRN
         part = records[records["backbone"] == backbone]
         for j, (metric, split) in enumerate(panels):
             ax = axes[i, j]
-            summary = summarize_records(part, by=["adaptation", "lam"], split=split, value_columns=[metric])
-            for adaptation, label, dodge in (("lora", "LoRA / FairLoRA", 0.92), ("full", "FFT / Fair FFT", 1.08)):
-                if adaptation not in summary.index.get_level_values(0):
-                    continue
-                s = summary.loc[adaptation]
-                # a small multiplicative offset keeps the two lines' error bars apart on the log axis
-                x = np.where(s.index.to_numpy() > 0, s.index.to_numpy(), zero_at) * dodge
-                _errorbar(ax, x, s, metric, color=_COLOURS[adaptation], label=label, markersize=4)
-                if best is not None and split == "val":
-                    table = best.reset_index()
-                    chosen = table[(table["backbone"] == backbone) & (table["adaptation"] == adaptation)]["lam"]
-                    for lam in chosen:
-                        ax.plot([lam * dodge], [s.loc[lam, f"{metric}_mean"]], "o", ms=11, mfc="none",
-                                color=_COLOURS[adaptation])
+            for k, groups in enumerate(g for g in READINGS if g in set(part["groups"])):
+                summary = summarize_records(reading_records(part, groups), by=["adaptation", "lam"], split=split,
+                                            value_columns=[metric])
+                for adaptation, name, dodge in (("lora", "LoRA / FairLoRA", 0.9), ("full", "FFT / Fair FFT", 1.04)):
+                    if adaptation not in summary.index.get_level_values(0):
+                        continue
+                    s = summary.loc[adaptation]
+                    dodge *= 1.0 + 0.05 * k
+                    # a small multiplicative offset keeps the lines' error bars apart on the log axis
+                    x = np.where(s.index.to_numpy() > 0, s.index.to_numpy(), zero_at) * dodge
+                    _errorbar(ax, x, s, metric, color=_COLOURS[adaptation], ls=_STYLES[groups],
+                              label=f"{name}, {READINGS[groups]}", markersize=4)
+                    if best is not None and split == "val":
+                        table = best.reset_index()
+                        chosen = table[(table["backbone"] == backbone) & (table["adaptation"] == adaptation)
+                                       & (table["groups"] == groups)]["lam"]
+                        for lam in chosen:
+                            ax.plot([lam * dodge], [s.loc[lam, f"{metric}_mean"]], "o", ms=11, mfc="none",
+                                    color=_COLOURS[adaptation])
             ax.set_xscale("log")
             ax.set_ylim(-0.03, 1.03)  # every metric here lies in [0, 1]; wide t-intervals of few seeds are cut
             ticks = [zero_at, *positive]
@@ -79,8 +99,10 @@ def plot_lambda_sweep(records: pd.DataFrame, *, metrics: Sequence[str] = (*FAIRN
             ax.tick_params(labelsize=7)
             if j == 0:
                 ax.set_ylabel(backbone, fontsize=8)
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
+    axes[0, 0].legend(fontsize=6)
+    fig.suptitle(f"{title}\nreadings of the groups: solid per-class (the paper's), dashed class x attribute "
+                 f"subgroups; lambda = 0: {_seed_counts(records[records['lam'] == 0], ['adaptation'])}, lambda > 0: "
+                 f"{_seed_counts(records[records['lam'] > 0], ['adaptation', 'groups', 'lam'])}", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -88,7 +110,8 @@ def plot_lambda_sweep(records: pd.DataFrame, *, metrics: Sequence[str] = (*FAIRN
 def plot_rank_sweep(records: pd.DataFrame, comparison: pd.DataFrame, *,
                     metrics: Sequence[str] = ("min_group_f1", "eo_max", "accuracy"),
                     title: str = "") -> Any:
-    """Metric vs LoRA rank for LoRA and FairLoRA (test, 95% CI); FFT and Fair FFT as horizontal references."""
+    """Metric vs LoRA rank for LoRA and FairLoRA per reading (test, 95% CI); FFT and Fair FFT (per reading) as
+    horizontal references."""
     import matplotlib.pyplot as plt
 
     backbones = list(dict.fromkeys(records["backbone"]))
@@ -96,18 +119,18 @@ def plot_rank_sweep(records: pd.DataFrame, comparison: pd.DataFrame, *,
                              squeeze=False)
     for i, backbone in enumerate(backbones):
         part = records[records["backbone"] == backbone]
-        ref = summarize_records(comparison[comparison["backbone"] == backbone], by=["method"], value_columns=metrics)
+        ref = summarize_records(comparison[comparison["backbone"] == backbone], by=["label"], value_columns=metrics)
         for j, metric in enumerate(metrics):
             ax = axes[i, j]
-            summary = summarize_records(part, by=["method", "rank"], value_columns=[metric])
-            for method, dodge in (("LoRA", 0.94), ("FairLoRA", 1.06)):
-                if method in summary.index.get_level_values(0):
-                    s = summary.loc[method]
-                    _errorbar(ax, s.index.to_numpy() * dodge, s, metric, color=_COLOURS[method], label=method,
-                              markersize=4)
-            for method in ("FFT", "Fair FFT"):
-                if method in ref.index:
-                    ax.axhline(ref.loc[method, f"{metric}_mean"], color=_COLOURS[method], ls="--", lw=1, label=method)
+            summary = summarize_records(part, by=["label", "rank"], value_columns=[metric])
+            present = summary.index.get_level_values(0)
+            for k, label in enumerate(l for l in label_order() if "FFT" not in l and l in present):
+                s = summary.loc[label]
+                _errorbar(ax, s.index.to_numpy() * (0.92 + 0.06 * k), s, metric, color=_LABEL_COLOURS[label],
+                          label=label, markersize=4)
+            for label in (l for l in label_order() if "FFT" in l and l in ref.index):
+                ax.axhline(ref.loc[label, f"{metric}_mean"], color=_LABEL_COLOURS[label],
+                           ls=":" if "subgroups" in label else "--", lw=1, label=label)
             ax.set_xscale("log", base=2)
             ax.set_ylim(-0.03, 1.03)
             ranks = sorted(summary.index.get_level_values("rank").unique())
@@ -118,24 +141,26 @@ def plot_rank_sweep(records: pd.DataFrame, comparison: pd.DataFrame, *,
             ax.tick_params(labelsize=7)
             if j == 0:
                 ax.set_ylabel(backbone, fontsize=8)
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
+    axes[0, 0].legend(fontsize=6)
+    fig.suptitle(f"{title}\nFairLoRA per reading of the groups (per-class: the paper's); "
+                 f"{_seed_counts(records, ['label', 'rank'])}", fontsize=9)
     fig.tight_layout()
     return fig
 
 
 def plot_group_f1(comparison: pd.DataFrame, *, group_names: Sequence[str], title: str = "") -> Any:
-    """Per-group test F1 of each method (bars: mean over seeds, whiskers: 95% CI), one panel per backbone."""
+    """Per-group test F1 of each method, regularised ones per reading (bars: mean over seeds, whiskers: 95%
+    CI), one panel per backbone."""
     import matplotlib.pyplot as plt
 
     backbones = list(dict.fromkeys(comparison["backbone"]))
     columns = [f"f1[{g}]" for g in group_names]
-    fig, axes = plt.subplots(1, len(backbones), figsize=(4.8 * len(backbones), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(backbones), figsize=(7.0 * len(backbones), 3.6), squeeze=False)
     width = 0.8 / len(group_names)
     for ax, backbone in zip(axes[0], backbones):
-        summary = summarize_records(comparison[comparison["backbone"] == backbone], by=["method"],
+        summary = summarize_records(comparison[comparison["backbone"] == backbone], by=["label"],
                                     value_columns=columns)
-        methods = [m for m in METHOD_ORDER if m in summary.index]
+        methods = [m for m in label_order() if m in summary.index]
         x = np.arange(len(methods))
         for k, (group, column) in enumerate(zip(group_names, columns)):
             s = summary.loc[methods]
@@ -144,11 +169,12 @@ def plot_group_f1(comparison: pd.DataFrame, *, group_names: Sequence[str], title
                    np.nan_to_num(s[f"{column}_ci_high"].to_numpy(dtype=float) - mean)]
             ax.bar(x + (k - (len(group_names) - 1) / 2) * width, mean, width, yerr=err, capsize=3,
                    label=f"group: {group}")
-        ax.set_xticks(x, methods, fontsize=8)
+        ax.set_xticks(x, [m.replace(" [", "\n[") for m in methods], fontsize=6)
         ax.set_ylim(0, 1.05)
         ax.set_ylabel("test F1", fontsize=8)
         ax.set_title(backbone, fontsize=8)
         ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(f"{title}\n[per-class]: the paper's reading of the groups; [class x attribute subgroups]: the "
+                 f"other; {_seed_counts(comparison, ['label'])}", fontsize=9)
     fig.tight_layout()
     return fig

@@ -5,12 +5,20 @@ One run = one backbone, one adaptation (``"lora"`` or ``"full"``), one lambda (0
 its logits on validation and test (with the labels and groups they belong to), never metrics: metrics are
 computed when the runs are collected (:mod:`._evaluation`), so a metric fix never serves stale numbers.
 
+Every regularised run exists once per *reading* of the regulariser's groups (``cfg.groupings``, named by
+:data:`READINGS`): per class (the paper's headline) and per class x attribute subgroup. Unregularised runs
+(lambda = 0) have no groups and are shared by both readings.
+
 The grid, per backbone:
 
-- the lambda sweep: LoRA (rank ``cfg.rank``) and full fine-tuning at lambda = 0 and at every ``cfg.lambdas``;
-- the rank sweep at the other ranks: LoRA (lambda = 0) and FairLoRA at the lambda chosen on *validation* at
-  rank ``cfg.rank``. Those FairLoRA runs depend on the sweep's runs (``after``): their spec names the
-  selection (metric, candidate lambdas, seeds), and the run resolves it from the stored sweep before training.
+- the lambda sweep: LoRA (rank ``cfg.rank``) and full fine-tuning at lambda = 0 (every seed) and, per
+  reading, at every ``cfg.lambdas`` (the first ``cfg.sweep_seeds`` seeds, or every seed);
+- with ``cfg.sweep_seeds``: per reading and adaptation, the lambda chosen on *validation* on the remaining
+  seeds (``stage = "chosen"``), so that every compared method has every seed;
+- the rank sweep at the other ranks: LoRA (lambda = 0) and, per reading, FairLoRA at the lambda chosen on
+  validation at rank ``cfg.rank``. Runs at a chosen lambda depend on the sweep's runs (``after``): their spec
+  names the selection (metric, candidate lambdas, seeds, adaptation, reading), and the run resolves it from
+  the stored sweep before training.
 """
 
 from __future__ import annotations
@@ -23,17 +31,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...config import STAND_IN_VIT, FairLoRAConfig, get_profile
+from ...config import FAIRLORA_READINGS, STAND_IN_VIT, FairLoRAConfig, get_profile
 from ...data import GroupedDataset, Splits
 from ...methods.fairlora import FairLoRARegularizer
 from ...models import preprocessing
 from .. import RunSpec
 
-__all__ = ["NOTEBOOK", "METHOD_ORDER", "GPU_HOURS", "method_name", "seeds_of", "jobs", "run_job", "load_run", "run_spec",
+__all__ = ["NOTEBOOK", "METHOD_ORDER", "READINGS", "CLAIM_SUFFIX", "GPU_HOURS", "method_name", "method_label",
+           "seeds_of", "sweep_seeds_of", "jobs", "run_job", "load_run", "run_spec",
            "load_fairlora_data", "load_fairlora_backbone", "resolved_lambda"]
 
 NOTEBOOK = "02"
 METHOD_ORDER = ("LoRA", "FairLoRA", "FFT", "Fair FFT")
+#: The readings of FairLoRA's groups (grouping -> name); "none" marks the unregularised runs (lambda = 0).
+READINGS = dict(FAIRLORA_READINGS)
+#: Claim id suffix of each reading: ``p2.<claim>`` is the per-class reading, ``p2.<claim>.subgroups`` the other.
+CLAIM_SUFFIX = {"class": "", "class_attribute": ".subgroups"}
 #: Estimated GPU-hours of one run on a hub backbone (Waterbirds, ViT-Base size): a lambda-sweep run, a rank-sweep
 #: run. Stand-in runs are counted as 0 (CPU minutes).
 GPU_HOURS = {"lambda_sweep": 0.5, "rank_sweep": 0.4}
@@ -48,6 +61,16 @@ def method_name(adaptation: str, lam: float) -> str:
     return "Fair FFT" if lam > 0 else "FFT"
 
 
+def method_label(method: str, groups: str) -> str:
+    """The name shown in figures and tables: ``"LoRA"``, ``"FFT"``, or a regularised method with its reading,
+    e.g. ``"FairLoRA [per-class]"``, ``"Fair FFT [class x attribute subgroups]"``."""
+    if groups in (None, "none"):
+        return method
+    if groups not in READINGS:
+        raise ValueError(f"groups={groups!r}; valid choices: {tuple(READINGS)} or 'none'")
+    return f"{method} [{READINGS[groups]}]"
+
+
 def _profile(profile: Any) -> Any:
     return get_profile(profile) if isinstance(profile, str) else profile
 
@@ -56,6 +79,14 @@ def seeds_of(profile: Any) -> tuple[int, ...]:
     """The training seeds of notebook 02 at ``profile``: ``profile.fairlora.seeds``, else the profile's."""
     profile = _profile(profile)
     return tuple(profile.fairlora.seeds or profile.seeds)
+
+
+def sweep_seeds_of(profile: Any) -> tuple[int, ...]:
+    """The seeds of the lambda sweep's regularised runs: the first ``fairlora.sweep_seeds`` seeds (every seed
+    when ``sweep_seeds`` is None or not smaller than the number of seeds)."""
+    profile = _profile(profile)
+    seeds, n = seeds_of(profile), profile.fairlora.sweep_seeds
+    return seeds if n is None else seeds[:n]
 
 
 # -- what defines a run -----------------------------------------------------------------------------------------
@@ -84,55 +115,81 @@ def _data_dict(cfg: FairLoRAConfig) -> dict:
 
 
 def run_spec(profile: Any, *, backbone: str, adaptation: str, lam: float | None, rank: int, seed: int,
-             select: dict | None = None, after: tuple = ()) -> RunSpec:
+             groups: str | None = None, select: dict | None = None, after: tuple = ()) -> RunSpec:
     """The :class:`RunSpec` of one run. Irrelevant fields are normalised: every lambda = 0 run is the same
-    whatever the grouping, full fine-tuning has no rank (0). ``lam=None`` with ``select`` is a FairLoRA run at
-    the lambda the validation selection ``select`` chooses (resolved from the stored sweep)."""
+    whatever the grouping (``groups`` None), full fine-tuning has no rank (0). ``lam=None`` with ``select`` is a
+    run at the lambda the validation selection ``select`` chooses (resolved from the stored sweep).
+    ``groups`` (a key of :data:`READINGS`) is required for a regularised run."""
     profile = _profile(profile)
     cfg = profile.fairlora
     lora = adaptation == "lora"
     regularised = select is not None or (lam is not None and lam > 0)
+    if regularised and groups not in READINGS:
+        raise ValueError(f"a regularised run needs groups, one of {tuple(READINGS)}; got {groups!r}")
     hub = cfg.dataset != "waterbirds_like"
     hours = GPU_HOURS["rank_sweep" if (lora and rank != cfg.rank) else "lambda_sweep"] if hub else 0.0
     params = dict(backbone=backbone, backbone_spec=_backbone_dict(profile, backbone), data=_data_dict(cfg),
                   adaptation=adaptation, lam=None if lam is None else float(lam),
-                  groups=cfg.groups if regularised else None, rank=int(rank) if lora else 0,
+                  groups=groups if regularised else None, rank=int(rank) if lora else 0,
                   alpha=float(cfg.alpha_over_rank * rank) if lora else 0.0,
                   train=_train_dict(profile, adaptation, seed))
     if select is not None:
         params["select"] = select
-    method = "FairLoRA" if select is not None else method_name(adaptation, lam)
+    method = method_name(adaptation, 1.0) if select is not None else method_name(adaptation, lam)
     return RunSpec.make(NOTEBOOK, profile, method, seed, after=after, gpu_hours=hours, **params)
+
+
+def _selection(profile: Any, backbone: str, adaptation: str, groups: str) -> tuple[dict, tuple[RunSpec, ...]]:
+    """The validation selection of lambda of one (backbone, adaptation, reading) and its candidate runs."""
+    cfg = profile.fairlora
+    rank = cfg.rank if adaptation == "lora" else 0
+    sweep = sweep_seeds_of(profile)
+    candidates = tuple(run_spec(profile, backbone=backbone, adaptation=adaptation, lam=lam, rank=cfg.rank, seed=seed,
+                                groups=groups) for lam in cfg.lambdas for seed in sweep)
+    select = {"metric": cfg.selection_metric, "split": "val", "adaptation": adaptation, "groups": groups,
+              "rank": rank, "lambdas": list(cfg.lambdas), "seeds": list(sweep)}
+    return select, candidates
 
 
 def jobs(profile: Any) -> list[RunSpec]:
     """Every run of notebook 02 at ``profile`` (a name or a :class:`fairlib.config.Profile`), in the order the
-    notebook records them: per backbone the lambda sweep (adaptation, lambda, seed), then the rank sweep at the
-    ranks other than ``cfg.rank`` (LoRA, then FairLoRA at the validation-chosen lambda; rank, seed)."""
+    notebook records them, per backbone: the lambda sweep (adaptation; lambda = 0 on every seed, then per
+    reading every lambda on the sweep's seeds), the chosen lambda on the other seeds (only with
+    ``sweep_seeds``), then the rank sweep at the ranks other than ``cfg.rank`` (LoRA, then FairLoRA at the
+    validation-chosen lambda per reading; rank, seed)."""
     profile = _profile(profile)
     cfg = profile.fairlora
+    seeds, sweep = seeds_of(profile), sweep_seeds_of(profile)
+    rest = tuple(s for s in seeds if s not in sweep)
     grid: list[RunSpec] = []
     for backbone in cfg.backbones:
         for adaptation in ("lora", "full"):
-            for lam in (0.0, *cfg.lambdas):
-                for seed in seeds_of(profile):
-                    grid.append(run_spec(profile, backbone=backbone, adaptation=adaptation, lam=lam, rank=cfg.rank,
-                                         seed=seed))
-        candidates = tuple(run_spec(profile, backbone=backbone, adaptation="lora", lam=lam, rank=cfg.rank, seed=seed)
-                           for lam in cfg.lambdas for seed in seeds_of(profile))
-        select = {"metric": cfg.selection_metric, "split": "val", "rank": cfg.rank, "lambdas": list(cfg.lambdas),
-                  "seeds": list(seeds_of(profile))}
-        for fair in (False, True):
+            for seed in seeds:
+                grid.append(run_spec(profile, backbone=backbone, adaptation=adaptation, lam=0.0, rank=cfg.rank,
+                                     seed=seed))
+            for groups in cfg.groupings:
+                for lam in cfg.lambdas:
+                    for seed in sweep:
+                        grid.append(run_spec(profile, backbone=backbone, adaptation=adaptation, lam=lam,
+                                             rank=cfg.rank, seed=seed, groups=groups))
+        for adaptation in ("lora", "full"):
+            for groups in cfg.groupings:
+                select, candidates = _selection(profile, backbone, adaptation, groups)
+                for seed in rest:
+                    grid.append(run_spec(profile, backbone=backbone, adaptation=adaptation, lam=None, rank=cfg.rank,
+                                         seed=seed, groups=groups, select=select, after=candidates))
+        for rank in cfg.ranks:
+            if rank != cfg.rank:
+                for seed in seeds:
+                    grid.append(run_spec(profile, backbone=backbone, adaptation="lora", lam=0.0, rank=rank, seed=seed))
+        for groups in cfg.groupings:
+            select, candidates = _selection(profile, backbone, "lora", groups)
             for rank in cfg.ranks:
                 if rank == cfg.rank:
                     continue  # the lambda sweep's runs
-                for seed in seeds_of(profile):
-                    if fair:
-                        grid.append(run_spec(profile, backbone=backbone, adaptation="lora", lam=None, rank=rank,
-                                             seed=seed, select=select, after=candidates))
-                    else:
-                        grid.append(run_spec(profile, backbone=backbone, adaptation="lora", lam=0.0, rank=rank,
-                                             seed=seed))
+                for seed in seeds:
+                    grid.append(run_spec(profile, backbone=backbone, adaptation="lora", lam=None, rank=rank,
+                                         seed=seed, groups=groups, select=select, after=candidates))
     return grid
 
 
@@ -144,25 +201,28 @@ def _image_parts(data: GroupedDataset) -> Splits:
 
 
 def load_fairlora_data(cfg: FairLoRAConfig, *, verbose: bool = True) -> Splits:
-    """The data of the comparisons: the Waterbirds-like stand-in, or Waterbirds itself.
+    """The data of the comparisons: the Waterbirds-like stand-in, or one of the paper's datasets.
 
     Returns
     -------
     Splits
-        GroupedDatasets; for Waterbirds ``x`` holds image paths (see :func:`fairlib.data.load_waterbirds`).
+        GroupedDatasets; for the real sets ``x`` holds image paths (:func:`fairlib.data.load_waterbirds`,
+        :func:`fairlib.data.load_geode` (groups: region), :func:`fairlib.data.load_aircraft` (classes:
+        variants, groups: manufacturer)), split by ``info["split"]``.
 
     Raises
     ------
     fairlib.data.MissingDataError
-        ``dataset="waterbirds"`` and the data are not in ``data/waterbirds`` (the message says how to get them).
+        The data are not in ``data/<dataset>`` (the message says how to get them).
     """
     if cfg.dataset == "waterbirds_like":
         from ...data import waterbirds_like
 
         return waterbirds_like(n_train=cfg.n_train, n_eval=cfg.n_eval, seed=cfg.data_seed, spurious=cfg.spurious)
-    from ...data import load_waterbirds
+    from ... import data as fd
 
-    return _image_parts(load_waterbirds(verbose=verbose))
+    loader = {"waterbirds": fd.load_waterbirds, "geode": fd.load_geode, "aircraft": fd.load_aircraft}[cfg.dataset]
+    return _image_parts(loader(verbose=verbose))
 
 
 def load_fairlora_backbone(name: str, *, stand_in_vit: Any = None) -> torch.nn.Module:
@@ -219,8 +279,10 @@ def resolved_lambda(spec: RunSpec) -> float:
     from ._evaluation import records_of, select_lambda
 
     select = spec.param("select")
-    candidates = [run_spec(spec.config(), backbone=spec.param("backbone"), adaptation="lora", lam=lam, rank=select["rank"],
-                           seed=seed) for lam in select["lambdas"] for seed in select["seeds"]]
+    profile = spec.config()
+    candidates = [run_spec(profile, backbone=spec.param("backbone"), adaptation=select["adaptation"], lam=lam,
+                           rank=profile.fairlora.rank, seed=seed, groups=select["groups"])
+                  for lam in select["lambdas"] for seed in select["seeds"]]
     _, splits, _ = _context(spec.profile, spec.overrides, spec.param("backbone"))
     records = records_of(candidates, group_names=tuple(splits.train.group_names))
     return float(select_lambda(records, metric=select["metric"])["lam"].iloc[0])
