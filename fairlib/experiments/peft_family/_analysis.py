@@ -1,0 +1,162 @@
+"""Notebook 06's tables, figures and claim rows: the PEFT family's fairness at a matched parameter budget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ... import evidence
+from ... import metrics as fm
+from ...claims import claims_of
+
+__all__ = ["SUMMARY_METRICS", "summary_table", "group_accuracy_table", "plot_gap_vs_parameters",
+           "plot_group_heatmap", "plot_accuracy_vs_gap", "claim_rows"]
+
+SUMMARY_METRICS = ("accuracy", "worst_group_accuracy", "dpd", "eo_max")
+
+
+def summary_table(records: pd.DataFrame, *, budget: str = "matched", lam: float = 0.0) -> pd.DataFrame:
+    """Test metrics per (task, method): mean and bounded 95% interval over seeds, seeds, adapter parameters."""
+    part = records[(records["split"] == "test") & (records["budget"] == budget) & (records["lam"] == lam)]
+    rows = []
+    for (task, method), g in part.groupby(["task", "method"], sort=False):
+        row = {"task": task, "method": method, "method_label": g["method_label"].iloc[0], "kind": g["kind"].iloc[0],
+               "seeds": int(g["seed"].nunique()), "adapter_parameters": int(g["adapter_parameters"].iloc[0]),
+               "step_seconds": float(g["step_seconds"].mean())}
+        for metric in SUMMARY_METRICS:
+            s = fm.summarize_over_seeds(g[metric].to_numpy(dtype=float), metric=metric)
+            row.update({f"{metric}_mean": s["mean"], f"{metric}_ci_low": s["ci_low"], f"{metric}_ci_high": s["ci_high"]})
+        for gap in ("dpd", "eo_max"):
+            if f"{gap}_null_mean" in g:
+                row[f"{gap}_null_mean"] = float(g[f"{gap}_null_mean"].dropna().mean())
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["task", "method"])
+
+
+def group_accuracy_table(records: pd.DataFrame, *, task: str, budget: str = "matched") -> pd.DataFrame:
+    """Method x group mean test accuracy (the heat map's numbers)."""
+    part = records[(records["split"] == "test") & (records["budget"] == budget) & (records["lam"] == 0.0)
+                   & (records["task"] == task)]
+    columns = [c for c in part.columns if c.startswith("accuracy[")]
+    table = part.groupby("method_label", sort=False)[columns].mean()
+    table.columns = [c[len("accuracy["):-1] for c in columns]
+    return table
+
+
+def plot_gap_vs_parameters(records: pd.DataFrame, *, metric: str = "dpd", title: str = "") -> Any:
+    """Gap against trainable adapter parameters (log x), one marker per method and budget, one panel per task."""
+    import matplotlib.pyplot as plt
+
+    part = records[(records["split"] == "test") & (records["lam"] == 0.0) & (records["adapter_parameters"] > 0)]
+    tasks = list(dict.fromkeys(part["task"]))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for (label, budget), g in part[part["task"] == task].groupby(["method_label", "budget"], sort=False):
+            s = fm.summarize_over_seeds(g[metric].to_numpy(dtype=float), metric=metric)
+            x = g["adapter_parameters"].iloc[0]
+            ax.errorbar([x], [s["mean"]], yerr=[[s["mean"] - s["ci_low"]], [s["ci_high"] - s["mean"]]],
+                        fmt="o" if budget == "matched" else "s", capsize=3, label=f"{label} ({budget})")
+        ax.set_xscale("log")
+        ax.set_xlabel("trainable adapter parameters (head excluded, log scale)")
+        ax.set_ylabel(f"{fm.METRICS[metric].label} (test)")
+        ax.set_title(task, fontsize=9)
+        ax.legend(fontsize=6, ncol=2)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_group_heatmap(table: pd.DataFrame, *, title: str = "") -> Any:
+    """Method x group accuracy heat map, values written in the cells."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.2 * table.shape[1] + 3, 0.4 * table.shape[0] + 1.5))
+    image = ax.imshow(table.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+    ax.set_xticks(range(table.shape[1]), table.columns, rotation=30, ha="right")
+    ax.set_yticks(range(table.shape[0]), table.index)
+    for i in range(table.shape[0]):
+        for j in range(table.shape[1]):
+            ax.text(j, i, f"{table.iat[i, j]:.2f}", ha="center", va="center", color="white", fontsize=7)
+    fig.colorbar(image, ax=ax, label="test accuracy (mean over seeds)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_vs_gap(summary: pd.DataFrame, *, metric: str = "dpd", title: str = "") -> Any:
+    """Accuracy against a gap per method, bounded 95% intervals on both axes, one panel per task."""
+    import matplotlib.pyplot as plt
+
+    tasks = list(dict.fromkeys(summary.index.get_level_values("task")))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for method, r in summary.loc[task].iterrows():
+            ax.errorbar([r[f"{metric}_mean"]], [r["accuracy_mean"]],
+                        xerr=[[r[f"{metric}_mean"] - r[f"{metric}_ci_low"]], [r[f"{metric}_ci_high"] - r[f"{metric}_mean"]]],
+                        yerr=[[r["accuracy_mean"] - r["accuracy_ci_low"]], [r["accuracy_ci_high"] - r["accuracy_mean"]]],
+                        fmt="o", capsize=3, label=r["method_label"])
+        ax.set_xlabel(f"{fm.METRICS[metric].label} (test; lower is fairer)")
+        ax.set_ylabel("accuracy (test)")
+        ax.set_title(task, fontsize=9)
+        ax.legend(fontsize=6, ncol=2)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _paired(part: pd.DataFrame, a: str, b: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    sides = [part[part["method"] == m].set_index("seed")[metric].astype(float) for m in (a, b)]
+    joined = pd.concat(sides, axis=1, join="inner").sort_index().dropna()
+    return joined.iloc[:, 0].to_numpy(), joined.iloc[:, 1].to_numpy()
+
+
+def claim_rows(records: pd.DataFrame, *, tasks: dict, profile: str) -> list[dict]:
+    """Notebook 06's catalogue claims (:func:`fairlib.claims.claims_of` ``"06"``) through the claims engine.
+
+    ``06.lora_not_less_fair``: LoRA minus every other adapter at the matched budget, per task and gap, paired by
+    seed, Holm-corrected together (non-inferiority with the catalogue's margin). ``06.gap_vs_parameters``: the
+    slope of DPD on log2(adapter parameters) over every run of every adapter and budget (and BitFit, full FT).
+    ``06.variance_term_worst_group``: each adapter with the variance term (best lambda on validation) minus
+    without, worst-group accuracy; not run when the profile runs no lambda. Stand-in tasks never decide.
+    """
+    test = records[records["split"] == "test"]
+    rows = []
+    for c in claims_of("06"):
+        real, stand = {}, {}
+        if c.id == "06.lora_not_less_fair":
+            part = test[(test["budget"] == "matched") & (test["lam"] == 0.0) & (test["kind"] == "adapter")]
+            for task, g in part.groupby("task"):
+                for other in [m for m in dict.fromkeys(g["method"]) if m != "lora"]:
+                    for metric in c.metric.split("+"):
+                        a, b = _paired(g, "lora", other, metric)
+                        if len(a) >= 2:
+                            (stand if tasks[task].stand_in else real)[f"{tasks[task].label} | LoRA - {other} | {metric}"] = \
+                                {"a": a, "b": b, "metric": metric}
+        elif c.id == "06.gap_vs_parameters":
+            part = test[(test["lam"] == 0.0) & (test["adapter_parameters"] > 0)]
+            for task, g in part.groupby("task"):
+                (stand if tasks[task].stand_in else real)[tasks[task].label] = {
+                    "x": g["adapter_parameters"].to_numpy(dtype=float), "y": g[c.metric].to_numpy(dtype=float)}
+        elif c.id == "06.variance_term_worst_group":
+            val = records[(records["split"] == "val") & (records["budget"] == "matched") & (records["lam"] > 0)]
+            if val.empty:
+                rows.append(evidence.not_run(c.id, evidence.Reason.PROFILE,
+                                             data=f"no variance_lambdas at the {profile} profile"))
+                continue
+            for (task, method), g in val.groupby(["task", "method"]):
+                lam = g.groupby("lam")[c.metric].mean().idxmax()
+                t = test[(test["task"] == task) & (test["method"] == method) & (test["budget"] == "matched")]
+                both = t[t["lam"].isin([0.0, lam])].assign(method=lambda d: np.where(d["lam"] > 0, "with", "without"))
+                a, b = _paired(both, "with", "without", c.metric)
+                if len(a) >= 2:
+                    (stand if tasks[task].stand_in else real)[f"{tasks[task].label} | {method}"] = {"a": a, "b": b}
+        if real:
+            rows.append(evidence.evaluate(c.id, comparisons=real, data=f"test split; {profile} profile"))
+        elif stand:
+            rows.append(evidence.evaluate(c.id, comparisons=stand, stand_in=True,
+                                          data=f"stand-in tasks only; test split; {profile} profile"))
+        else:
+            rows.append(evidence.not_run(c.id, evidence.Reason.PROFILE, data=f"nothing to compare at {profile}"))
+    return rows
