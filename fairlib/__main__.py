@@ -1,8 +1,11 @@
 """Command line.
 
-``python -m fairlib reproduce [--profile smoke|full|test] [--only NN ...] [--workers N]``
+``python -m fairlib reproduce [--profile smoke|full|test] [--only NN ...] [--workers N] [-p NAME VALUE ...]``
     run the registered notebooks' missing jobs in one process pool over every core, then execute the numbered
-    notebooks through papermill (they find every run stored), then build the reproduction report.
+    notebooks through papermill (they find every run stored), then build the reproduction report. ``-p`` passes
+    a parameter of the notebooks' parameters cells (checked against each selected notebook before anything
+    runs; VALUE read as papermill's ``-p`` reads it, and as YAML for lists: ``-p seeds "[0, 1]"``); a run with
+    parameters writes to ``figures/<profile>-<tag>/`` and leaves the reproduction and its report alone.
 ``python -m fairlib run NN --profile P --executor {local,slurm} [--workers N | --partition P ...]``
     run notebook NN's grid of jobs (its missing runs) on every local core or on a SLURM cluster (submitit);
     a later ``reproduce`` only evaluates and plots.
@@ -52,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
                            help="where the registered notebooks' jobs run before the notebooks (default: local)")
     reproduce.add_argument("--workers", type=_positive_int, metavar="N",
                            help="worker processes (default: FAIRLIB_WORKERS or the usable cores)")
+    reproduce.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                           dest="parameters", help="a notebook parameter (repeatable), e.g. -p seeds '[0, 1]' -p tag "
+                                                   "mine; see `papermill --help-notebook notebooks/NN_*.ipynb`")
     run = commands.add_parser("run", help="run one notebook's grid of jobs (--executor), or its code as a script "
                                           "(for `accelerate launch`)")
     run.add_argument("notebook", metavar="NN")
@@ -110,6 +116,54 @@ def _run_grid(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_value(text: str) -> object:
+    """A ``-p`` VALUE as papermill's CLI reads ``-p`` (True/False/None, int, float), else as YAML (lists, dicts:
+    what papermill's ``-y`` reads), else the string itself."""
+    from papermill.cli import _is_float, _is_int
+
+    if text in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[text]
+    if _is_int(text):
+        return int(text)
+    if _is_float(text):
+        return float(text)
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, (list, dict)) else text
+
+
+def check_parameters(pairs: list[list[str]], notebooks: list) -> dict:
+    """``-p NAME VALUE`` pairs as a parameters dict, every name checked against each notebook's parameters cell
+    (``papermill.inspect_notebook``).
+
+    Raises
+    ------
+    ValueError
+        A name that a selected notebook does not declare (naming the notebook and its parameters), ``profile``
+        (given with ``--profile``), or a name given twice.
+    """
+    import papermill
+
+    parameters: dict = {}
+    for name, text in pairs:
+        if name == "profile":
+            raise ValueError("the profile is chosen with --profile, not -p profile")
+        if name in parameters:
+            raise ValueError(f"parameter {name!r} is given twice")
+        parameters[name] = parse_value(text)
+    for path in notebooks:
+        declared = papermill.inspect_notebook(str(path))
+        unknown = [name for name in parameters if name not in declared]
+        if unknown:
+            raise ValueError(f"{path.name} has no parameter {', '.join(map(repr, unknown))}; its parameters: "
+                             f"{sorted(declared)} (select notebooks with --only)")
+    return parameters
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
 
@@ -136,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers is not None or any(getattr(args, name) is not None for name in _SLURM_FLAGS):
             return _fail("--workers and the SLURM options need --executor {local,slurm}")
         from ._run_script import run_as_script
+        from .report import REPRODUCTION_ENV
 
+        os.environ[REPRODUCTION_ENV] = "1"  # the script path of `reproduce` (several GPUs): it writes the reproduction
         run_as_script(args.notebook, {"profile": args.profile})
         return 0
 
@@ -150,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     from ._reproduce import NotebookFailed, notebook_paths, prepare_shared_backbones, run_notebooks
 
     try:
-        notebook_paths(args.only)  # an unknown number fails before anything else
+        notebooks = notebook_paths(args.only)  # an unknown number fails before anything else
+        parameters = check_parameters(args.parameters or [], notebooks)  # so does an unknown parameter
     except ValueError as error:
         return _fail(str(error), 1)
 
@@ -170,14 +227,20 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         prepare_shared_backbones(args.profile)
-        jobs = jobs_for(args.profile, only=args.only)
+        # With parameters, each notebook's grid is its parameters' (it trains its missing runs itself).
+        jobs = [] if parameters else jobs_for(args.profile, only=args.only)
         if jobs:  # every selected notebook's missing runs in one pool, for the best use of the cores
             print(run_jobs(jobs, executor=args.executor, workers=args.workers).summary(), flush=True)
         if args.workers is not None:
             os.environ["FAIRLIB_WORKERS"] = str(args.workers)  # the kernels' executors use as many
-        seconds = run_notebooks(profile=args.profile, only=args.only)
+        seconds = run_notebooks(profile=args.profile, only=args.only, parameters=parameters)
     except (NotebookFailed, ConfigError, RunsFailed, ValueError) as error:
         return _fail(str(error), 1)
+    if parameters:
+        print(f"All {len(seconds)} notebook(s) ran with {parameters}; each wrote to the figures/ folder it printed "
+              f"(figures/{args.profile}-<tag>/ unless every parameter is the profile's value). The reproduction "
+              f"report was not rebuilt.")
+        return 0
     print(f"All {len(seconds)} notebook(s) ran; outputs in figures/{args.profile}/, "
           f"executed copies in build/notebooks/{args.profile}/.")
     from ._report_builder import build_report

@@ -54,7 +54,10 @@ def prepare_shared_backbones(profile: str) -> None:
 
 def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, parameters: dict | None = None,
                   output_dir: Path | None = None) -> dict[str, float]:
-    """Execute notebooks with papermill (kernel ``fairlib``), the profile passed as a parameter.
+    """Execute notebooks with papermill (kernel ``fairlib``), the profile and ``parameters`` passed as parameters.
+
+    The kernels run with ``FAIRLIB_REPRODUCTION=1``: a notebook run with the registered profile and no ``tag``
+    writes ``figures/<profile>/`` (what REPORT.md is built from); see :func:`fairlib.report.use_outputs`.
 
     Executed copies go to ``build/notebooks/<profile>/``. Returns seconds per notebook; seconds and the
     kernel's peak resident memory per notebook are also kept in ``build/reproduce_times_<profile>.json``.
@@ -72,6 +75,8 @@ def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, para
     # The kernel must import the same fairlib as this process (a checkout that is not pip-installed, or one
     # of several worktrees), so the repository root goes first on the kernel's path.
     os.environ["PYTHONPATH"] = os.pathsep.join([str(paths.ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    # The kernels write the reproduction (figures/<profile>/) unless their parameters change the profile.
+    os.environ["FAIRLIB_REPRODUCTION"] = "1"
 
     if profile not in PROFILE_NAMES:
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {PROFILE_NAMES}")

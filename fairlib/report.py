@@ -1,4 +1,13 @@
-"""Every figure, table and results file is written here, atomically, under ``figures/<profile>/``."""
+"""Every figure, table and results file is written here, atomically, under ``figures/<profile>/`` or
+``figures/<profile>-<tag>/``.
+
+``figures/<profile>/`` is the reproduction: REPORT.md is built from it. Only a run of the registered profile
+that ``python -m fairlib reproduce`` (or ``python -m fairlib run NN``) started writes there: they set
+``FAIRLIB_REPRODUCTION=1`` for the kernels they start. Every other run (JupyterLab, the papermill CLI, a
+non-default parameter, a ``tag``) writes to ``figures/<profile>-<tag>/``. A notebook decides this once, in the
+cell that builds its configuration (:func:`use_outputs`); its ``save_figure(..., profile=profile)`` calls are
+then routed there.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +17,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -19,11 +29,20 @@ from . import paths
 
 __all__ = [
     "atomic_write", "save_figure", "save_table", "write_results", "read_results", "package_versions",
-    "git_commit", "to_jsonable", "paper_vs_reproduced", "TRACKED_PACKAGES",
+    "git_commit", "to_jsonable", "paper_vs_reproduced", "TRACKED_PACKAGES", "use_outputs", "output_folder",
+    "derived_tag", "reset_outputs", "REPRODUCTION_ENV", "SCRATCH_TAG",
 ]
 
+#: Set to ``1`` by ``python -m fairlib reproduce`` / ``run`` for the processes that write the reproduction.
+REPRODUCTION_ENV = "FAIRLIB_REPRODUCTION"
+#: Tag of a run with the profile's own values started outside ``reproduce`` (JupyterLab, papermill CLI).
+SCRATCH_TAG = "scratch"
+_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# profile name -> {"folder", "tag", "parameters", "overrides"}: where this process writes (set by use_outputs).
+_OUTPUTS: dict[str, dict] = {}
+
 TRACKED_PACKAGES = ("torch", "transformers", "peft", "accelerate", "fairlearn", "scikit-learn", "numpy",
-                    "pandas", "matplotlib", "seaborn", "papermill", "safetensors", "timm")
+                    "pandas", "matplotlib", "papermill", "safetensors", "timm")
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -51,10 +70,118 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def _plain(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "-".join(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return "-".join(f"{k}-{_plain(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        value = f"{value:g}"
+    return re.sub(r"[^A-Za-z0-9.]+", "-", str(value)).strip("-")
+
+
+def derived_tag(overrides: dict) -> str:
+    """A folder tag naming the overridden fields and values, e.g. ``"seeds-0-1_epochs-1"``.
+
+    A field given at the top and repeated in a section with the same value (``seeds``) is named once; a tag
+    longer than 64 characters becomes ``"params-<10 hex digits of its parameters' hash>"``. No overrides:
+    :data:`SCRATCH_TAG`.
+    """
+    import hashlib
+
+    parts: dict[str, Any] = {}
+
+    def walk(d: dict) -> None:
+        for name, value in d.items():
+            if isinstance(value, dict) and name in _SECTIONS:
+                walk(value)
+            elif parts.get(name, value) == value:
+                parts[name] = value
+            else:  # the same field name with another value in another section
+                parts[f"{name}.{len(parts)}"] = value
+
+    walk(dict(overrides))
+    if not parts:
+        return SCRATCH_TAG
+    tag = "_".join(f"{name.split('.')[0]}-{_plain(value)}" for name, value in parts.items())
+    if len(tag) > 64 or not _TAG.match(tag):
+        digest = hashlib.sha256(json.dumps(to_jsonable(overrides), sort_keys=True).encode()).hexdigest()[:10]
+        tag = f"params-{digest}"
+    return tag
+
+
+_SECTIONS = ("fisher", "fairlora", "privacy", "benchmark", "lora_fairness", "stand_in_vit")
+
+
+def output_folder(profile: Any, *, tag: str | None = None, reproduction: bool | None = None) -> str:
+    """The folder name under ``figures/`` that a run of ``profile`` writes to.
+
+    Parameters
+    ----------
+    profile : fairlib.config.Profile
+        With its overrides (``get_profile(name, **overrides)``).
+    tag : str, optional
+        Letters, digits, ``.``, ``_``, ``-`` (at most 64): the run writes to ``<profile>-<tag>``.
+    reproduction : bool, optional
+        Whether this process writes the reproduction; default: ``FAIRLIB_REPRODUCTION=1`` in the environment.
+
+    Returns
+    -------
+    str
+        ``profile.name`` only for the reproduction of the registered profile without a tag; otherwise
+        ``"<profile>-<tag>"``, the tag given or :func:`derived_tag` of the overrides (``scratch`` if none).
+
+    Raises
+    ------
+    ValueError
+        A tag that is not a plain folder name (the message names it and the allowed characters).
+    """
+    from .config import overrides_of
+
+    if tag is not None and (not isinstance(tag, str) or not _TAG.match(tag)):
+        raise ValueError(f"tag = {tag!r} is invalid: 1-64 letters, digits, '.', '_' or '-', starting with a letter "
+                         f"or digit")
+    if reproduction is None:
+        reproduction = os.environ.get(REPRODUCTION_ENV, "") == "1"
+    overrides = overrides_of(profile)
+    if tag is None and not overrides and reproduction:
+        return profile.name
+    return f"{profile.name}-{tag if tag is not None else derived_tag(overrides)}"
+
+
+def use_outputs(profile: Any, *, tag: str | None = None, parameters: dict | None = None) -> Path:
+    """Decide, once per process, where this notebook's figures, tables and results JSON go.
+
+    After this, ``save_figure(..., profile=profile.name)``, ``save_table`` and ``write_results`` write to
+    ``figures/<output_folder(profile, tag=tag)>/``, and the results JSON records ``parameters`` (the notebook's
+    parameters cell, every value as given: ``None`` = the profile's value), the overrides and the folder.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (created).
+    """
+    from .config import overrides_of, thaw
+
+    folder = output_folder(profile, tag=tag)
+    _OUTPUTS[profile.name] = {"folder": folder, "tag": tag, "parameters": to_jsonable(dict(parameters or {})),
+                              "overrides": to_jsonable(thaw(overrides_of(profile)))}
+    return paths.figures_dir(folder)
+
+
+def reset_outputs() -> None:
+    """Forget :func:`use_outputs` (every profile writes to ``figures/<profile>/`` again)."""
+    _OUTPUTS.clear()
+
+
+def _folder(profile: str) -> str:
+    return _OUTPUTS[profile]["folder"] if profile in _OUTPUTS else profile
+
+
 def _output_path(profile: str, name: str, suffix: str) -> Path:
     if not name or "/" in name or name.endswith(suffix):
         raise ValueError(f"output name {name!r} must be a bare name such as '04_fig1_pca' (no folder, no suffix)")
-    return paths.figures_dir(profile) / f"{name}{suffix}"
+    return paths.figures_dir(_folder(profile)) / f"{name}{suffix}"
 
 
 def save_figure(fig: Any, name: str, *, profile: str, dpi: int = 150) -> list[Path]:
@@ -170,10 +297,11 @@ def git_commit() -> str | None:
 
 
 def results_path(notebook: str, *, profile: str) -> Path:
-    """Path of ``figures/<profile>/<notebook>_results.json`` (``notebook`` is the two-digit number)."""
+    """Path of ``figures/<profile>/<notebook>_results.json`` (``notebook`` is the two-digit number), or of the
+    folder :func:`use_outputs` chose in this process."""
     if not (len(notebook) == 2 and notebook.isdigit()):
         raise ValueError(f"notebook must be its two-digit number such as '04', got {notebook!r}")
-    return paths.figures_dir(profile) / f"{notebook}_results.json"
+    return paths.figures_dir(_folder(profile)) / f"{notebook}_results.json"
 
 
 def write_results(notebook: str, *, profile: str, metrics: dict, config: Any, claims: list | None = None) -> Path:
@@ -191,6 +319,11 @@ def write_results(notebook: str, *, profile: str, metrics: dict, config: Any, cl
     claims : list of dict, optional
         Paper-vs-reproduced rows (see :func:`paper_vs_reproduced`), read by the reproduction report.
 
+    Notes
+    -----
+    After :func:`use_outputs`, the JSON also records ``parameters`` (every parameter of the notebook's
+    parameters cell), ``overrides`` (the profile fields they changed) and ``output_folder``.
+
     Returns
     -------
     pathlib.Path
@@ -201,6 +334,8 @@ def write_results(notebook: str, *, profile: str, metrics: dict, config: Any, cl
         "metrics": to_jsonable(metrics),
         "claims": to_jsonable(claims or []),
         "config": to_jsonable(config),
+        **({"parameters": _OUTPUTS[profile]["parameters"], "overrides": _OUTPUTS[profile]["overrides"],
+            "output_folder": _OUTPUTS[profile]["folder"]} if profile in _OUTPUTS else {}),
         "versions": package_versions(),
         "git_commit": git_commit(),
         "written_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -6,6 +6,10 @@ always with ``FAIRLIB_CACHE`` pointing at a temporary folder.
 Grid at any profile: ``pretrain`` (seed 0), then ``erm`` x seeds (0, 1) and ``fair`` x lam (0.1, 1.0) x seeds
 (0, 1), each starting from the pre-trained weights (``after``): 7 runs, 2.0 GPU-hours.
 
+``profile`` is a name or a :class:`fairlib.config.Profile`; a Profile's overrides travel in every spec, and
+each run records the profile its worker rebuilt (``spec.config()``) in its metrics: ``profile_seeds``,
+``profile_description``.
+
 Test hooks (parameters of hand-made specs, not in the grid): ``fail=True`` raises; ``kill_first=True`` ends its
 process with ``os._exit`` on its first attempt (as a pre-empted or OOM-killed worker would), then trains.
 """
@@ -24,11 +28,11 @@ NOTEBOOK = "00"
 GPU_HOURS = {"pretrain": 0.5, "erm": 0.25, "fair": 0.25}
 
 
-def pretrain_spec(profile: str) -> RunSpec:
+def pretrain_spec(profile) -> RunSpec:
     return RunSpec.make(NOTEBOOK, profile, "pretrain", 0, gpu_hours=GPU_HOURS["pretrain"], steps=30, width=4)
 
 
-def jobs(profile: str) -> list[RunSpec]:
+def jobs(profile) -> list[RunSpec]:
     pre = pretrain_spec(profile)
     grid = [pre]
     for seed in (0, 1):
@@ -49,7 +53,7 @@ def _train(spec: RunSpec) -> tuple[dict, dict]:
     y = x @ torch.arange(1.0, width + 1) + 0.5 * group + 0.1 * torch.randn(256, generator=g)
     w = torch.zeros(width)
     if spec.param("pretrained", None) is not None:
-        stored = RunStore(spec.namespace).load(pretrain_spec(spec.profile).to_dict())
+        stored = RunStore(spec.namespace).load(pretrain_spec(spec.config()).to_dict())
         if stored is None:
             raise RuntimeError("the pre-trained run is not stored: the executor ran this run too early")
         w = stored[1]["w"].clone()
@@ -64,7 +68,9 @@ def _train(spec: RunSpec) -> tuple[dict, dict]:
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    return {"loss": losses[-1], "losses": losses}, {"w": w.detach()}
+    rebuilt = spec.config()  # what this worker knows of the grid's profile
+    return ({"loss": losses[-1], "losses": losses, "profile_seeds": list(rebuilt.seeds),
+             "profile_description": rebuilt.description}, {"w": w.detach()})
 
 
 def run_job(spec: RunSpec) -> None:

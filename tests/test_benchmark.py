@@ -202,9 +202,14 @@ def test_ranking_table_means_intervals_and_ranks():
     table = bm.ranking_table(chosen, rank_metrics=["accuracy", "dpd"], metrics=["accuracy", "dpd"])
     row = table.loc[("t", "b")]
     values = np.array([0.75, 0.77, 0.79])
-    half = stats.t.ppf(0.975, df=2) * values.std(ddof=1) / math.sqrt(3)
+    # bounded metrics: the percentile bootstrap of the mean (scipy directly), inside [min, max] of the values
+    boot = stats.bootstrap((values,), np.mean, confidence_level=0.95, method="percentile", n_resamples=9999,
+                           rng=np.random.default_rng(0)).confidence_interval
     assert row["accuracy_mean"] == pytest.approx(0.77)
-    assert (row["accuracy_ci_low"], row["accuracy_ci_high"]) == pytest.approx((0.77 - half, 0.77 + half))
+    assert (row["accuracy_ci_low"], row["accuracy_ci_high"]) == pytest.approx((boot.low, boot.high))
+    assert 0.75 <= row["accuracy_ci_low"] < 0.77 < row["accuracy_ci_high"] <= 0.79
+    half = stats.t.ppf(0.975, df=2) * values.std(ddof=1) / math.sqrt(3)
+    assert row["accuracy_ci_high"] < 0.77 + half  # not the t-interval, which leaves [min, max] at 3 seeds
     assert row["accuracy_n"] == 3 and row["train_seconds_mean"] == pytest.approx(2.0)
     # accuracy: b and c tie (0.77) above a (0.71) -> ranks 1.5, 1.5, 3; DP gap (lower better): c .05, a .12, b .20
     assert table.loc[("t", "b"), "rank_accuracy"] == table.loc[("t", "c"), "rank_accuracy"] == 1.5
@@ -214,7 +219,78 @@ def test_ranking_table_means_intervals_and_ranks():
     # mean ranks: c (1.5 + 1) / 2 = 1.25, b (1.5 + 3) / 2 = 2.25, a (3 + 2) / 2 = 2.5
     assert list(table.index.get_level_values("method")) == ["c", "b", "a"]
     text = bm.format_ranking(table, metrics=["accuracy"])
-    assert text.loc[("t", "b"), "accuracy"] == f"0.770 [{0.77 - half:.3f}, {0.77 + half:.3f}]"
+    assert text.loc[("t", "b"), "accuracy"] == f"0.770 [{boot.low:.3f}, {boot.high:.3f}]"
+
+
+def test_ranking_intervals_stay_inside_the_bounds_where_a_t_interval_would_not():
+    records = _records()
+    # gaps near 0 with one outlying seed: mean - t * se < 0
+    records.loc[(records["method"] == "c"), "dpd"] = np.tile([0.0, 0.0, 0.0, 0.0, 0.3, 0.3], 1)[:6]
+    chosen = bm.chosen_records(records, bm.select_settings(records, metric="accuracy"))
+    table = bm.ranking_table(chosen, rank_metrics=["accuracy", "dpd"], metrics=["accuracy", "dpd"])
+    test = chosen[(chosen["split"] == "test") & (chosen["method"] == "c")]["dpd"].to_numpy()
+    half = stats.t.ppf(0.975, df=2) * test.std(ddof=1) / math.sqrt(3)
+    assert test.mean() - half < 0  # the t-interval would leave [0, 1]
+    for metric in ("accuracy", "dpd"):
+        lo, hi = table[f"{metric}_ci_low"], table[f"{metric}_ci_high"]
+        assert (lo >= 0).all() and (hi <= 1).all() and (lo <= table[f"{metric}_mean"]).all()
+    assert table.loc[("t", "c"), "dpd_ci_low"] == pytest.approx(test.min())
+
+
+def test_ranking_puts_the_permutation_null_beside_each_gap():
+    records = _records()
+    test = records["split"] == "test"
+    # per seed: the null's mean and q95, and the p-value; method "b" exceeds its null in 2 of 3 seeds
+    records["dpd_null_mean"] = np.where(test, 0.01 * (1 + records["seed"]), np.nan)
+    records["dpd_null_q95"] = np.where(test, 0.05, np.nan)
+    records["dpd_p"] = np.where(test, np.where((records["method"] == "b") & (records["seed"] < 2), 0.001, 0.5),
+                                np.nan)
+    chosen = bm.chosen_records(records, bm.select_settings(records, metric="accuracy"))
+    table = bm.ranking_table(chosen, rank_metrics=["accuracy", "dpd"], metrics=["accuracy", "dpd"])
+    assert table.loc[("t", "b"), "dpd_null_mean"] == pytest.approx(0.02)  # (0.01 + 0.02 + 0.03) / 3
+    assert table.loc[("t", "b"), "dpd_null_q95"] == pytest.approx(0.05)
+    assert table.loc[("t", "b"), "dpd_above_null"] == 2 and table.loc[("t", "a"), "dpd_above_null"] == 0
+    text = bm.format_ranking(table, metrics=["dpd"])
+    assert text.loc[("t", "b"), "demographic parity difference: null"] == "0.020 (p<.05 in 2/3)"
+
+
+def test_gap_nulls_are_the_permutation_null_of_each_gap():
+    from fairlib.metrics import gap_permutation_null
+
+    rng = np.random.default_rng(3)
+    y, p, s = rng.integers(0, 2, 300), rng.integers(0, 2, 300), rng.integers(0, 3, 300)
+    out = bm.gap_nulls(y, p, s, group_names=["a", "b", "c"], random_state=7, n_permutations=99)
+    for gap in bm.NULL_GAPS:
+        direct = gap_permutation_null(y, p, sensitive_features=s, metric=gap, n_permutations=99, random_state=7)
+        assert out[f"{gap}_null_mean"] == direct["null_mean"] and out[f"{gap}_p"] == direct["p_value"]
+        assert out[f"{gap}_null_q95"] == direct["null_q95"]
+    assert set(out) == {f"{g}_{c}" for g in bm.NULL_GAPS for c in bm.NULL_COLUMNS}
+
+
+def test_captions_and_row_labels_name_the_data_and_the_seeds(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    records = _records()
+    records["task"] = np.where(records["method"] == "c", "t", "t")
+    two = pd.concat([records, records.assign(task="u")], ignore_index=True)
+    chosen = bm.chosen_records(two, bm.select_settings(two, metric="accuracy"))
+    table = bm.ranking_table(chosen, rank_metrics=["accuracy", "dpd"], metrics=["accuracy", "dpd"])
+    labels, stand_in = {"t": "Adult", "u": "Fashion"}, {"t": False, "u": True}
+    caption = bm.pareto_caption(table, stand_in=stand_in, task_labels=labels, metrics=["dpd"])
+    assert "Adult (real data, 3 seeds)" in caption and "Fashion (stand-in, 3 seeds)" in caption
+    assert "bootstrap" in caption
+    fig = bm.plot_pareto(table, metrics=["dpd"], task_labels=labels, stand_in=stand_in, title="T")
+    rows = [ax.get_ylabel() for ax in fig.axes]
+    assert rows[0].startswith("Adult (real data)") and rows[1].startswith("Fashion (stand-in)")
+    assert fig._suptitle.get_text() == "T"
+    for ax, task in zip(fig.axes, "tu"):  # every whisker inside the frame
+        part = table.xs(task, level="task")
+        lo, hi = ax.get_xlim()
+        assert lo <= part["dpd_ci_low"].min() and part["dpd_ci_high"].max() <= hi
+        lo, hi = ax.get_ylim()
+        assert lo <= part["accuracy_ci_low"].min() and part["accuracy_ci_high"].max() <= hi
+    assert "Adult (real data, 3 seeds)" in bm.cost_caption(table, stand_in=stand_in, task_labels=labels)
 
 
 def test_paired_difference_is_oriented_and_paired_by_seed():
@@ -269,7 +345,7 @@ def test_claim_rows_come_from_the_engine_with_hand_computed_estimates():
     half = stats.t.ppf(0.975, 4) * diff.std(ddof=1) / math.sqrt(5)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((diff.mean() - half, diff.mean() + half))
     assert row["deciding"] == "Real task | min_group_f1"
-    assert row["evidence"]["stand-in"] == "Stand-in task"  # the stand-in's result beside the verdict
+    assert row["evidence"]["stand-in"] == "Stand-in task (5 seeds)"  # the stand-in's result beside the verdict
     # non-inferiority (LoRA's gaps not larger than full FT's by 0.05): eo_max LoRA - full = -.02 -.02 0 0 .02 and
     # dpd -.01 each: inside the margin on both metrics
     row = rows["x.p1.lora_not_less_fair"]
@@ -359,6 +435,13 @@ def test_every_configured_method_is_registered():
     (dict(rank_metrics=("auc",)), "rank_metrics"),
     (dict(fair_lambdas=(1.0, 1.0)), "fair_lambdas"),
     (dict(fair_lambdas=(0.0,)), "fair_lambdas"),
+    (dict(seeds=(0, 0)), "seeds"),
+    (dict(seeds=()), "seeds"),
+    (dict(seeds=(-1,)), "seeds"),
+    (dict(seeds=[0, 1]), "seeds"),
+    (dict(seed_limits=(("celeba:Smiling", 3),)), "seed_limits"),
+    (dict(seed_limits=(("adult", 1),)), "seed_limits"),
+    (dict(seed_limits=(("adult", 3), ("adult", 4))), "seed_limits"),
 ])
 def test_benchmark_config_validation_names_the_field(kwargs, field):
     with pytest.raises(ConfigError, match=field):
@@ -482,8 +565,16 @@ def test_grid_of_the_profiles_is_data_with_dependencies():
             image = task.split(":")[0] in ("standin", "celeba", "utkface", "waterbirds")
             applicable = [m for m in methods if image or m not in ("erm", "unl", "adv", "orth")]
             auditor = int(image and ({"unl", "orth"} & set(applicable)) != set())
-            expected += 1 + len(profile.seeds) * (sum(per_seed.get(m, 1) for m in applicable) + auditor)
+            seeds = bm.seeds_of(profile, task)
+            expected += 1 + len(seeds) * (sum(per_seed.get(m, 1) for m in applicable) + auditor)
+            assert sorted({s.seed for s in grid if s.method != "pretrain" and s.param("task") == task}) == sorted(seeds)
         assert len(grid) == expected, name
+    # smoke: 10 seeds on Adult (the real data every verdict rests on) and the image stand-in (paper 3's only
+    # evidence); the text stand-in 3 (cost); test: the profile's seeds, unchanged
+    assert bm.seeds_of("smoke") == bm.seeds_of("smoke", "adult") == tuple(range(10))
+    assert bm.seeds_of("smoke", "standin:celeba-like:upper-body:low-contrast") == tuple(range(10))
+    assert bm.seeds_of("smoke", "text:religion-standin") == (0, 1, 2)
+    assert all(bm.seeds_of("test", t) == get_profile("test").seeds for t in get_profile("test").benchmark.tasks)
     with pytest.raises(ConfigError, match="not in notebook 05's grid"):
         bm.run_job(bm.jobs("test")[0].__class__.make("05", "test", "lora", 99, task="adult"))
 

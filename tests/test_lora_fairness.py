@@ -200,11 +200,13 @@ def test_dry_run_plan_of_the_full_profile_comes_from_the_jobs():
         vision + 2.0 * 2 * seeds * len(c.text_backbones) + ranks + (2 + c.n_shadows) * (0.5 + 1.5))
 
 
-def test_jobs_reject_a_profile_the_workers_cannot_rebuild():
+def test_jobs_of_a_changed_profile_carry_its_overrides_to_the_workers():
     test = get_profile("test")
     changed = dataclasses.replace(test, lora_fairness=dataclasses.replace(test.lora_fairness, n_shadows=2))
-    with pytest.raises(ConfigError, match="differs from the registered profile"):
-        lx.jobs(changed)
+    grid = lx.jobs(changed)
+    assert all(s.overrides == {"lora_fairness": {"n_shadows": 2}} for s in grid)
+    assert all(s.config() == changed for s in grid[:3])  # what a worker rebuilds
+    assert not {s.key for s in grid} & {s.key for s in lx.jobs(test)}  # never in the registered runs' place
 
 
 # ---------------------------------------------------------------- evaluation of one prediction, by hand

@@ -1,7 +1,6 @@
 """Notebook 05 (the benchmark) on the test profile: its recorded numbers must agree with each other."""
 
 import json
-import math
 
 import numpy as np
 import pandas as pd
@@ -59,6 +58,8 @@ def test_outputs_exist(results):
 
 
 def test_every_method_grid_point_and_seed_ran_once_per_task(results, runs):
+    from fairlib.experiments.benchmark import seeds_of
+
     profile = get_profile("test")
     bc = profile.benchmark
     skipped = {(s["task"], s["method"]) for s in results["metrics"]["skipped"]}
@@ -70,9 +71,9 @@ def test_every_method_grid_point_and_seed_ran_once_per_task(results, runs):
                 assert (task, method) in skipped and part.empty
                 continue
             assert (task, method) not in skipped
-            assert len(part) == _grid(bc, method) * len(profile.seeds), (task, method)
+            assert len(part) == _grid(bc, method) * len(seeds_of(profile, task)), (task, method)
             assert not part.duplicated(["setting", "seed"]).any()
-            assert sorted(part["seed"].unique()) == sorted(profile.seeds)
+            assert sorted(part["seed"].unique()) == sorted(seeds_of(profile, task))
     # the same split for every method: one test size per task and seed
     sizes = runs[runs["split"] == "test"].groupby(["task", "seed"])["n"].nunique()
     assert (sizes == 1).all()
@@ -107,9 +108,12 @@ def test_chosen_setting_is_the_validation_argmax(results, runs):
         assert choice[f"val_{metric}"] == pytest.approx(means.max())
 
 
-def test_ranking_is_the_mean_and_interval_of_the_chosen_runs(chosen, ranking):
+def test_ranking_is_the_mean_and_bounded_interval_of_the_chosen_runs(chosen, ranking):
+    from fairlib.experiments import benchmark as bm
+    from fairlib.metrics import METRICS
+
     test = chosen[chosen["split"] == "test"]
-    seeds = len(get_profile("test").seeds)
+    seeds = len(bm.seeds_of(get_profile("test")))
     for (task, method), row in ranking.iterrows():
         part = test[(test["task"] == task) & (test["method"] == method)]
         assert row["setting"] == part["setting"].iloc[0]
@@ -118,8 +122,106 @@ def test_ranking_is_the_mean_and_interval_of_the_chosen_runs(chosen, ranking):
             values = part[metric].dropna().to_numpy(dtype=float)
             assert row[f"{metric}_n"] == len(values) == seeds
             assert row[f"{metric}_mean"] == pytest.approx(values.mean())
-            half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
-            assert row[f"{metric}_ci_high"] == pytest.approx(values.mean() + half)
+            low, high = METRICS[metric].bounds
+            # the percentile bootstrap of the mean: inside [min, max] of the values, so inside the bounds
+            assert low <= values.min() - 1e-12 <= row[f"{metric}_ci_low"] + 1e-12
+            assert row[f"{metric}_ci_high"] <= values.max() + 1e-12 <= high + 1e-12
+            if values.min() < values.max():
+                boot = stats.bootstrap((values,), np.mean, confidence_level=0.95, method="percentile",
+                                       n_resamples=9999, rng=np.random.default_rng(0)).confidence_interval
+                assert (row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]) == pytest.approx((boot.low, boot.high))
+
+
+def test_seeds_recorded_are_the_grids_seeds(results, runs):
+    from fairlib.experiments import benchmark as bm
+
+    profile = get_profile("test")
+    for task in profile.benchmark.tasks:
+        declared = sorted({s.seed for s in bm.jobs(profile) if s.method != "pretrain" and s.param("task") == task})
+        assert results["metrics"]["seeds"][task] == list(bm.seeds_of(profile, task))
+        assert sorted(results["metrics"]["seeds"][task]) == declared
+        assert sorted(runs.loc[runs["task"] == task, "seed"].unique()) == declared
+
+
+def test_recorded_null_of_each_gap_equals_a_direct_call(results, runs):
+    from fairlib.experiments import benchmark as bm
+    from fairlib.metrics import gap_permutation_null
+    from fairlib.train import RunStore
+
+    profile = get_profile("test")
+    null = results["metrics"]["null"]
+    assert null["gaps"] == ["dpd", "eo_max", "eo_sum"] and null["split"] == "test"
+    test, val = runs[runs["split"] == "test"], runs[runs["split"] == "val"]
+    for gap in null["gaps"]:
+        assert test[f"{gap}_null_mean"].notna().all() and val[f"{gap}_null_mean"].isna().all()
+        assert ((test[f"{gap}_p"] > 0) & (test[f"{gap}_p"] <= 1)).all()
+        assert (test[f"{gap}_null_q95"] >= test[f"{gap}_null_mean"] - 1e-12).all()
+    grid = bm.jobs(profile)
+    # one run per task: a whole-model method and a post-processed one, the last seed
+    picks = [s for s in grid if s.method in ("lora", "threshold") and s.seed == bm.seeds_of(profile)[-1]]
+    assert picks
+    for spec in picks:
+        key = spec.param("task")
+        task = bm.load_task(key, profile, pretrained=False)
+        split = task.splits(spec.seed, profile.benchmark.split_fractions).test
+        _, tensors = RunStore(spec.namespace).load(spec.to_dict())
+        row = test[(test["task"] == key) & (test["method"] == spec.method) & (test["seed"] == spec.seed)
+                   & (test["setting"] == bm.setting_label(dict(spec.param("setting"))))]
+        assert len(row) == 1
+        for gap in null["gaps"]:
+            direct = gap_permutation_null(split.y, tensors["test_pred"].numpy(), sensitive_features=split.s,
+                                          metric=gap, n_permutations=null["n_permutations"], random_state=spec.seed)
+            assert row[gap].iloc[0] == pytest.approx(direct["observed"], abs=1e-12)
+            assert row[f"{gap}_null_mean"].iloc[0] == pytest.approx(direct["null_mean"], abs=1e-12)
+            assert row[f"{gap}_null_q95"].iloc[0] == pytest.approx(direct["null_q95"], abs=1e-12)
+            assert row[f"{gap}_p"].iloc[0] == pytest.approx(direct["p_value"], abs=1e-12)
+
+
+def test_ranking_null_columns_summarise_the_recorded_nulls(chosen, ranking):
+    test = chosen[chosen["split"] == "test"]
+    for (task, method), row in ranking.iterrows():
+        part = test[(test["task"] == task) & (test["method"] == method)]
+        for gap in ("dpd", "eo_max", "eo_sum"):
+            assert row[f"{gap}_null_mean"] == pytest.approx(part[f"{gap}_null_mean"].mean())
+            assert row[f"{gap}_above_null"] == int((part[f"{gap}_p"] < 0.05).sum())
+
+
+def test_captions_are_generated_from_the_recorded_numbers(results):
+    from fairlib.experiments import benchmark as bm
+
+    captions = results["metrics"]["captions"]
+    for name in ("05_pareto", "05_cost"):
+        for task in results["metrics"]["tasks"]:  # each task named with its data and its seeds
+            seeds = len(bm.seeds_of("test", task["task"]))
+            data = "stand-in" if task["stand-in"] else "real data"
+            assert f"{task['name']} ({data}, {seeds} seeds)" in captions[name]
+    assert "bootstrap" in captions["05_pareto"] and "permutation" in captions["05_pareto"]
+    assert "no whiskers" in captions["05_cost"]
+
+
+def test_numbers_in_the_prose_agree_with_the_configuration_and_the_results(results, runs):
+    """Numbers typed in the notebook's text, pinned: a change of the profile or of the results fails here."""
+    import re
+
+    from fairlib.models import minilm_path
+
+    smoke = get_profile("smoke")
+    bc = smoke.benchmark
+    text = "\n".join("".join(c["source"]) for c in json.loads((paths.NOTEBOOKS / "05_benchmark.ipynb").read_text())[
+        "cells"] if c["cell_type"] == "markdown")
+    full = runs[(runs["task"] == "adult") & (runs["method"] == "full")]["trainable_parameters"].iloc[0]
+    mlp = re.search(r"(\d+) → (\d+) → (\d+), (\d+) parameters", text).groups()
+    assert [int(v) for v in mlp] == [34, smoke.fisher.hidden, 2, full] == [34, 20, 2, 742]
+    assert float(re.search(r"P\(s=1 \| y=1\) = ([\d.]+)", text).group(1)) == bc.standin_correlation
+    assert int(re.search(r"pre-trained on (\d+)% of the data", text).group(1)) == round(100 * bc.tabular.pretrain_fraction)
+    heads = [int(v) for v in re.findall(r"head trained on (\d+)% of the draw", text)]
+    assert heads == [round(100 * bc.image.pretrain_fraction), round(100 * bc.text.pretrain_fraction)]
+    table1 = [int(v.replace(",", "")) for v in re.search(r"([\d,]+) / ([\d,]+) / ([\d,]+)\)", text).groups()]
+    assert [round(v / sum(table1), 2) for v in table1] == [round(f, 2) for f in bc.split_fractions]
+    layers = re.search(r"(\d+) × 2 \(Adult\), (\d+) × 2 \(image stand-in\) or (\d+) × 2 \(MiniLM\)", text).groups()
+    minilm = json.loads((minilm_path() / "config.json").read_text())["hidden_size"]
+    assert [int(v) for v in layers] == [smoke.fisher.hidden, smoke.stand_in_vit.hidden_size, minilm]
+    assert bc.svd_rank == 2 and "paper 4's rank 2" in text
 
 
 def test_ranks_order_the_means(ranking):
@@ -225,7 +327,7 @@ def test_claims_are_engine_rows_of_the_recorded_paired_differences(results, chos
         column = "weighted_f1_error" if row["metric"] == "error" else row["metric"]
         part = test[test["task"] == task]
         diff = (part[part["method"] == a].set_index("seed")[column] - part[part["method"] == b].set_index("seed")[column])
-        assert row["n"] == len(diff.dropna()) == len(get_profile("test").seeds)
+        assert row["n"] == len(diff.dropna()) == len(bm.seeds_of("test"))
         assert row["estimate"] == pytest.approx(diff.mean()), row["id"]
     # the two-party methods ran on the stand-in image task only: their claims are not run (stand-in)
     for cid in ("x.p3.orth_lowers_dpd", "x.p3.orth_keeps_accuracy", "x.p3.unl_no_clear_benefit"):

@@ -15,10 +15,14 @@ Notebooks read fields (``cfg.fisher.n_runs``); they never branch on the profile'
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .._validation import ConfigError, bounded, choice, validate_fields
 from ..models import TinyViTSpec
+from ._overrides import FrozenDict, apply_overrides, diff_overrides, freeze, thaw
 from ._fisher import FisherSVDConfig, FISHER_PROFILES
 from ._fairlora import FAIRLORA_HUB_BACKBONES, FAIRLORA_PROFILES, STAND_IN_VIT, FairLoRAConfig
 from ._privacy import PRIVACY_PROFILES, PrivacyLoraConfig
@@ -27,7 +31,7 @@ from ._peft_family import PEFT_FAMILY_PROFILES, PeftFamilyConfig
 from ._lora_fairness import (LORA_FAIRNESS_PROFILES, MINILM, STAND_IN_VIT_WEAK, TEXT_METHODS, VISION_METHODS,
                              LoRAFairnessConfig)
 
-__all__ = ["Profile", "get_profile", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig", "FairLoRAConfig",
+__all__ = ["Profile", "get_profile", "overrides_of", "FrozenDict", "freeze", "thaw", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig", "FairLoRAConfig",
            "PrivacyLoraConfig", "BenchmarkConfig", "ModalityBudget", "PeftFamilyConfig", "LoRAFairnessConfig", "STAND_IN_VIT",
            "STAND_IN_VIT_WEAK", "MINILM", "TEXT_METHODS", "VISION_METHODS", "FAIRLORA_HUB_BACKBONES"]
 
@@ -132,21 +136,99 @@ _PROFILES = {
 }
 
 
-def get_profile(name: str = "smoke") -> Profile:
-    """Return the frozen configuration of profile ``name``.
+#: Profile fields that are not overrides: the profile's identity.
+_NOT_OVERRIDABLE = ("name",)
 
-    Parameters
-    ----------
-    name : {"smoke", "full", "test"}
 
-    Raises
-    ------
-    ConfigError
-        If ``name`` is not a known profile (the message lists the valid ones).
-    """
+def _registered(name: str) -> Profile:
     if name not in _PROFILES:
         raise ConfigError(f"unknown profile {name!r}; valid profiles: {PROFILE_NAMES}")
     return Profile(name=name, fisher=FISHER_PROFILES[name], fairlora=FAIRLORA_PROFILES[name],
                    privacy=PRIVACY_PROFILES[name], benchmark=BENCHMARK_PROFILES[name],
                    lora_fairness=LORA_FAIRNESS_PROFILES[name], peft_family=PEFT_FAMILY_PROFILES[name],
                    **_PROFILES[name])
+
+
+@functools.lru_cache(maxsize=None)
+def _registered_cached(name: str) -> Profile:
+    # Read-only use (diffs): callers of get_profile get a fresh object.
+    return _registered(name)
+
+
+def get_profile(name: str = "smoke", /, **overrides: Any) -> Profile:
+    """Return the frozen configuration of profile ``name``, with ``overrides`` applied.
+
+    Parameters
+    ----------
+    name : {"smoke", "full", "test"}
+    **overrides
+        Top-level :class:`Profile` fields (``seeds=[0, 1]``), or a dict of fields per section
+        (``fairlora=dict(epochs=1, lambdas=[1.0])``, ``stand_in_vit=dict(pretrain_epochs=1)``). ``None`` (also
+        inside a section's dict) keeps the profile's value; lists are taken as tuples; every value is validated
+        by its dataclass. A top-level ``seeds`` also sets the ``seeds`` of every section that has its own
+        (``fairlora.seeds``), unless that section's dict names ``seeds`` itself: "run with these seeds".
+
+    Returns
+    -------
+    Profile
+        ``overrides_of(get_profile(name, **o))`` gives back the overrides that changed something, and
+        ``get_profile(name, **overrides_of(p)) == p``.
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is not a known profile, an override names no field (the message lists the valid fields),
+        or a value is invalid (the dataclass's message, naming field and value).
+
+    Examples
+    --------
+    >>> get_profile("test", seeds=[3], fairlora=dict(lambdas=[1.0], epochs=None)).fairlora.seeds
+    (3,)
+    """
+    profile = _registered(name)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    seeds = given.get("seeds")
+    if seeds is not None:  # propagate to the sections that have seeds of their own
+        for f in dataclasses.fields(profile):
+            section = getattr(profile, f.name)
+            if dataclasses.is_dataclass(section) and "seeds" in {g.name for g in dataclasses.fields(section)}:
+                mine = given.get(f.name)
+                if mine is None:
+                    given[f.name] = {"seeds": seeds}
+                elif isinstance(mine, Mapping) and mine.get("seeds") is None:
+                    given[f.name] = {**mine, "seeds": seeds}
+    return apply_overrides(profile, given, where=f"get_profile({name!r})", reserved=_NOT_OVERRIDABLE)
+
+
+def overrides_of(profile: Profile) -> FrozenDict:
+    """The overrides that rebuild ``profile`` from the registered profile of its name.
+
+    Returns
+    -------
+    FrozenDict
+        Nested, hashable, JSON-able; empty for a registered profile. ``get_profile(profile.name,
+        **overrides_of(profile)) == profile``.
+
+    Raises
+    ------
+    ConfigError
+        If ``profile`` is not a :class:`Profile`, or cannot be rebuilt from its overrides (a Profile changed with
+        ``dataclasses.replace`` whose top-level ``seeds`` differ while a section keeps seeds of its own unset).
+    """
+    if not isinstance(profile, Profile):
+        raise ConfigError(f"expected a fairlib.config.Profile, got {type(profile).__name__} {profile!r}")
+    cached = _OVERRIDES_SEEN.get(id(profile))
+    if cached is not None and cached[0] is profile:  # a grid asks once per run: the diff is computed once
+        return cached[1]
+    frozen = freeze(diff_overrides(profile, _registered_cached(profile.name), reserved=_NOT_OVERRIDABLE),
+                    f"overrides of profile {profile.name!r}")
+    if frozen and get_profile(profile.name, **frozen) != profile:
+        raise ConfigError(f"profile {profile.name!r} cannot be rebuilt from its overrides {thaw(frozen)}; build it "
+                          f"with get_profile({profile.name!r}, **overrides)")
+    if len(_OVERRIDES_SEEN) >= 16:
+        _OVERRIDES_SEEN.clear()
+    _OVERRIDES_SEEN[id(profile)] = (profile, frozen)  # holds the profile, so its id is not reused meanwhile
+    return frozen
+
+
+_OVERRIDES_SEEN: dict[int, tuple] = {}

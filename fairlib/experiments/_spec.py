@@ -7,66 +7,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import PROFILE_NAMES, ConfigError
+from ..config import PROFILE_NAMES, ConfigError, FrozenDict, freeze, get_profile, overrides_of, thaw
 
 __all__ = ["RunSpec"]
 
 _NOTEBOOK = re.compile(r"^\d\d$")
 _KEY = re.compile(r"^[0-9a-f]{16}$")
 _REQUIRED = object()
-
-
-class _FrozenDict(dict):
-    """A read-only, hashable dict: a nested dict parameter of a frozen :class:`RunSpec`.
-
-    It is a ``dict`` for ``json`` and :func:`fairlib.report.to_jsonable`, so the run key is that of the
-    plain dict.
-    """
-
-    def _readonly(self, *args: Any, **kwargs: Any) -> None:
-        raise TypeError("a RunSpec parameter is read-only; build a new RunSpec with RunSpec.make(...)")
-
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
-
-    def __hash__(self) -> int:  # type: ignore[override]
-        return hash(tuple(sorted(self.items())))
-
-    def __reduce__(self) -> tuple:
-        return type(self), (dict(self),)
-
-
-def _freeze(value: Any, where: str) -> Any:
-    """``value`` as an immutable JSON-able value (lists become tuples, dicts read-only), or ConfigError."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if hasattr(value, "item") and getattr(value, "shape", None) == ():  # numpy / torch scalars
-        value = value.item()
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ConfigError(f"{where} = {value!r} is invalid: must be a finite number")
-        return float(value)
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v, f"{where}[{i}]") for i, v in enumerate(value))
-    if isinstance(value, dict):
-        bad = [k for k in value if not isinstance(k, str)]
-        if bad:
-            raise ConfigError(f"{where} has non-string keys {bad!r}; a parameter must be JSON-able")
-        return _FrozenDict({k: _freeze(v, f"{where}[{k!r}]") for k, v in sorted(value.items())})
-    raise ConfigError(f"{where} = {value!r} is of type {type(value).__name__}; a parameter must be JSON-able "
-                      f"(None, bool, int, finite float, str, or lists/dicts of these)")
-
-
-def _thaw(value: Any) -> Any:
-    """A frozen parameter back as plain JSON values (tuples as lists, read-only dicts as dicts)."""
-    if isinstance(value, dict):
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [_thaw(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)
@@ -89,6 +36,11 @@ class RunSpec:
         Keys of runs that must be stored before this one runs (e.g. a pre-trained model it starts from).
     gpu_hours : float
         Estimated cost of this run at its profile (summed by ``--dry-run``).
+    overrides : dict
+        How the grid's profile differs from the registered profile ``profile``
+        (:func:`fairlib.config.overrides_of`); empty for a registered profile. A worker rebuilds the profile with
+        :meth:`config`, ``get_profile(spec.profile, **spec.overrides)``. Non-empty overrides enter
+        :meth:`to_dict` and so the key: a run of a modified profile never takes the place of the registered one's.
 
     Notes
     -----
@@ -103,6 +55,7 @@ class RunSpec:
     params: tuple = ()
     after: tuple[str, ...] = ()
     gpu_hours: float = 0.0
+    overrides: FrozenDict = FrozenDict()
 
     def __post_init__(self) -> None:
         where = f"RunSpec(notebook={self.notebook!r}, method={self.method!r}, seed={self.seed!r})"
@@ -124,7 +77,7 @@ class RunSpec:
         reserved = {"notebook", "profile", "method", "seed"} & set(names)
         if reserved:
             raise ConfigError(f"{where}: parameter names {sorted(reserved)} are reserved (fields of RunSpec)")
-        object.__setattr__(self, "params", tuple((n, _freeze(v, f"{where}: parameter {n!r}")) for n, v in self.params))
+        object.__setattr__(self, "params", tuple((n, freeze(v, f"{where}: parameter {n!r}")) for n, v in self.params))
         if isinstance(self.after, str) or not isinstance(self.after, tuple):
             raise ConfigError(f"{where}: after = {self.after!r} is invalid: must be a tuple of run keys")
         bad = [k for k in self.after if not (isinstance(k, str) and _KEY.match(k))]
@@ -134,16 +87,23 @@ class RunSpec:
                 or not math.isfinite(self.gpu_hours) or self.gpu_hours < 0:
             raise ConfigError(f"{where}: gpu_hours = {self.gpu_hours!r} is invalid: must be a finite number >= 0")
         object.__setattr__(self, "gpu_hours", float(self.gpu_hours))
+        if not isinstance(self.overrides, dict):
+            raise ConfigError(f"{where}: overrides = {self.overrides!r} is invalid: must be a dict of profile fields "
+                              f"(fairlib.config.overrides_of(profile))")
+        object.__setattr__(self, "overrides", freeze(self.overrides, f"{where}: overrides"))
 
     @classmethod
-    def make(cls, notebook: str, profile: str, method: str, seed: int, *, after: tuple = (), gpu_hours: float = 0.0,
+    def make(cls, notebook: str, profile: Any, method: str, seed: int, *, after: tuple = (), gpu_hours: float = 0.0,
              **params: Any) -> "RunSpec":
         """Build a spec from keyword hyper-parameters.
 
         Parameters
         ----------
-        notebook, profile, method, seed
+        notebook, method, seed
             As in the class.
+        profile : str or fairlib.config.Profile
+            A profile's name, or the Profile itself: its name and its :func:`~fairlib.config.overrides_of`
+            (carried to the worker that trains the run).
         after : iterable of str or RunSpec
             Runs that must be stored first, by key or as their specs.
         gpu_hours : float
@@ -157,8 +117,14 @@ class RunSpec:
         (8, {'lam': 0.5, 'rank': 8})
         """
         keys = tuple(a.key if isinstance(a, RunSpec) else a for a in (after if not isinstance(after, str) else (after,)))
-        return cls(notebook=notebook, profile=profile, method=method, seed=seed, params=tuple(sorted(params.items())),
-                   after=keys, gpu_hours=gpu_hours)
+        name, overrides = (profile, FrozenDict()) if isinstance(profile, str) else (
+            getattr(profile, "name", profile), overrides_of(profile))
+        return cls(notebook=notebook, profile=name, method=method, seed=seed, params=tuple(sorted(params.items())),
+                   after=keys, gpu_hours=gpu_hours, overrides=overrides)
+
+    def config(self) -> Any:
+        """The profile this run belongs to, rebuilt: ``get_profile(self.profile, **self.overrides)``."""
+        return get_profile(self.profile, **self.overrides)
 
     def param(self, name: str, default: Any = _REQUIRED) -> Any:
         """The value of hyper-parameter ``name`` (``default`` if given and absent).
@@ -177,9 +143,13 @@ class RunSpec:
         return default
 
     def to_dict(self) -> dict:
-        """``{"notebook", "profile", "method", "seed", "params": {...}}``: what the run store keys the run by."""
-        return {"notebook": self.notebook, "profile": self.profile, "method": self.method, "seed": self.seed,
-                "params": {name: _thaw(value) for name, value in self.params}}
+        """``{"notebook", "profile", "method", "seed", "params": {...}}`` and, for a modified profile,
+        ``"overrides"``: what the run store keys the run by."""
+        out = {"notebook": self.notebook, "profile": self.profile, "method": self.method, "seed": self.seed,
+               "params": {name: thaw(value) for name, value in self.params}}
+        if self.overrides:
+            out["overrides"] = thaw(self.overrides)
+        return out
 
     @property
     def key(self) -> str:
@@ -195,4 +165,5 @@ class RunSpec:
 
     def describe(self) -> str:
         """``"<key> (<method>, seed <seed>, notebook <nn>)"``, for messages."""
-        return f"{self.key} ({self.method}, seed {self.seed}, notebook {self.notebook})"
+        changed = f", profile {self.profile} with {thaw(self.overrides)}" if self.overrides else ""
+        return f"{self.key} ({self.method}, seed {self.seed}, notebook {self.notebook}{changed})"

@@ -28,10 +28,11 @@ and its :class:`TaskTraits`.
 """
 
 from ._claims import CLAIM_METHODS, claim_rows, claims_table, paired_values
-from ._evaluation import (FAIRNESS_METRICS, GROUP_COLUMNS, LOWER_IS_BETTER, METRIC_LABELS, RECORDED_METRICS, RENAMED,
-                          evaluate_split, rename_record)
-from ._figures import headline, method_table, pareto_membership, plot_cost, plot_pareto, task_table
-from ._grid import NOTEBOOK, collect, jobs, load_task, run_in_process, run_job, task_params, tasks_of, train_job
+from ._evaluation import (FAIRNESS_METRICS, GROUP_COLUMNS, LOWER_IS_BETTER, METRIC_LABELS, NULL_COLUMNS, NULL_GAPS,
+                          NULL_PERMUTATIONS, RECORDED_METRICS, RENAMED, evaluate_split, gap_nulls, rename_record)
+from ._figures import (cost_caption, cost_headline, data_label, headline, method_table, pareto_caption, pareto_membership, plot_cost,
+                       plot_pareto, seed_counts, task_table)
+from ._grid import NOTEBOOK, collect, seeds_of, jobs, load_task, run_in_process, run_job, task_params, tasks_of, train_job
 from ._methods import (FAMILIES, METHODS, Method, Outcome, UnknownMethodError, get_method, not_applicable_reason,
                        register_method, setting_label)
 from ._runs import SeedContext
@@ -42,9 +43,9 @@ from ._tasks import (TASK_KINDS, TASK_TRAITS, TEXT_TASKS, BenchmarkTask, TaskTra
                      with_pool_index)
 
 __all__ = [
-    "NOTEBOOK", "jobs", "run_job", "train_job", "run_in_process", "collect", "load_task", "tasks_of", "task_params",
+    "NOTEBOOK", "seeds_of", "jobs", "run_job", "train_job", "run_in_process", "collect", "load_task", "tasks_of", "task_params",
     "RECORDED_METRICS", "FAIRNESS_METRICS", "LOWER_IS_BETTER", "METRIC_LABELS", "GROUP_COLUMNS", "RENAMED",
-    "rename_record", "evaluate_split",
+    "rename_record", "evaluate_split", "NULL_GAPS", "NULL_PERMUTATIONS", "NULL_COLUMNS", "gap_nulls",
     "pareto_front", "select_settings", "chosen_records", "summarize_records", "ranking_table", "format_ranking",
     "paired_difference", "claim_rows", "claims_table", "paired_values", "CLAIM_METHODS",
     "FAMILIES", "Method", "Outcome", "METHODS", "register_method", "get_method", "not_applicable_reason",
@@ -52,4 +53,5 @@ __all__ = [
     "BenchmarkTask", "TaskTraits", "TASK_KINDS", "TASK_TRAITS", "TEXT_TASKS", "register_task_kind", "build_task",
     "task_traits", "backbone_task", "partition", "with_pool_index", "UnknownTaskError", "TaskUnavailableError",
     "SeedContext", "method_table", "task_table", "pareto_membership", "headline", "plot_pareto", "plot_cost",
+    "data_label", "seed_counts", "pareto_caption", "cost_caption", "cost_headline",
 ]

@@ -75,7 +75,9 @@ def claim_rows(chosen: pd.DataFrame, *, tasks: Mapping[str, Any], profile: str) 
                     continue
                 comparison = {"a": va, "b": vb, "metric": metric}
                 (stand_in if tasks[key].stand_in else real)[f"{tasks[key].label} | {metric}"] = comparison
-        names = lambda part: ", ".join(dict.fromkeys(label.split(" | ")[0] for label in part))  # noqa: E731
+        # each task named with the seeds its comparisons rest on (a task a profile limits to fewer seeds shows it)
+        names = lambda part: ", ".join(dict.fromkeys(f"{label.split(' | ')[0]} ({len(c['a'])} seeds)"  # noqa: E731
+                                                     for label, c in part.items()))
         if real:
             row = evidence.evaluate(c.id, comparisons=real, data=f"{names(real)}; test split, paired by seed; "
                                                                  f"{profile} profile")

@@ -14,7 +14,8 @@ import numpy as np
 from ... import metrics as fm
 
 __all__ = ["RECORDED_METRICS", "FAIRNESS_METRICS", "LOWER_IS_BETTER", "METRIC_LABELS", "GROUP_COLUMNS", "RENAMED",
-           "rename_record", "evaluate_split", "oriented"]
+           "NULL_GAPS", "NULL_PERMUTATIONS", "NULL_COLUMNS", "rename_record", "evaluate_split", "gap_nulls",
+           "oriented"]
 
 #: Scalar metrics of every run and split (canonical names of :data:`fairlib.metrics.METRICS`).
 RECORDED_METRICS = ("accuracy", "weighted_f1_error", "dpd", "eo_max", "eo_sum", "min_group_f1", "worst_cell_accuracy")
@@ -23,6 +24,12 @@ FAIRNESS_METRICS = ("dpd", "eo_max", "eo_sum", "min_group_f1")
 LOWER_IS_BETTER = frozenset(name for name in (*RECORDED_METRICS, "ece") if fm.METRICS[name].direction == "lower")
 #: Figure and table labels: those of the one vocabulary.
 METRIC_LABELS = {name: fm.METRICS[name].label for name in (*RECORDED_METRICS, "ece")}
+#: Max - min gaps recorded beside their permutation null (:func:`gap_nulls`).
+NULL_GAPS = ("dpd", "eo_max", "eo_sum")
+#: Permutations of each null (the p-value's resolution is 1 / (1 + NULL_PERMUTATIONS)).
+NULL_PERMUTATIONS = 999
+#: What is recorded per gap (``<gap>_<column>``), test split only.
+NULL_COLUMNS = ("null_mean", "null_q95", "p")
 #: Per-group columns recorded (``<column>[<group>]``); ``recall`` is the group's TPR.
 GROUP_COLUMNS = ("count", "f1", "selection_rate", "recall", "fpr")
 
@@ -89,4 +96,35 @@ def evaluate_split(y: np.ndarray, y_pred: np.ndarray, s: np.ndarray, *, group_na
     for name in group_names:
         for column in GROUP_COLUMNS:
             out[f"{column}[{name}]"] = full[f"{column}[{name}]"]
+    return out
+
+
+def gap_nulls(y: np.ndarray, y_pred: np.ndarray, s: np.ndarray, *, group_names: Sequence[str], num_classes: int = 2,
+              random_state: int = 0, n_permutations: int = NULL_PERMUTATIONS) -> dict:
+    """Each gap of :data:`NULL_GAPS` beside what exchangeable groups of the same sizes give.
+
+    :func:`fairlib.metrics.gap_permutation_null` per gap (same permutations for every gap: the same
+    ``random_state``), reduced to ``<gap>_null_mean`` (mean gap under the null), ``<gap>_null_q95`` (its 95th
+    percentile) and ``<gap>_p`` (one-sided permutation p-value of the observed gap).
+
+    Parameters
+    ----------
+    y, y_pred, s : arrays (n,)
+        As in :func:`evaluate_split`.
+    group_names : sequence of str
+    num_classes : int
+    random_state : int
+        Seed of the permutations (notebook 05 passes the run's seed).
+    n_permutations : int
+    """
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a gap undefined under some permutations: left out, as documented
+        for gap in NULL_GAPS:
+            null = fm.gap_permutation_null(np.asarray(y).astype(np.int64), np.asarray(y_pred).astype(np.int64),
+                                           sensitive_features=np.asarray(s).astype(np.int64), metric=gap,
+                                           group_names=list(group_names), classes=list(range(num_classes)),
+                                           n_permutations=n_permutations, random_state=random_state)
+            out.update({f"{gap}_null_mean": null["null_mean"], f"{gap}_null_q95": null["null_q95"],
+                        f"{gap}_p": null["p_value"]})
     return out

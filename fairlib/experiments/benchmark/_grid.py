@@ -25,12 +25,12 @@ from ... import paths
 from ...config import ConfigError, get_profile
 from ...data import GroupedDataset
 from .._spec import RunSpec
-from ._evaluation import evaluate_split
+from ._evaluation import NULL_COLUMNS, NULL_GAPS, gap_nulls, evaluate_split
 from ._methods import get_method, not_applicable_reason, setting_label
 from ._runs import SeedContext
 from ._tasks import BenchmarkTask, build_task, task_traits
 
-__all__ = ["NOTEBOOK", "jobs", "run_job", "train_job", "run_in_process", "collect", "load_task", "tasks_of",
+__all__ = ["NOTEBOOK", "seeds_of", "jobs", "run_job", "train_job", "run_in_process", "collect", "load_task", "tasks_of",
            "task_params"]
 
 NOTEBOOK = "05"
@@ -42,6 +42,17 @@ _REAL_KINDS = ("celeba", "utkface", "waterbirds")
 
 def _profile(profile: Any) -> Any:
     return get_profile(profile) if isinstance(profile, str) else profile
+
+
+def seeds_of(profile: Any, task: str | None = None) -> tuple[int, ...]:
+    """The training seeds of notebook 05 at ``profile``: ``profile.benchmark.seeds``, else the profile's.
+
+    With ``task``, the seeds that task runs: the first ``n`` when ``benchmark.seed_limits`` limits it to ``n``.
+    """
+    profile = _profile(profile)
+    seeds = tuple(profile.benchmark.seeds or profile.seeds)
+    limit = dict(profile.benchmark.seed_limits).get(task) if task is not None else None
+    return seeds[:limit] if limit is not None else seeds
 
 
 def task_params(key: str, profile: Any) -> dict:
@@ -74,7 +85,7 @@ def _hours(key: str, what: str) -> float:
 
 
 def _pretrain_spec(key: str, profile: Any) -> RunSpec:
-    return RunSpec.make(NOTEBOOK, profile.name, "pretrain", profile.benchmark.data_seed,
+    return RunSpec.make(NOTEBOOK, profile, "pretrain", profile.benchmark.data_seed,
                         gpu_hours=_hours(key, "pretrain"), task=task_params(key, profile))
 
 
@@ -82,7 +93,7 @@ def _auditor_spec(key: str, profile: Any, seed: int, pre: RunSpec) -> RunSpec:
     from ._runs import two_party_uses
 
     cfg = profile.benchmark
-    return RunSpec.make(NOTEBOOK, profile.name, "auditor", seed, gpu_hours=_hours(key, "auditor"), task=key,
+    return RunSpec.make(NOTEBOOK, profile, "auditor", seed, gpu_hours=_hours(key, "auditor"), task=key,
                         pretrained=pre.key, split_fractions=list(cfg.split_fractions),
                         uses=two_party_uses(cfg, profile, cfg.budget(task_traits(key, profile=profile).modality)))
 
@@ -95,7 +106,8 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None, methods: Sequence[
     ----------
     profile : str or fairlib.config.Profile
     tasks, methods, seeds : optional
-        A part of the grid (default: the profile's ``benchmark.tasks``, ``benchmark.methods`` and ``seeds``).
+        A part of the grid (default: the profile's ``benchmark.tasks``, ``benchmark.methods`` and each task's
+        :func:`seeds_of`).
 
     Returns
     -------
@@ -114,7 +126,7 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None, methods: Sequence[
         pre = _pretrain_spec(key, profile)
         out.append(pre)
         runnable = [m for m in chosen if not_applicable_reason(m, traits) is None]
-        for seed in seeds or profile.seeds:
+        for seed in seeds or seeds_of(profile, key):
             made: dict[tuple[str, str], RunSpec] = {}
             auditor = None
             for method in runnable:
@@ -134,7 +146,7 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None, methods: Sequence[
                         after.append(auditor)
                         extra["auditor"] = auditor.key
                     what = "light" if method.kind in ("reference", "head", "post-processing") else method.kind
-                    spec = RunSpec.make(NOTEBOOK, profile.name, method.key, seed, after=tuple(after),
+                    spec = RunSpec.make(NOTEBOOK, profile, method.key, seed, after=tuple(after),
                                         gpu_hours=_hours(key, what), task=key, setting=params, pretrained=pre.key,
                                         split_fractions=list(cfg.split_fractions),
                                         uses=method.uses(cfg, profile, budget), **extra)
@@ -294,18 +306,31 @@ def train_job(spec: RunSpec, profile: Any, *, store: Any = None, progress: bool 
     store.run(spec.to_dict(), train)
 
 
+_GRID_KEYS: dict[str, frozenset] = {}  # per process: the run keys of jobs(profile), by the profile's settings
+
+
+def _grid_keys(profile: Any) -> frozenset:
+    """The keys of ``jobs(profile)``, built once per process and profile (a pool worker checks every run it
+    is given against them; rebuilding the grid for each of 453 smoke runs cost about 40 CPU seconds)."""
+    signature = json.dumps(profile.to_dict(), sort_keys=True, default=str)
+    if signature not in _GRID_KEYS:
+        _GRID_KEYS[signature] = frozenset(j.key for j in jobs(profile))
+    return _GRID_KEYS[signature]
+
+
 def run_job(spec: RunSpec) -> None:
-    """Train run ``spec`` unless stored (the executor's entry point; the profile is ``get_profile(spec.profile)``).
+    """Train run ``spec`` unless stored (the executor's entry point; the profile is rebuilt with the grid's
+    overrides, ``get_profile(spec.profile, **spec.overrides)``).
 
     Raises
     ------
     ConfigError
-        If ``spec`` is not a run of ``jobs(spec.profile)`` (a spec of a modified profile: use :func:`train_job`).
+        If ``spec`` is not a run of that profile's grid (a hand-made spec: use :func:`train_job`).
     """
-    profile = get_profile(spec.profile)
-    if spec.key not in {j.key for j in jobs(profile)}:
+    profile = get_profile(spec.profile, **spec.overrides)
+    if spec.key not in _grid_keys(profile):
         raise ConfigError(f"run {spec.describe()} is not in notebook 05's grid at profile {spec.profile!r}; a run "
-                          f"of a modified profile is trained with train_job(spec, profile)")
+                          f"outside the grid is trained with train_job(spec, profile)")
     train_job(spec, profile)
 
 
@@ -333,7 +358,8 @@ def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, methods: Se
     -------
     records : DataFrame
         One row per (task, method, setting, seed, split): :func:`evaluate_split`'s metrics,
-        ``trainable_parameters`` and ``train_seconds``.
+        ``trainable_parameters`` and ``train_seconds``; on the test split each gap's permutation null
+        (:func:`gap_nulls` with ``random_state`` = the seed; NaN on validation).
     skipped : DataFrame
         ``task, method, label, reason`` of each method that does not apply to a task.
 
@@ -374,8 +400,12 @@ def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, methods: Se
                 "setting": setting_label(params), "params": json.dumps(params, sort_keys=True), "seed": int(spec.seed),
                 "trainable_parameters": int(record["trainable_parameters"]),
                 "train_seconds": float(record["train_seconds"])}
+        # The permutation null of each gap, beside the gap, on the test split (what the ranking reports).
+        nulls = {"val": dict.fromkeys((f"{g}_{c}" for g in NULL_GAPS for c in NULL_COLUMNS), float("nan")),
+                 "test": gap_nulls(test.y, tensors["test_pred"].numpy(), test.s, group_names=task.group_names,
+                                   num_classes=task.num_classes, random_state=int(spec.seed))}
         for split in ("val", "test"):
-            rows.append({**base, "split": split, **metrics[split]})
+            rows.append({**base, "split": split, **metrics[split], **nulls[split]})
     chosen = [get_method(m) for m in (methods or cfg.methods)]
     for key in dict.fromkeys(s.param("task")["key"] for s in specs if s.method == "pretrain"):
         traits = task_traits(key, profile=profile)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ... import metrics as fm
-from ._evaluation import METRIC_LABELS, RECORDED_METRICS, oriented
+from ._evaluation import METRIC_LABELS, NULL_GAPS, RECORDED_METRICS, oriented
 
 __all__ = ["pareto_front", "select_settings", "chosen_records", "summarize_records", "ranking_table",
            "format_ranking", "paired_difference"]
@@ -79,8 +79,14 @@ def chosen_records(records: pd.DataFrame, choices: pd.DataFrame) -> pd.DataFrame
 
 def summarize_records(records: pd.DataFrame, *, by: Sequence[str], split: str = "test",
                       metrics: Sequence[str] = RECORDED_METRICS) -> pd.DataFrame:
-    """Mean, std and 95% CI over seeds (:func:`fairlib.metrics.summarize_frame`) of ``split``'s records."""
-    return fm.summarize_frame(records, by=list(by), value_columns=list(metrics), split=split, warn_undefined=False)
+    """Mean, std and 95% CI over seeds (:func:`fairlib.metrics.summarize_frame`) of ``split``'s records.
+
+    Every recorded metric is bounded (:data:`fairlib.metrics.METRICS`), so the interval is the percentile
+    bootstrap of the mean over seeds (``bounded=True``): it lies between the smallest and the largest per-seed
+    value and never leaves the metric's range.
+    """
+    return fm.summarize_frame(records, by=list(by), value_columns=list(metrics), split=split, warn_undefined=False,
+                              bounded=True)
 
 
 def _ranks(values: np.ndarray, metric: str) -> np.ndarray:
@@ -96,6 +102,11 @@ def _ranks(values: np.ndarray, metric: str) -> np.ndarray:
 def ranking_table(chosen: pd.DataFrame, *, rank_metrics: Sequence[str], metrics: Sequence[str] = RECORDED_METRICS,
                   split: str = "test") -> pd.DataFrame:
     """Per task, every method at its chosen setting: mean and 95% CI of each metric, ranks, mean rank.
+
+    The interval is the percentile bootstrap over seeds (:func:`summarize_records`). Beside each gap of
+    :data:`NULL_GAPS`, when the records carry its permutation null (:func:`gap_nulls`): ``<gap>_null_mean`` and
+    ``<gap>_null_q95`` (means over seeds of the per-seed null mean and 95th percentile) and ``<gap>_above_null``
+    (the number of seeds whose gap exceeds its null at p < 0.05).
 
     Parameters
     ----------
@@ -120,6 +131,12 @@ def ranking_table(chosen: pd.DataFrame, *, rank_metrics: Sequence[str], metrics:
                                                             trainable_parameters=("trainable_parameters", "max"),
                                                             train_seconds_mean=("train_seconds", "mean"))
     table = info.join(summary)
+    for gap in NULL_GAPS:
+        if f"{gap}_null_mean" in part.columns:
+            grouped = part.groupby(["task", "method"], sort=False)
+            table[f"{gap}_null_mean"] = grouped[f"{gap}_null_mean"].mean()
+            table[f"{gap}_null_q95"] = grouped[f"{gap}_null_q95"].mean()
+            table[f"{gap}_above_null"] = grouped[f"{gap}_p"].agg(lambda p: int((p < 0.05).sum()))
     pieces = []
     for task in dict.fromkeys(table.index.get_level_values("task")):
         t = table.xs(task, level="task", drop_level=False).copy()
@@ -133,7 +150,11 @@ def ranking_table(chosen: pd.DataFrame, *, rank_metrics: Sequence[str], metrics:
 
 
 def format_ranking(table: pd.DataFrame, *, metrics: Sequence[str], digits: int = 3) -> pd.DataFrame:
-    """The ranking as text: ``mean [ci_low, ci_high]`` per metric, for display."""
+    """The ranking as text: ``mean [ci_low, ci_high]`` per metric, for display.
+
+    A gap with a recorded permutation null is followed by a column ``"<label>: null"``: the mean gap of
+    exchangeable groups and in how many seeds the observed gap exceeds it at p < 0.05.
+    """
     out = pd.DataFrame(index=table.index)
     out["setting"] = table["setting"]
     for metric in metrics:
@@ -142,6 +163,11 @@ def format_ranking(table: pd.DataFrame, *, metrics: Sequence[str], digits: int =
             "—" if not np.isfinite(m) else (f"{m:.{digits}f}" if not np.isfinite(a) else
                                            f"{m:.{digits}f} [{a:.{digits}f}, {b:.{digits}f}]")
             for m, a, b in zip(mean, lo, hi)]
+        if f"{metric}_null_mean" in table.columns:  # the permutation null beside the gap
+            null, above, n = (table[f"{metric}_{k}"].to_numpy(dtype=float) for k in ("null_mean", "above_null", "n"))
+            out[f"{METRIC_LABELS.get(metric, metric)}: null"] = [
+                "—" if not np.isfinite(v) else f"{v:.{digits}f} (p<.05 in {int(k)}/{int(c)})"
+                for v, k, c in zip(null, above, n)]
     out["mean rank"] = table["mean_rank"].round(2)
     out["trainable params"] = table["trainable_parameters"].astype(int)
     out["train s"] = table["train_seconds_mean"].round(2)

@@ -103,9 +103,8 @@ def records_of(specs: Sequence[RunSpec], *, group_names: Sequence[str] | None = 
     """Records of stored runs, in order (``group_names`` default: the groups of the profile's data)."""
     if group_names is None and specs:
         from ._grid import load_fairlora_data
-        from ...config import get_profile
 
-        group_names = _group_names(load_fairlora_data(get_profile(specs[0].profile).fairlora, verbose=False))
+        group_names = _group_names(load_fairlora_data(specs[0].config().fairlora, verbose=False))
     return pd.DataFrame([r for spec in specs for r in record_of(spec, group_names=group_names)])
 
 

@@ -102,7 +102,7 @@ def run_spec(profile: Any, *, backbone: str, adaptation: str, lam: float | None,
     if select is not None:
         params["select"] = select
     method = "FairLoRA" if select is not None else method_name(adaptation, lam)
-    return RunSpec.make(NOTEBOOK, profile.name, method, seed, after=after, gpu_hours=hours, **params)
+    return RunSpec.make(NOTEBOOK, profile, method, seed, after=after, gpu_hours=hours, **params)
 
 
 def jobs(profile: Any) -> list[RunSpec]:
@@ -184,9 +184,10 @@ def load_fairlora_backbone(name: str, *, stand_in_vit: Any = None) -> torch.nn.M
 
 
 @functools.lru_cache(maxsize=2)
-def _context(profile_name: str, backbone: str) -> tuple[Any, Splits, torch.nn.Module]:
-    """Profile, data and backbone template of a worker process, loaded once per (profile, backbone)."""
-    profile = get_profile(profile_name)
+def _context(profile_name: str, overrides: Any, backbone: str) -> tuple[Any, Splits, torch.nn.Module]:
+    """Profile (rebuilt with the grid's overrides), data and backbone template of a worker process, loaded once
+    per (profile, backbone)."""
+    profile = get_profile(profile_name, **overrides)
     splits = load_fairlora_data(profile.fairlora, verbose=False)
     return profile, splits, load_fairlora_backbone(backbone, stand_in_vit=profile.stand_in_vit)
 
@@ -218,9 +219,9 @@ def resolved_lambda(spec: RunSpec) -> float:
     from ._evaluation import records_of, select_lambda
 
     select = spec.param("select")
-    candidates = [run_spec(spec.profile, backbone=spec.param("backbone"), adaptation="lora", lam=lam, rank=select["rank"],
+    candidates = [run_spec(spec.config(), backbone=spec.param("backbone"), adaptation="lora", lam=lam, rank=select["rank"],
                            seed=seed) for lam in select["lambdas"] for seed in select["seeds"]]
-    _, splits, _ = _context(spec.profile, spec.param("backbone"))
+    _, splits, _ = _context(spec.profile, spec.overrides, spec.param("backbone"))
     records = records_of(candidates, group_names=tuple(splits.train.group_names))
     return float(select_lambda(records, metric=select["metric"])["lam"].iloc[0])
 
@@ -229,7 +230,7 @@ def _train(spec: RunSpec) -> tuple[dict, dict]:
     from ...models import LoraSpec, adapt, count_parameters, image_classifier
     from ...train import TrainConfig, fit, predict, seed_everything
 
-    profile, splits, template = _context(spec.profile, spec.param("backbone"))
+    profile, splits, template = _context(spec.profile, spec.overrides, spec.param("backbone"))
     if _backbone_dict(profile, spec.param("backbone")) != spec.to_dict()["params"]["backbone_spec"]:
         raise RuntimeError(f"run {spec.describe()} was declared for another backbone than profile "
                            f"{spec.profile!r} defines now; recompute the grid with jobs({spec.profile!r})")

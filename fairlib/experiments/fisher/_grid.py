@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
+from ...config import overrides_of
 from .. import RunSpec
 from ._constants import REVIEW_METHODS
 from ._studies import AdultStudy, BackboneUnavailable, ImageStudy, adult_pretrain_spec, image_pretrain_spec
@@ -38,7 +39,7 @@ def _entries(profile: Any) -> Iterator[tuple]:
     model evaluated as it is), ``("head" | "retrain", source, spec)``. ``source`` is ``("adult", depth, penalty,
     intensity)`` or ``("image", task, backbone)``."""
     c = profile.fisher
-    name = profile.name
+    name = profile  # the Profile: its specs carry its overrides
     runs = range(c.n_runs)
     f_b = ("adult", 2, "", 0.0)
 
@@ -105,7 +106,7 @@ def _pretrain_spec(profile: Any, source: tuple) -> RunSpec:
     _, task, backbone = source
     spec = image_pretrain_spec(profile, task=task, backbone=backbone)
     hub = "/" in backbone
-    return RunSpec.make(spec.notebook, spec.profile, spec.method, spec.seed,
+    return RunSpec.make(spec.notebook, profile, spec.method, spec.seed,
                         gpu_hours=GPU_HOURS["hub_backbone"] if hub else 0.0, **dict(spec.params))
 
 
@@ -129,9 +130,11 @@ def jobs(profile: Any) -> list[RunSpec]:
 
 
 @functools.lru_cache(maxsize=8)
-def _study(profile_name: str, source_kind: str, task: str) -> Any:
-    """One study per worker process and task (loading the data and the features once)."""
-    profile = _profile(profile_name)
+def _study(profile_name: str, overrides: Any, source_kind: str, task: str) -> Any:
+    """One study per worker process, profile (with the grid's overrides) and task (data and features loaded once)."""
+    from ...config import get_profile
+
+    profile = get_profile(profile_name, **overrides)
     return AdultStudy(profile) if source_kind == "adult" else ImageStudy(profile, task=task)
 
 
@@ -147,16 +150,16 @@ def _source_of(profile: Any, spec: RunSpec) -> tuple:
 def _pretrained(profile: Any, source: tuple) -> Any:
     if source[0] == "adult":
         _, depth, penalty, intensity = source
-        return _study(profile.name, "adult", "adult").pretrained(depth=depth, penalty=penalty, intensity=intensity)
+        return _study(profile.name, overrides_of(profile), "adult", "adult").pretrained(depth=depth, penalty=penalty, intensity=intensity)
     _, task, backbone = source
-    return _study(profile.name, "image", task).pretrained(backbone)
+    return _study(profile.name, overrides_of(profile), "image", task).pretrained(backbone)
 
 
 def run_job(spec: RunSpec) -> None:
     """Train run ``spec`` of notebook 04 unless it is stored, and store it (logits, and a head's weights)."""
     if spec.notebook != "04":
         raise ValueError(f"run {spec.describe()} is not a run of notebook 04")
-    profile = _profile(spec.profile)
+    profile = spec.config()  # the grid's profile, overrides included
     source = _source_of(profile, spec)
     try:
         pre = _pretrained(profile, source)
@@ -164,7 +167,7 @@ def run_job(spec: RunSpec) -> None:
         return  # recorded as skipped, with the reason, when the notebook reads the grid
     if spec.method == "pretrain":
         return
-    study = _study(profile.name, source[0], "adult" if source[0] == "adult" else source[1])
+    study = _study(profile.name, overrides_of(profile), source[0], "adult" if source[0] == "adult" else source[1])
     if spec.method.startswith("Retrain"):
         study.task.retrain_records(pre, spec)
     else:

@@ -28,7 +28,7 @@ def adult_pretrain_spec(profile: Any, *, depth: int = 2, penalty: str = "", inte
                          seed=cfg.split_seed)
     data = {"dataset": "adult", "sensitive": "sex", "pretrain_fraction": cfg.pretrain_fraction,
             "split_seed": cfg.split_seed}
-    return RunSpec.make("04", profile.name, "pretrain", cfg.split_seed, version=VERSION, what="adult-mlp", data=data,
+    return RunSpec.make("04", profile, "pretrain", cfg.split_seed, version=VERSION, what="adult-mlp", data=data,
                         hidden=[cfg.hidden] * (depth - 1), penalty=penalty or None,
                         intensity=float(intensity) if penalty else 0.0, train=asdict(config))
 
@@ -73,7 +73,7 @@ class AdultStudy:
         scaled = standardize(Splits(train=data.subset(first), val=pool, test=pool))
         self.pretrain_data = scaled.train
         self.task = NewTask(name="Adult", key="adult", pool=scaled.val, fractions=c.new_task_fractions, cfg=c,
-                            store=self.store, stand_in=False, profile=profile.name)
+                            store=self.store, stand_in=False, profile=profile)
         self._models: dict[str, Pretrained] = {}
 
     @staticmethod
@@ -232,7 +232,7 @@ def image_pretrain_spec(profile: Any, *, task: str, backbone: str) -> RunSpec:
     cfg = profile.fisher
     config = TrainConfig(epochs=cfg.head_pretrain_epochs, lr=cfg.head_pretrain_lr, batch_size=cfg.batch_size,
                          seed=cfg.split_seed)
-    return RunSpec.make("04", profile.name, "pretrain", cfg.split_seed, version=VERSION, what="image-head",
+    return RunSpec.make("04", profile, "pretrain", cfg.split_seed, version=VERSION, what="image-head",
                         backbone=backbone_identity(profile, backbone),
                         data=image_data_spec(cfg, task), train=asdict(config))
 
@@ -268,7 +268,7 @@ class ImageStudy:
         name = self.data.name if self.stand_in else self.info.title
         self.task = NewTask(name=name, key=task, pool=self.data.subset(self.pool_index),
                             fractions=self.info.fractions or c.image_fractions, cfg=c, store=self.store,
-                            stand_in=self.stand_in or c.stand_in_images, profile=profile.name)
+                            stand_in=self.stand_in or c.stand_in_images, profile=profile)
         self._models: dict[str, Pretrained] = {}
 
     @property

@@ -75,13 +75,13 @@ def train_config(cfg: Any, *, run: int, lr: float | None = None, optimizer: str 
                        seed=int(run))
 
 
-def head_spec(profile: str, cfg: Any, *, task: str, pretrained: str, method: str, run: int, rank: int | None = None,
+def head_spec(profile: Any, cfg: Any, *, task: str, pretrained: str, method: str, run: int, rank: int | None = None,
               alpha: float = 0.5, lr: float | None = None, optimizer: str | None = None) -> RunSpec:
     """The :class:`RunSpec` of one head run (its run-store key); irrelevant fields normalised.
 
     Parameters
     ----------
-    profile : str
+    profile : str or fairlib.config.Profile
     cfg : FisherSVDConfig
     task : str
         The new task's key (``"adult"`` or an image task's key).
@@ -102,7 +102,7 @@ def head_spec(profile: str, cfg: Any, *, task: str, pretrained: str, method: str
                         alpha=float(alpha) if method.startswith("OURS") else None, train=asdict(config))
 
 
-def retrain_spec(profile: str, cfg: Any, *, task: str, pretrained: str, run: int, penalty: str = "",
+def retrain_spec(profile: Any, cfg: Any, *, task: str, pretrained: str, run: int, penalty: str = "",
                  intensity: float = 0.0) -> RunSpec:
     """The :class:`RunSpec` of retraining the whole pre-trained MLP with a ``penalty`` ("dp", "eo") or none."""
     if penalty not in ("", "dp", "eo"):
@@ -171,12 +171,12 @@ class NewTask:
     store : fairlib.train.RunStore
     stand_in : bool
         The data or backbone stands in for the paper's (named in titles).
-    profile : str
-        The profile name of the run specs.
+    profile : str or fairlib.config.Profile
+        The profile of the run specs (a Profile carries its overrides into them).
     """
 
     def __init__(self, *, name: str, key: str, pool: GroupedDataset, fractions: Sequence[float], cfg: Any,
-                 store: Any, stand_in: bool, profile: str):
+                 store: Any, stand_in: bool, profile: Any):
         self.name, self.key, self.pool, self.fractions = name, key, pool, tuple(fractions)
         self.cfg, self.store, self.stand_in, self.profile = cfg, store, stand_in, profile
         self._splits: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}

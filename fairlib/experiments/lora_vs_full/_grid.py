@@ -57,15 +57,8 @@ def require(profile: Any) -> None:
 
 
 def _profile(profile: Any) -> Any:
-    """A profile name or a Profile -> the registered Profile (workers rebuild every run from its name)."""
-    if isinstance(profile, str):
-        return get_profile(profile)
-    registered = get_profile(profile.name)
-    if profile != registered:
-        raise ConfigError(f"profile {profile.name!r} differs from the registered profile of that name; notebook "
-                          f"01's runs are rebuilt from the profile's name in worker processes, so pass "
-                          f"get_profile({profile.name!r}) or its name")
-    return registered
+    """A profile name or a Profile (also one with overrides: each RunSpec carries them to the workers)."""
+    return get_profile(profile) if isinstance(profile, str) else profile
 
 
 class _quiet_loading:
@@ -272,7 +265,7 @@ class LoRAFairnessExperiment:
         """The ``pretrain`` run of a stand-in ViT backbone (None for other backbones)."""
         if backbone not in (STAND_IN_VIT, STAND_IN_VIT_WEAK):
             return None
-        return RunSpec.make(NOTEBOOK, self.profile.name, "pretrain", 0, backbone=backbone,
+        return RunSpec.make(NOTEBOOK, self.profile, "pretrain", 0, backbone=backbone,
                             stand_in_vit=self._vit_spec(backbone).to_dict())
 
     def run_spec(self, *, domain: str, backbone: str, method: str, seed: int, task: str | None = None,
@@ -292,7 +285,7 @@ class LoRAFairnessExperiment:
             hours = GPU_HOURS[f"mia {domain}"]
         pre = self.pretrain_spec(backbone)
         return RunSpec.make(
-            NOTEBOOK, self.profile.name, method, int(seed), after=(pre,) if pre is not None else (),
+            NOTEBOOK, self.profile, method, int(seed), after=(pre,) if pre is not None else (),
             gpu_hours=0.0 if self.is_stand_in(domain) else hours, domain=domain, backbone=backbone, task=task,
             rank=rank, alpha=alpha, epochs=epochs, lr=lr, role=role, data=self.data_spec(domain, task),
             backbone_spec=self.backbone_spec(backbone),
@@ -474,18 +467,19 @@ class LoRAFairnessExperiment:
         return stored
 
 
-_EXPERIMENTS: dict[str, LoRAFairnessExperiment] = {}
+_EXPERIMENTS: dict[tuple, LoRAFairnessExperiment] = {}
 
 
-def _experiment(profile: str) -> LoRAFairnessExperiment:
-    """One experiment per profile and process: data and backbone templates loaded once per worker."""
+def _experiment(profile: tuple) -> LoRAFairnessExperiment:
+    """One experiment per ``(profile name, overrides)`` and process: data and backbone templates loaded once per
+    worker, from the profile the grid was made from."""
     if profile not in _EXPERIMENTS:
-        _EXPERIMENTS[profile] = LoRAFairnessExperiment(profile)
+        _EXPERIMENTS[profile] = LoRAFairnessExperiment(get_profile(profile[0], **profile[1]))
     return _EXPERIMENTS[profile]
 
 
 def jobs(profile: Any) -> list:
-    """Every run of notebook 01 at ``profile`` (a name or the registered Profile), as RunSpecs, each once."""
+    """Every run of notebook 01 at ``profile`` (a name or a Profile, overrides included), as RunSpecs, each once."""
     return LoRAFairnessExperiment(_profile(profile)).jobs()
 
 
@@ -493,7 +487,7 @@ def run_job(spec: RunSpec) -> None:
     """Train and store one run of notebook 01 unless it is stored (with the profile's ``num_threads``, if set)."""
     if spec.notebook != NOTEBOOK:
         raise ConfigError(f"run {spec.describe()} is not a run of notebook {NOTEBOOK}")
-    experiment = _experiment(spec.profile)
+    experiment = _experiment((spec.profile, spec.overrides))
     threads = experiment.cfg.num_threads
     before = torch.get_num_threads()
     if threads > 0:

@@ -70,12 +70,12 @@ def jobs(profile: Any) -> list[RunSpec]:
     grid: list[RunSpec] = []
     for task in pc.tasks:
         for seed in profile.seeds:
-            auditor = RunSpec.make(NOTEBOOK, profile.name, AUDITOR, seed, gpu_hours=_gpu_hours(pc, AUDITOR),
+            auditor = RunSpec.make(NOTEBOOK, profile, AUDITOR, seed, gpu_hours=_gpu_hours(pc, AUDITOR),
                                    task=task, **common)
             grid.append(auditor)
             for strategy in STRATEGIES:
                 needs = strategy in NEEDS_SENSITIVE
-                grid.append(RunSpec.make(NOTEBOOK, profile.name, strategy, seed, after=(auditor,) if needs else (),
+                grid.append(RunSpec.make(NOTEBOOK, profile, strategy, seed, after=(auditor,) if needs else (),
                                          gpu_hours=_gpu_hours(pc, strategy), task=task,
                                          sensitive_adapter=auditor.key if needs else None, **common))
     return grid
@@ -143,7 +143,7 @@ def _sensitive_folder(spec: RunSpec) -> Path:
         return folder
     except ExchangeError:
         pass
-    auditor = next((s for s in jobs(spec.profile) if s.key == key), None)
+    auditor = next((s for s in jobs(spec.config()) if s.key == key), None)
     stored = RunStore(spec.namespace).load(auditor.to_dict()) if auditor is not None else None
     if stored is None:
         raise RuntimeError(f"run {spec.describe()} needs the auditor's sensitive adapter {key}, which is not stored: "
