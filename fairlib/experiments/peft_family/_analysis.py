@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,13 +35,30 @@ def summary_table(records: pd.DataFrame, *, budget: str = "matched", lam: float 
     return pd.DataFrame(rows).set_index(["task", "method"])
 
 
-def group_accuracy_table(records: pd.DataFrame, *, task: str, budget: str = "matched") -> pd.DataFrame:
-    """Method x group mean test accuracy (the heat map's numbers)."""
+def group_accuracy_table(records: pd.DataFrame, *, task: str, budget: str = "matched",
+                         groups: Sequence[str] | None = None) -> pd.DataFrame:
+    """Method x group mean test accuracy over seeds (the heat map's numbers), at ``lam = 0``.
+
+    ``groups``: the task's group names, in order (default: every group with a recorded accuracy for ``task``).
+
+    Raises
+    ------
+    ValueError
+        If a group of ``groups`` has no recorded accuracy column.
+    """
     part = records[(records["split"] == "test") & (records["budget"] == budget) & (records["lam"] == 0.0)
                    & (records["task"] == task)]
-    columns = [c for c in part.columns if c.startswith("accuracy[")]
+    if groups is None:
+        columns = [c for c in part.columns if c.startswith("accuracy[") and part[c].notna().any()]
+    else:
+        columns = [f"accuracy[{g}]" for g in groups]
+        missing = [c for c in columns if c not in part.columns]
+        if missing:
+            raise ValueError(f"groups {missing} of task {task!r} have no recorded accuracy; recorded: "
+                             f"{[c for c in part.columns if c.startswith('accuracy[')]}")
     table = part.groupby("method_label", sort=False)[columns].mean()
     table.columns = [c[len("accuracy["):-1] for c in columns]
+    table.index.name = "method"
     return table
 
 
@@ -69,17 +86,16 @@ def plot_gap_vs_parameters(records: pd.DataFrame, *, metric: str = "dpd", title:
 
 
 def plot_group_heatmap(table: pd.DataFrame, *, title: str = "") -> Any:
-    """Method x group accuracy heat map, values written in the cells."""
+    """Method x group accuracy heat map (:func:`seaborn.heatmap`), the value written in each cell."""
     import matplotlib.pyplot as plt
+    import seaborn as sns
 
     fig, ax = plt.subplots(figsize=(1.2 * table.shape[1] + 3, 0.4 * table.shape[0] + 1.5))
-    image = ax.imshow(table.to_numpy(dtype=float), cmap="viridis", aspect="auto")
-    ax.set_xticks(range(table.shape[1]), table.columns, rotation=30, ha="right")
-    ax.set_yticks(range(table.shape[0]), table.index)
-    for i in range(table.shape[0]):
-        for j in range(table.shape[1]):
-            ax.text(j, i, f"{table.iat[i, j]:.2f}", ha="center", va="center", color="white", fontsize=7)
-    fig.colorbar(image, ax=ax, label="test accuracy (mean over seeds)")
+    sns.heatmap(table.astype(float), annot=True, fmt=".2f", cmap="viridis", vmin=0.0, vmax=1.0, ax=ax,
+                annot_kws={"fontsize": 7}, cbar_kws={"label": "test accuracy (mean over seeds)"})
+    ax.set_xlabel("group")
+    ax.set_ylabel("method")
+    ax.tick_params(axis="x", labelrotation=30)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig

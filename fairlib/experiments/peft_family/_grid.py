@@ -10,9 +10,9 @@ the reason and has no run at the matched budget.
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import json
+import os
 import time
 import warnings
 from pathlib import Path
@@ -23,12 +23,12 @@ import pandas as pd
 import torch
 
 from ... import paths
-from ...config import ConfigError, get_profile
+from ...config import ConfigError, get_profile, overrides_of
 from .. import benchmark as bm
 from .._spec import RunSpec
 from ._methods import Placement, adalora_allocation, get_peft_method, head_parameters, match_budget, recipe_choice, wrap
 
-__all__ = ["NOTEBOOK", "jobs", "run_job", "train_job", "collect", "budget_choices", "skipped", "backbone_parameters"]
+__all__ = ["NOTEBOOK", "seeds_of", "jobs", "run_job", "train_job", "collect", "budget_choices", "skipped", "backbone_parameters"]
 
 NOTEBOOK = "06"
 _HOURS = {"whole": 0.3}
@@ -38,19 +38,32 @@ def _profile(profile: Any) -> Any:
     return get_profile(profile) if isinstance(profile, str) else profile
 
 
+def _profile05(profile: Any) -> Any:
+    # Notebook 05's view of the profile: without notebook 06's own overrides, so that the pre-trained model's key
+    # (and the run that trains it) does not change when only a setting of notebook 06 does.
+    changed = {k: v for k, v in overrides_of(profile).items() if k != "peft_family"}
+    return get_profile(profile.name, **changed) if changed != overrides_of(profile) else profile
+
+
+def seeds_of(profile: Any) -> tuple[int, ...]:
+    """The training seeds of notebook 06 at ``profile``: ``profile.peft_family.seeds``, else the profile's."""
+    profile = _profile(profile)
+    return tuple(profile.peft_family.seeds or profile.seeds)
+
+
 def _pretrain_spec05(key: str, profile: Any) -> RunSpec:
     # Notebook 05's pre-trained model of the task (same data, share and budget), trained into 06's run store.
-    return bm.jobs(profile, tasks=[key], methods=["pretrained"], seeds=[profile.benchmark.data_seed])[0]
+    p05 = _profile05(profile)
+    return bm.jobs(p05, tasks=[key], methods=["pretrained"], seeds=[p05.benchmark.data_seed])[0]
 
 
 def _pretrain_spec(key: str, profile: Any) -> RunSpec:
-    return RunSpec.make(NOTEBOOK, profile.name, "pretrain", profile.benchmark.data_seed,
+    return RunSpec.make(NOTEBOOK, profile, "pretrain", profile.benchmark.data_seed,
                         task=bm.task_params(key, profile))
 
 
-def _architecture(key: str, profile: Any):
-    task = bm.load_task(key, profile, pretrained=False)
-    return task, task.make_classifier
+def _load_task(key: str, profile: Any, **kwargs: Any) -> Any:
+    return bm.load_task(key, _profile05(profile), **kwargs)
 
 
 def backbone_parameters(model: Any) -> int:
@@ -62,21 +75,29 @@ def _methods_source_hash() -> str:
     return hashlib.sha256((Path(__file__).parent / "_methods.py").read_bytes()).hexdigest()[:16]
 
 
-@functools.lru_cache(maxsize=32)
+_CHOICES: dict[str, tuple[dict, ...]] = {}
+
+
 def _choices_cached(key: str, profile: Any) -> tuple[dict, ...]:
+    # Per process in memory, across processes in paths.CACHE, keyed by everything the search depends on.
     import peft
 
     cfg = profile.peft_family
-    task, make = _architecture(key, profile)
+    task = _load_task(key, profile, pretrained=False)
+    make = task.make_classifier
     modality = task.modality
     model = make()
     target = round(cfg.target_fraction(modality) * backbone_parameters(model))
     ident = json.dumps({"task": bm.task_params(key, profile), "methods": list(cfg.methods), "budgets": list(cfg.budgets),
                         "target": target, "tolerance": cfg.tolerance, "peft": peft.__version__,
-                        "code": _methods_source_hash()}, sort_keys=True)
-    path = paths.CACHE / "peft_family_budgets" / f"{hashlib.sha256(ident.encode()).hexdigest()[:16]}.json"
+                        "code": _methods_source_hash()}, sort_keys=True, default=str)
+    digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
+    if digest in _CHOICES:
+        return _CHOICES[digest]
+    path = paths.CACHE / "peft_family_budgets" / f"{digest}.json"
     if path.exists():
-        return tuple(json.loads(path.read_text()))
+        _CHOICES[digest] = tuple(json.loads(path.read_text()))
+        return _CHOICES[digest]
     rows = []
     for budget in cfg.budgets:
         for method in cfg.methods:
@@ -87,10 +108,11 @@ def _choices_cached(key: str, profile: Any) -> tuple[dict, ...]:
             rows.append({"task": key, "budget": budget, "backbone_parameters": backbone_parameters(model),
                          "head_parameters": head_parameters(model), **choice.to_dict()})
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(rows))
     tmp.replace(path)
-    return tuple(rows)
+    _CHOICES[digest] = tuple(rows)
+    return _CHOICES[digest]
 
 
 def budget_choices(profile: Any, *, tasks: Sequence[str] | None = None) -> pd.DataFrame:
@@ -145,20 +167,15 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None) -> list[RunSpec]:
             method = get_peft_method(row["method"])
             lams = (0.0,) + (tuple(float(v) for v in cfg.variance_lambdas) if method.kind == "adapter" else ())
             for lam in lams:
-                for seed in _seeds(profile):
+                for seed in seeds_of(profile):
                     out.append(RunSpec.make(
-                        NOTEBOOK, profile.name, row["method"], seed, after=(pre,), task=key, budget=row["budget"],
+                        NOTEBOOK, profile, row["method"], seed, after=(pre,), task=key, budget=row["budget"],
                         placement={"modules": row["modules"], "layers": row["layers"], "width": row["width"]},
                         adapter_parameters=row["adapter_parameters"], lam=lam, pretrained=pre.key,
                         split_fractions=list(profile.benchmark.split_fractions),
                         uses=_uses(profile, modality, row["method"]),
                         gpu_hours=0.0 if profile.stand_in else _HOURS["whole"]))
     return out
-
-
-def _seeds(profile: Any) -> tuple[int, ...]:
-    # Ten seeds at smoke (the issue: >= 10 per compared method), the profile's seeds elsewhere.
-    return tuple(range(10)) if profile.name == "smoke" else tuple(profile.seeds)
 
 
 def _store(spec: RunSpec, store: Any) -> Any:
@@ -186,7 +203,7 @@ def train_job(spec: RunSpec, profile: Any, *, store: Any = None) -> None:
         store.run(spec.to_dict(), lambda: ({"stored_as": _pretrain_spec05(key, profile).key}, {}))
         return
     key = spec.param("task")
-    task = bm.load_task(key, profile, store=store)
+    task = _load_task(key, profile, store=store)
     splits = task.splits(spec.seed, profile.benchmark.split_fractions)
     uses = spec.param("uses")
     placement = Placement(**dict(spec.param("placement")))
@@ -223,14 +240,14 @@ def train_job(spec: RunSpec, profile: Any, *, store: Any = None) -> None:
 
 
 def run_job(spec: RunSpec) -> None:
-    """Train run ``spec`` unless stored (the executor's entry point; profile ``get_profile(spec.profile)``)."""
+    """Train run ``spec`` unless stored (the executor's entry point; its profile is ``spec.config()``)."""
     if spec.notebook != NOTEBOOK:
         raise ConfigError(f"run {spec.describe()} is not a run of notebook {NOTEBOOK}")
-    train_job(spec, get_profile(spec.profile))
+    train_job(spec, spec.config())
 
 
 def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, store: Any = None) -> pd.DataFrame:
-    """One row per stored run and split: metrics (:func:`fairlib.experiments.benchmark.evaluate_split`, with
+    """One row per stored run and split (``run``: the run's key): metrics (:func:`fairlib.experiments.benchmark.evaluate_split`, with
     per-group accuracy and worst-group accuracy), the run's counts and seconds.
 
     Raises
@@ -249,7 +266,7 @@ def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, store: Any 
             continue
         key = spec.param("task")
         if key not in tasks:
-            tasks[key] = bm.load_task(key, profile, store=store, pretrained=False)
+            tasks[key] = _load_task(key, profile, store=store, pretrained=False)
         task = tasks[key]
         stored = _store(spec, store).load(spec.to_dict())
         if stored is None:
@@ -257,7 +274,7 @@ def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, store: Any 
         record, tensors = stored
         splits = task.splits(spec.seed, profile.benchmark.split_fractions)
         method = get_peft_method(spec.method)
-        base = {"task": key, "task_label": task.label, "stand_in": task.stand_in, "modality": task.modality,
+        base = {"run": spec.key, "task": key, "task_label": task.label, "stand_in": task.stand_in, "modality": task.modality,
                 "method": spec.method, "method_label": method.label, "kind": method.kind,
                 "budget": spec.param("budget"), "lam": float(spec.param("lam")), "seed": int(spec.seed),
                 **{k: record[k] for k in ("trainable_parameters", "adapter_parameters", "train_seconds",
@@ -275,7 +292,7 @@ def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, store: Any 
             per_group = {f"accuracy[{g}]": float((pred[part.s == i] == part.y[part.s == i]).mean())
                          if (part.s == i).any() else float("nan") for i, g in enumerate(task.group_names)}
             null = {}
-            if name == "test" and spec.seed == min(_seeds(profile)):  # the gap beside its null, one seed per method
+            if name == "test" and spec.seed == min(seeds_of(profile)):  # the gap beside its null, one seed per method
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     for gap in ("dpd", "eo_max"):
