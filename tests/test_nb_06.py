@@ -28,6 +28,10 @@ def profile():
     return get_profile("test")
 
 
+def _int(value):
+    return None if value is None or pd.isna(value) else int(value)
+
+
 def _groups(part):
     return [c[len("count["):-1] for c in part.columns if c.startswith("count[") and part[c].notna().any()]
 
@@ -103,7 +107,7 @@ def test_trainable_counts_are_peft_counts_and_hand_counts(results, runs, profile
             choice = budgets[(budgets["task"] == task) & (budgets["method"] == method)
                              & (budgets["budget"] == "matched")].iloc[0]
             assert adapter == choice["adapter_parameters"]  # what ran is what the search chose
-            placement = pf.Placement(choice["modules"], choice["layers"], choice["width"]) \
+            placement = pf.Placement(choice["modules"], _int(choice["layers"]), _int(choice["width"])) \
                 if pf.get_peft_method(method).kind == "adapter" else None
             wrapped = pf.wrap(copy.deepcopy(model), method, placement)
             if hasattr(wrapped, "get_nb_trainable_parameters"):  # peft's own count
@@ -114,8 +118,8 @@ def test_trainable_counts_are_peft_counts_and_hand_counts(results, runs, profile
                 assert adapter == sum(p.numel() for n, p in model.backbone.named_parameters() if n.endswith("bias"))
             elif method == "lora" and task.startswith("standin"):
                 assert choice["modules"] == "qv"  # query and value, d x d each: r (d + d) per module
-                n_layers = choice["layers"] if choice["layers"] == choice["layers"] and choice["layers"] else layers
-                assert adapter == int(n_layers) * 2 * int(choice["width"]) * 2 * d
+                n_layers = _int(choice["layers"]) or layers  # None: every block
+                assert adapter == n_layers * 2 * int(choice["width"]) * 2 * d
             elif method == "lora" and task == "adult":
                 assert choice["modules"] == "hidden"  # the MLP's 34 -> 20 layer
                 assert adapter == int(choice["width"]) * (34 + profile.fisher.hidden)
@@ -197,3 +201,19 @@ def test_claims_are_valid_engine_rows_of_the_recorded_runs(results, runs, profil
     trend = rows["06.gap_vs_parameters"]
     if trend["verdict"] != "not run":  # every adult run with trained backbone parameters enters the slope
         assert trend["n"] == len(test[(test["task"] == "adult") & (test["adapter_parameters"] > 0)])
+
+
+def test_report_has_a_section_for_06_with_its_rows_and_captions(results):
+    from fairlib._report_builder import FIGURE_CAPTIONS, build_report, figure_caption
+
+    md, page = build_report("test")
+    text = md.read_text()
+    section = text[text.index("## 06 · "):]
+    for row in results["claims"]:
+        line = next(line for line in section.splitlines() if line.startswith(f"| `{row['id']}`"))
+        assert f"**{row['verdict']}**" in line
+    html = page.read_text()
+    for key in get_profile("test").peft_family.tasks:
+        caption = figure_caption(f"06_groups_{key.replace(':', '_')}")
+        assert "heat map" in caption and caption in html
+    assert FIGURE_CAPTIONS["06_gap_vs_parameters"] in html

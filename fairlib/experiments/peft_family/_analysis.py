@@ -23,6 +23,7 @@ def summary_table(records: pd.DataFrame, *, budget: str = "matched", lam: float 
     rows = []
     for (task, method), g in part.groupby(["task", "method"], sort=False):
         row = {"task": task, "method": method, "method_label": g["method_label"].iloc[0], "kind": g["kind"].iloc[0],
+               "task_label": g["task_label"].iloc[0], "stand_in": bool(g["stand_in"].iloc[0]),
                "seeds": int(g["seed"].nunique()), "adapter_parameters": int(g["adapter_parameters"].iloc[0]),
                "step_seconds": float(g["step_seconds"].mean())}
         for metric in SUMMARY_METRICS:
@@ -62,23 +63,39 @@ def group_accuracy_table(records: pd.DataFrame, *, task: str, budget: str = "mat
     return table
 
 
+def _colours(records: pd.DataFrame) -> dict:
+    # One colour per method in every panel and figure (the methods' display order).
+    import matplotlib.pyplot as plt
+
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {label: cycle[i % len(cycle)] for i, label in enumerate(dict.fromkeys(records["method_label"]))}
+
+
+def _panel_title(records: pd.DataFrame, task: str) -> str:
+    row = records[records["task"] == task].iloc[0]
+    return f"{row['task_label']} ({'stand-in' if row['stand_in'] else 'real data'})"
+
+
 def plot_gap_vs_parameters(records: pd.DataFrame, *, metric: str = "dpd", title: str = "") -> Any:
     """Gap against trainable adapter parameters (log x), one marker per method and budget, one panel per task."""
     import matplotlib.pyplot as plt
 
     part = records[(records["split"] == "test") & (records["lam"] == 0.0) & (records["adapter_parameters"] > 0)]
     tasks = list(dict.fromkeys(part["task"]))
+    colours = _colours(records)
     fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for (label, budget), g in part[part["task"] == task].groupby(["method_label", "budget"], sort=False):
             s = fm.summarize_over_seeds(g[metric].to_numpy(dtype=float), metric=metric)
             x = g["adapter_parameters"].iloc[0]
             ax.errorbar([x], [s["mean"]], yerr=[[s["mean"] - s["ci_low"]], [s["ci_high"] - s["mean"]]],
-                        fmt="o" if budget == "matched" else "s", capsize=3, label=f"{label} ({budget})")
+                        fmt="o" if budget == "matched" else "s", capsize=3, color=colours[label], alpha=0.8,
+                        label=f"{label} ({budget}, {g['seed'].nunique()} seeds)")
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xlabel("trainable adapter parameters (head excluded, log scale)")
         ax.set_ylabel(f"{fm.METRICS[metric].label} (test)")
-        ax.set_title(task, fontsize=9)
+        ax.set_title(_panel_title(records, task), fontsize=9)
         ax.legend(fontsize=6, ncol=2)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -106,16 +123,18 @@ def plot_accuracy_vs_gap(summary: pd.DataFrame, *, metric: str = "dpd", title: s
     import matplotlib.pyplot as plt
 
     tasks = list(dict.fromkeys(summary.index.get_level_values("task")))
+    colours = _colours(summary)
     fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for method, r in summary.loc[task].iterrows():
             ax.errorbar([r[f"{metric}_mean"]], [r["accuracy_mean"]],
                         xerr=[[r[f"{metric}_mean"] - r[f"{metric}_ci_low"]], [r[f"{metric}_ci_high"] - r[f"{metric}_mean"]]],
                         yerr=[[r["accuracy_mean"] - r["accuracy_ci_low"]], [r["accuracy_ci_high"] - r["accuracy_mean"]]],
-                        fmt="o", capsize=3, label=r["method_label"])
+                        fmt="o", capsize=3, color=colours[r["method_label"]], alpha=0.8,
+                        label=f"{r['method_label']} ({r['seeds']} seeds)")
         ax.set_xlabel(f"{fm.METRICS[metric].label} (test; lower is fairer)")
         ax.set_ylabel("accuracy (test)")
-        ax.set_title(task, fontsize=9)
+        ax.set_title(_panel_title(summary.reset_index(), task), fontsize=9)
         ax.legend(fontsize=6, ncol=2)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
