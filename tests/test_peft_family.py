@@ -94,3 +94,15 @@ def test_config_validation_and_registration():
     with pytest.raises(ConfigError, match="variance_lambdas"):
         PeftFamilyConfig(variance_lambdas=(0.0,))
     assert get_profile("smoke").peft_family.methods[0] == "lora"
+
+
+def test_seeds_and_seed_limits():
+    smoke = get_profile("smoke")
+    assert pf.seeds_of(smoke, "adult") == tuple(range(10))  # >= 10 seeds where the verdicts are decided
+    assert pf.seeds_of(smoke, "standin:utk-like:upper-body") == (0, 1, 2)
+    assert pf.seeds_of(get_profile("test", seeds=[4, 5, 6]), "adult") == (4, 5, 6)
+    for bad in ((("adult", 1),), (("adult", 2), ("adult", 3)), (("adult", True),)):
+        with pytest.raises(ConfigError, match="seed_limits"):
+            PeftFamilyConfig(seed_limits=bad)
+    with pytest.raises(ConfigError, match="seeds"):
+        PeftFamilyConfig(seeds=(1, 1))

@@ -45,10 +45,15 @@ def _profile05(profile: Any) -> Any:
     return get_profile(profile.name, **changed) if changed != overrides_of(profile) else profile
 
 
-def seeds_of(profile: Any) -> tuple[int, ...]:
-    """The training seeds of notebook 06 at ``profile``: ``profile.peft_family.seeds``, else the profile's."""
+def seeds_of(profile: Any, task: str | None = None) -> tuple[int, ...]:
+    """The training seeds of notebook 06 at ``profile``: ``profile.peft_family.seeds``, else the profile's.
+
+    With ``task``, the seeds that task runs: the first ``n`` when ``peft_family.seed_limits`` limits it to ``n``.
+    """
     profile = _profile(profile)
-    return tuple(profile.peft_family.seeds or profile.seeds)
+    seeds = tuple(profile.peft_family.seeds or profile.seeds)
+    limit = dict(profile.peft_family.seed_limits).get(task) if task is not None else None
+    return seeds[:limit] if limit is not None else seeds
 
 
 def _pretrain_spec05(key: str, profile: Any) -> RunSpec:
@@ -167,7 +172,7 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None) -> list[RunSpec]:
             method = get_peft_method(row["method"])
             lams = (0.0,) + (tuple(float(v) for v in cfg.variance_lambdas) if method.kind == "adapter" else ())
             for lam in lams:
-                for seed in seeds_of(profile):
+                for seed in seeds_of(profile, key):
                     out.append(RunSpec.make(
                         NOTEBOOK, profile, row["method"], seed, after=(pre,), task=key, budget=row["budget"],
                         placement={"modules": row["modules"], "layers": row["layers"], "width": row["width"]},
@@ -292,7 +297,7 @@ def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, store: Any 
             per_group = {f"accuracy[{g}]": float((pred[part.s == i] == part.y[part.s == i]).mean())
                          if (part.s == i).any() else float("nan") for i, g in enumerate(task.group_names)}
             null = {}
-            if name == "test" and spec.seed == min(seeds_of(profile)):  # the gap beside its null, one seed per method
+            if name == "test" and spec.seed == min(seeds_of(profile, key)):  # the gap beside its null, one seed per method
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     for gap in ("dpd", "eo_max"):

@@ -341,6 +341,11 @@ def match_budget(make_model: Callable[[], nn.Module], key: str, target: int, *, 
     method = get_peft_method(key)
     if target <= 0:
         raise ValueError(f"target = {target!r} is invalid: must be > 0 parameters")
+    original = make_model()  # built once (a task's make_model may load weights); each placement wraps a copy
+
+    def make_model() -> nn.Module:
+        return copy.deepcopy(original)
+
     probe_model = make_model()
     head = head_parameters(probe_model)
     if method.kind == "reference":
