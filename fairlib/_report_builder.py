@@ -54,13 +54,22 @@ FIGURE_CAPTIONS = {
     "04_review_rank": "Paper 4 (review): OURS across the rank of the factorised head.",
     "05_cost": "Benchmark: trainable parameters and training time per method.",
     "05_pareto": "Benchmark: accuracy against fairness gap per method and task (Pareto view).",
+    "06_gap_vs_parameters": "PEFT family: demographic-parity gap against trainable adapter parameters (log scale), "
+                            "per method and budget.",
+    "06_accuracy_vs_gap": "PEFT family: accuracy against demographic-parity gap per method, 95% intervals over seeds.",
 }
+
+#: Captions of figures written once per task (``06_groups_<task>``): the prefix's caption, then the task.
+FIGURE_CAPTION_PREFIXES = {"06_groups_": "PEFT family: per-group test accuracy per method (heat map), task"}
 
 
 def figure_caption(name: str) -> str:
     """The registered caption of figure ``name`` (its stem), or a generic caption naming its notebook."""
     if name in FIGURE_CAPTIONS:
         return FIGURE_CAPTIONS[name]
+    for prefix, caption in FIGURE_CAPTION_PREFIXES.items():
+        if name.startswith(prefix):
+            return f"{caption} {name[len(prefix):]}."
     return f"A figure of notebook {name[:2]} (no caption registered in fairlib._report_builder.FIGURE_CAPTIONS)."
 
 

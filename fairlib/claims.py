@@ -23,6 +23,7 @@ PAPERS = {
     "03": "Kamalaruban et al. (2025): fairness-aware LoRA under demographic privacy constraints",
     "04": "Zhang & Zhou (2024): Fisher-neutralised weighted SVD of the last layer",
     "05": "This repository: every method on the same tasks",
+    "06": "This repository: the PEFT family at a matched budget of trainable parameters",
 }
 
 #: The four kinds of claim (see :mod:`fairlib.evidence` for each test).
@@ -158,6 +159,7 @@ _P3_DATA = "CelebA and UTK-Face with an ImageNet pre-trained ViT-Base"
 _P4_DATA = "Adult (MLP)"
 _P4_IMAGES = "CelebA and LFW+a"
 _X_DATA = "notebook 05's common tasks (a re-test, not the paper's data)"
+_X06_DATA = "notebook 05's tasks with peft's methods (an extension, not a paper's data)"
 
 CATALOGUE: tuple[Claim, ...] = (
     # ---------------------------------------------------------------- paper 1 (notebook 01)
@@ -267,6 +269,20 @@ CATALOGUE: tuple[Claim, ...] = (
           "Erm (DP gap not lower)", "equivalence", "dpd", +1, MARGINS["dpd"], dataset=_X_DATA),
     Claim("x.p4.fisher_vs_tl", "05", "4", "Paper 4 on the common tasks: Fisher-neutralised SVD is fairer (Delta_DP, "
           "Delta_EO) and no less accurate than TL", "superiority", "dpd+eo_sum+error", -1, dataset=_X_DATA),
+    # ---------------------------------------------------------------- notebook 06: the PEFT family (issue 15)
+    # Declared before any notebook-06 run. Paper 1's claim extended to peft's other methods at one matched
+    # budget: LoRA's gaps no larger than each other adapter's by more than the gap margin (0.05).
+    Claim("06.lora_not_less_fair", "06", "1", "LoRA is not less fair than the other PEFT methods at the same "
+          "budget of trainable parameters (DPD, EOD)", "equivalence", "dpd+eo_max", -1, _m("dpd", "eo_max"),
+          dataset=_X06_DATA),
+    # "Does not depend": the DPD slope per doubling of the adapter's parameters within SLOPE_MARGINS (the gap
+    # margin over six doublings), read over every adapter, budget and seed.
+    Claim("06.gap_vs_parameters", "06", "1", "Fairness (DPD) does not depend on the number of trainable "
+          "parameters across PEFT methods", "trend", "dpd", 0, SLOPE_MARGINS["dpd"], dataset=_X06_DATA,
+          log_x=True),
+    # Paper 2's regulariser transferred: a gain in worst-group accuracy for every method.
+    Claim("06.variance_term_worst_group", "06", "2", "FairLoRA's loss-variance term improves worst-group "
+          "accuracy for every PEFT method", "superiority", "worst_group_accuracy", +1, dataset=_X06_DATA),
 )
 
 CHECKS: tuple[Check, ...] = (

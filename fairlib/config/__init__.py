@@ -28,11 +28,13 @@ from ._fairlora import (FAIRLORA_DATASETS, FAIRLORA_HUB_BACKBONES, FAIRLORA_PROF
                         FairLoRAConfig)
 from ._privacy import PRIVACY_PROFILES, PrivacyLoraConfig
 from ._benchmark import BENCHMARK_PROFILES, BenchmarkConfig, ModalityBudget
+from ._peft_family import PEFT_FAMILY_PROFILES, PeftFamilyConfig
 from ._lora_fairness import (LORA_FAIRNESS_PROFILES, MINILM, STAND_IN_VIT_WEAK, TEXT_METHODS, VISION_METHODS,
                              LoRAFairnessConfig)
 
-__all__ = ["Profile", "get_profile", "overrides_of", "FrozenDict", "freeze", "thaw", "PROFILE_NAMES", "ConfigError", "FisherSVDConfig", "FairLoRAConfig", "FAIRLORA_READINGS", "FAIRLORA_DATASETS",
-           "PrivacyLoraConfig", "BenchmarkConfig", "ModalityBudget", "LoRAFairnessConfig", "STAND_IN_VIT",
+__all__ = ["Profile", "get_profile", "overrides_of", "FrozenDict", "freeze", "thaw", "PROFILE_NAMES", "ConfigError",
+           "FisherSVDConfig", "FairLoRAConfig", "FAIRLORA_READINGS", "FAIRLORA_DATASETS", "PrivacyLoraConfig",
+           "BenchmarkConfig", "ModalityBudget", "PeftFamilyConfig", "LoRAFairnessConfig", "STAND_IN_VIT",
            "STAND_IN_VIT_WEAK", "MINILM", "TEXT_METHODS", "VISION_METHODS", "FAIRLORA_HUB_BACKBONES"]
 
 PROFILE_NAMES = ("smoke", "full", "test")
@@ -69,6 +71,8 @@ class Profile:
         Notebook 05 (tasks, methods, budgets and validation grids of the benchmark of every method).
     lora_fairness : LoRAFairnessConfig
         Notebook 01 (LoRA vs full fine-tuning: data, models, the authors' recipes, LiRA, rank ablation).
+    peft_family : PeftFamilyConfig
+        Notebook 06 (the PEFT family at a matched parameter budget, on notebook 05's tasks).
     """
 
     name: str = choice("smoke", PROFILE_NAMES)
@@ -84,6 +88,7 @@ class Profile:
     privacy: PrivacyLoraConfig = field(default_factory=PrivacyLoraConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     lora_fairness: LoRAFairnessConfig = field(default_factory=LoRAFairnessConfig)
+    peft_family: PeftFamilyConfig = field(default_factory=PeftFamilyConfig)
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -142,7 +147,8 @@ def _registered(name: str) -> Profile:
         raise ConfigError(f"unknown profile {name!r}; valid profiles: {PROFILE_NAMES}")
     return Profile(name=name, fisher=FISHER_PROFILES[name], fairlora=FAIRLORA_PROFILES[name],
                    privacy=PRIVACY_PROFILES[name], benchmark=BENCHMARK_PROFILES[name],
-                   lora_fairness=LORA_FAIRNESS_PROFILES[name], **_PROFILES[name])
+                   lora_fairness=LORA_FAIRNESS_PROFILES[name], peft_family=PEFT_FAMILY_PROFILES[name],
+                   **_PROFILES[name])
 
 
 @functools.lru_cache(maxsize=None)

@@ -20,6 +20,7 @@ EXPERIMENTS: dict[str, str] = {
     "03": "fairlib.experiments.privacy",
     "04": "fairlib.experiments.fisher",
     "05": "fairlib.experiments.benchmark",
+    "06": "fairlib.experiments.peft_family",
 }
 
 _NOTEBOOK = re.compile(r"^\d\d$")

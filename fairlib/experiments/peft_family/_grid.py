@@ -1,0 +1,312 @@
+"""Notebook 06's grid as data (:func:`jobs`), one run (:func:`run_job`), and collecting the stored runs.
+
+Per task: notebook 05's pre-trained model (its ``pretrain`` run, stored in notebook 06's run store), then per
+budget, per method, per seed one run. The budget's placement of each method (module set, layers, width) is
+chosen once per task by :func:`budget_choices` and written into each run's parameters; a method peft cannot
+apply, or whose nearest budget misses the target by more than the tolerance, is listed by :func:`skipped` with
+the reason and has no run at the matched budget.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ... import paths
+from ...config import ConfigError, get_profile, overrides_of
+from .. import benchmark as bm
+from .._spec import RunSpec
+from ._methods import Placement, adalora_allocation, get_peft_method, head_parameters, match_budget, recipe_choice, wrap
+
+__all__ = ["NOTEBOOK", "seeds_of", "jobs", "run_job", "train_job", "collect", "budget_choices", "skipped", "backbone_parameters"]
+
+NOTEBOOK = "06"
+_HOURS = {"whole": 0.3}
+
+
+def _profile(profile: Any) -> Any:
+    return get_profile(profile) if isinstance(profile, str) else profile
+
+
+def _profile05(profile: Any) -> Any:
+    # Notebook 05's view of the profile: without notebook 06's own overrides, so that the pre-trained model's key
+    # (and the run that trains it) does not change when only a setting of notebook 06 does.
+    changed = {k: v for k, v in overrides_of(profile).items() if k != "peft_family"}
+    return get_profile(profile.name, **changed) if changed != overrides_of(profile) else profile
+
+
+def seeds_of(profile: Any, task: str | None = None) -> tuple[int, ...]:
+    """The training seeds of notebook 06 at ``profile``: ``profile.peft_family.seeds``, else the profile's.
+
+    With ``task``, the seeds that task runs: the first ``n`` when ``peft_family.seed_limits`` limits it to ``n``.
+    """
+    profile = _profile(profile)
+    seeds = tuple(profile.peft_family.seeds or profile.seeds)
+    limit = dict(profile.peft_family.seed_limits).get(task) if task is not None else None
+    return seeds[:limit] if limit is not None else seeds
+
+
+def _pretrain_spec05(key: str, profile: Any) -> RunSpec:
+    # Notebook 05's pre-trained model of the task (same data, share and budget), trained into 06's run store.
+    p05 = _profile05(profile)
+    return bm.jobs(p05, tasks=[key], methods=["pretrained"], seeds=[p05.benchmark.data_seed])[0]
+
+
+def _pretrain_spec(key: str, profile: Any) -> RunSpec:
+    return RunSpec.make(NOTEBOOK, profile, "pretrain", profile.benchmark.data_seed,
+                        task=bm.task_params(key, profile))
+
+
+def _load_task(key: str, profile: Any, **kwargs: Any) -> Any:
+    return bm.load_task(key, _profile05(profile), **kwargs)
+
+
+def backbone_parameters(model: Any) -> int:
+    """Parameters of the classifier's backbone (the budget's reference)."""
+    return sum(p.numel() for p in model.backbone.parameters())
+
+
+def _methods_source_hash() -> str:
+    return hashlib.sha256((Path(__file__).parent / "_methods.py").read_bytes()).hexdigest()[:16]
+
+
+_CHOICES: dict[str, tuple[dict, ...]] = {}
+
+
+def _choices_cached(key: str, profile: Any) -> tuple[dict, ...]:
+    # Per process in memory, across processes in paths.CACHE, keyed by everything the search depends on.
+    import peft
+
+    cfg = profile.peft_family
+    task = _load_task(key, profile, pretrained=False)
+    make = task.make_classifier
+    modality = task.modality
+    model = make()
+    target = round(cfg.target_fraction(modality) * backbone_parameters(model))
+    ident = json.dumps({"task": bm.task_params(key, profile), "methods": list(cfg.methods), "budgets": list(cfg.budgets),
+                        "target": target, "tolerance": cfg.tolerance, "peft": peft.__version__,
+                        "code": _methods_source_hash()}, sort_keys=True, default=str)
+    digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
+    if digest in _CHOICES:
+        return _CHOICES[digest]
+    path = paths.CACHE / "peft_family_budgets" / f"{digest}.json"
+    if path.exists():
+        _CHOICES[digest] = tuple(json.loads(path.read_text()))
+        return _CHOICES[digest]
+    rows = []
+    for budget in cfg.budgets:
+        for method in cfg.methods:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                choice = (match_budget(make, method, target, tolerance=cfg.tolerance) if budget == "matched"
+                          else recipe_choice(make, method))
+            rows.append({"task": key, "budget": budget, "backbone_parameters": backbone_parameters(model),
+                         "head_parameters": head_parameters(model), **choice.to_dict()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(rows))
+    tmp.replace(path)
+    _CHOICES[digest] = tuple(rows)
+    return _CHOICES[digest]
+
+
+def budget_choices(profile: Any, *, tasks: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per task, budget and method: the placement, its trainable adapter parameters and the target.
+
+    Columns: ``task, budget, method, modules, layers, width, adapter_parameters, target, relative_error,
+    within, reason, backbone_parameters, head_parameters``. At the matched budget the references (probe,
+    BitFit, full) are shown against the target too, and always run (they are the references).
+    """
+    profile = _profile(profile)
+    rows = [r for key in (tasks or profile.peft_family.tasks) for r in _choices_cached(key, profile)]
+    return pd.DataFrame(rows)
+
+
+def _runs_at(row: dict) -> bool:
+    method = get_peft_method(row["method"])
+    if method.kind == "reference":
+        return row["budget"] == "matched" or row["reason"] is None
+    return bool(row["within"]) if row["budget"] == "matched" else row["reason"] is None
+
+
+def skipped(profile: Any) -> pd.DataFrame:
+    """The (task, budget, method) without runs and why (peft's refusal, or the budget out of reach)."""
+    choices = budget_choices(profile)
+    mask = [not _runs_at(r) for r in choices.to_dict(orient="records")]
+    return choices.loc[mask, ["task", "budget", "method", "reason"]].reset_index(drop=True)
+
+
+def _uses(profile: Any, modality: str, method: str) -> dict:
+    cfg = profile.peft_family
+    full = method == "full"
+    return {"epochs": cfg.epochs(modality), "lr": cfg.lr(modality, full=full),
+            "batch_size": profile.benchmark.budget(modality).batch_size, "variance_groups": cfg.variance_groups,
+            "version": 1}
+
+
+def jobs(profile: Any, *, tasks: Sequence[str] | None = None) -> list[RunSpec]:
+    """Every run of notebook 06 at ``profile``: per task the pre-trained model, then budget x method x lambda x seed.
+
+    ``lam`` is 0 (no variance term) and each of ``variance_lambdas`` for the adapters.
+    """
+    profile = _profile(profile)
+    cfg = profile.peft_family
+    out: list[RunSpec] = []
+    for key in tasks or cfg.tasks:
+        modality = bm.task_traits(key, profile=profile).modality
+        pre = _pretrain_spec(key, profile)
+        out.append(pre)
+        for row in _choices_cached(key, profile):
+            if not _runs_at(row):
+                continue
+            method = get_peft_method(row["method"])
+            lams = (0.0,) + (tuple(float(v) for v in cfg.variance_lambdas) if method.kind == "adapter" else ())
+            for lam in lams:
+                for seed in seeds_of(profile, key):
+                    out.append(RunSpec.make(
+                        NOTEBOOK, profile, row["method"], seed, after=(pre,), task=key, budget=row["budget"],
+                        placement={"modules": row["modules"], "layers": row["layers"], "width": row["width"]},
+                        adapter_parameters=row["adapter_parameters"], lam=lam, pretrained=pre.key,
+                        split_fractions=list(profile.benchmark.split_fractions),
+                        uses=_uses(profile, modality, row["method"]),
+                        gpu_hours=0.0 if profile.stand_in else _HOURS["whole"]))
+    return out
+
+
+def _store(spec: RunSpec, store: Any) -> Any:
+    from ...train import RunStore
+
+    return store if store is not None else RunStore(spec.namespace)
+
+
+def _tensors(out: dict) -> dict:
+    return {k: torch.as_tensor(np.asarray(v)) for k, v in out.items() if v is not None}
+
+
+def train_job(spec: RunSpec, profile: Any, *, store: Any = None) -> None:
+    """Train run ``spec`` of ``profile`` unless stored, and store its predictions, probabilities and counts."""
+    from ...methods.fairlora import FairLoRARegularizer
+    from ...train import TrainConfig, fit, predict, seed_everything
+
+    profile = _profile(profile)
+    store = _store(spec, store)
+    if store.contains(spec.to_dict()):
+        return
+    if spec.method == "pretrain":
+        key = spec.param("task")["key"]
+        bm.train_job(_pretrain_spec05(key, profile), profile, store=store)
+        store.run(spec.to_dict(), lambda: ({"stored_as": _pretrain_spec05(key, profile).key}, {}))
+        return
+    key = spec.param("task")
+    task = _load_task(key, profile, store=store)
+    splits = task.splits(spec.seed, profile.benchmark.split_fractions)
+    uses = spec.param("uses")
+    placement = Placement(**dict(spec.param("placement")))
+    lam = float(spec.param("lam"))
+
+    def train() -> tuple[dict, dict]:
+        seed_everything(spec.seed)  # adapters' initial weights are drawn here
+        model = copy.deepcopy(task.pretrained).requires_grad_(True).train()
+        head = head_parameters(model)
+        steps = int(uses["epochs"]) * -(-len(splits.train) // int(uses["batch_size"]))
+        method = get_peft_method(spec.method)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = wrap(model, spec.method, placement if method.kind == "adapter" else None, total_steps=steps)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        terms = [FairLoRARegularizer.for_dataset(splits.train, lam=lam, by=uses["variance_groups"])] if lam > 0 else []
+        config = TrainConfig(epochs=int(uses["epochs"]), lr=float(uses["lr"]), batch_size=int(uses["batch_size"]),
+                             seed=spec.seed, mixed_precision=profile.mixed_precision)
+        start = time.perf_counter()
+        with adalora_allocation(model), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = fit(model, splits.train, config=config, loss_terms=terms, encode=task.encode,
+                         transform=task.transform, desc=f"{spec.method} seed={spec.seed}", progress=False)
+        seconds = time.perf_counter() - start
+        out = {}
+        for name in ("val", "test"):
+            p = predict(model, getattr(splits, name), encode=task.encode, transform=task.transform)
+            out[f"{name}_pred"], out[f"{name}_prob"] = p.y_pred, p.probs
+        return ({"trainable_parameters": int(trainable), "adapter_parameters": int(trainable - head),
+                 "train_seconds": float(seconds), "steps": int(result.steps),
+                 "step_seconds": float(seconds / max(1, result.steps))}, _tensors(out))
+
+    store.run(spec.to_dict(), train)
+
+
+def run_job(spec: RunSpec) -> None:
+    """Train run ``spec`` unless stored (the executor's entry point; its profile is ``spec.config()``)."""
+    if spec.notebook != NOTEBOOK:
+        raise ConfigError(f"run {spec.describe()} is not a run of notebook {NOTEBOOK}")
+    train_job(spec, spec.config())
+
+
+def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, store: Any = None) -> pd.DataFrame:
+    """One row per stored run and split (``run``: the run's key): metrics (:func:`fairlib.experiments.benchmark.evaluate_split`, with
+    per-group accuracy and worst-group accuracy), the run's counts and seconds.
+
+    Raises
+    ------
+    RuntimeError
+        If a run is not stored (run the grid first).
+    """
+    from ... import metrics as fm
+
+    profile = _profile(profile)
+    specs = list(specs) if specs is not None else jobs(profile)
+    rows = []
+    tasks: dict[str, Any] = {}
+    for spec in specs:
+        if spec.method == "pretrain":
+            continue
+        key = spec.param("task")
+        if key not in tasks:
+            tasks[key] = _load_task(key, profile, store=store, pretrained=False)
+        task = tasks[key]
+        stored = _store(spec, store).load(spec.to_dict())
+        if stored is None:
+            raise RuntimeError(f"run {spec.describe()} is not stored: run the grid first (run_jobs(jobs(profile)))")
+        record, tensors = stored
+        splits = task.splits(spec.seed, profile.benchmark.split_fractions)
+        method = get_peft_method(spec.method)
+        base = {"run": spec.key, "task": key, "task_label": task.label, "stand_in": task.stand_in, "modality": task.modality,
+                "method": spec.method, "method_label": method.label, "kind": method.kind,
+                "budget": spec.param("budget"), "lam": float(spec.param("lam")), "seed": int(spec.seed),
+                **{k: record[k] for k in ("trainable_parameters", "adapter_parameters", "train_seconds",
+                                          "step_seconds")}}
+        for name in ("val", "test"):
+            part = getattr(splits, name)
+            pred = tensors[f"{name}_pred"].numpy()
+            metrics = bm.evaluate_split(part.y, pred, part.s, group_names=task.group_names,
+                                        prob=tensors[f"{name}_prob"].numpy(), num_classes=task.num_classes)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                extra = fm.evaluate(part.y.astype(np.int64), pred.astype(np.int64),
+                                    sensitive_features=part.s.astype(np.int64), group_names=list(task.group_names),
+                                    metrics=["worst_group_accuracy"], classes=list(range(task.num_classes)))
+            per_group = {f"accuracy[{g}]": float((pred[part.s == i] == part.y[part.s == i]).mean())
+                         if (part.s == i).any() else float("nan") for i, g in enumerate(task.group_names)}
+            null = {}
+            if name == "test" and spec.seed == min(seeds_of(profile, key)):  # the gap beside its null, one seed per method
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    for gap in ("dpd", "eo_max"):
+                        res = fm.gap_permutation_null(part.y, pred, sensitive_features=part.s, metric=gap,
+                                                      group_names=list(task.group_names),
+                                                      n_permutations=profile.peft_family.permutations,
+                                                      random_state=int(spec.seed))
+                        null.update({f"{gap}_null_mean": res["null_mean"], f"{gap}_null_q95": res["null_q95"],
+                                     f"{gap}_p_value": res["p_value"]})
+            rows.append({**base, "split": name, **metrics, "worst_group_accuracy": extra["worst_group_accuracy"],
+                         **per_group, **null})
+    return pd.DataFrame(rows)

@@ -1,0 +1,410 @@
+"""The PEFT family as data (:data:`PEFT_METHODS`): each method's peft config, its width, its recipe, and the
+search for a width that matches a budget of trainable parameters (:func:`match_budget`).
+
+Every adapter is built through peft's own config class (``LoraConfig``, ``VeraConfig``, ``IA3Config``, ...);
+the classification head is trained by every method (peft's ``modules_to_save``) and is not counted in the
+budget. A *placement* is a module set (``qv``: attention query/value; ``attn``: query/key/value/output; ``all``:
+those and the two MLP layers) on the last ``layers`` blocks; a *width* is the method's size knob (rank, VeRA's
+shared rank, OFT/BOFT's block size; (IA)3 has none). :func:`match_budget` wraps a fresh copy of the model at
+every placement and width and keeps the one whose trainable adapter parameters, as peft counts them
+(``get_nb_trainable_parameters``), are nearest the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from torch import nn
+
+__all__ = ["PeftMethod", "PEFT_METHODS", "Placement", "BudgetChoice", "MODULE_SETS", "FEEDFORWARD", "get_peft_method",
+           "placements", "target_regex", "wrap", "trainable_names", "adapter_parameters", "head_parameters",
+           "match_budget", "recipe_choice", "NotApplicable", "adalora_allocation"]
+
+
+class NotApplicable(RuntimeError):
+    """peft cannot apply a method to a backbone (the message is peft's reason)."""
+
+
+#: Module sets by the classifier's ``model_type``: last name components of the targeted ``nn.Linear`` layers.
+MODULE_SETS: dict[str, dict[str, tuple[str, ...]]] = {
+    "vit": {"qv": ("q_proj", "v_proj"), "attn": ("q_proj", "k_proj", "v_proj", "o_proj"),
+            "all": ("q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2"), "kv+fc2": ("k_proj", "v_proj", "fc2")},
+    "bert": {"qv": ("query", "value"), "attn": ("query", "key", "value"),
+             "all": ("query", "key", "value", "dense")},
+    "mlp": {"hidden": ("0",)},
+}
+#: (IA)3's feed-forward layers (their *input* is scaled, as peft's ``feedforward_modules``), by ``model_type``.
+FEEDFORWARD = {"vit": ("fc2",), "bert": (), "mlp": ()}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an adapter goes and how wide it is: module set, last ``layers`` blocks (None: all), width."""
+
+    modules: str
+    layers: int | None
+    width: int | None
+
+    def to_dict(self) -> dict:
+        return {"modules": self.modules, "layers": self.layers, "width": self.width}
+
+
+@dataclass(frozen=True)
+class BudgetChoice:
+    """A method's placement at a budget, its trainable adapter parameters and how far they are from the target."""
+
+    method: str
+    placement: Placement
+    adapter_parameters: int
+    target: int | None
+    relative_error: float | None
+    within: bool
+    reason: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, **self.placement.to_dict(), "adapter_parameters": self.adapter_parameters,
+                "target": self.target, "relative_error": self.relative_error, "within": self.within,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class PeftMethod:
+    """One method of the family.
+
+    Parameters
+    ----------
+    key, label : str
+    kind : {"adapter", "reference"}
+        Adapters are built by peft and matched to the budget; references (probe, BitFit, full FT) train a fixed
+        set of the model's own parameters.
+    config : callable, optional
+        ``config(width, targets, feedforward, total_steps) -> peft.PeftConfig`` (adapters).
+    width_name : str
+        What the width is (``"rank"``, ``"block size"``; empty for none).
+    widths : tuple
+        Widths tried by :func:`match_budget` (``(None,)``: no width).
+    recipe : Placement
+        The method's recommended setting (the ``recipe`` budget), on a ViT (other backbones: its width on
+        the ``qv``/``hidden`` set).
+    description : str
+    """
+
+    key: str
+    label: str
+    kind: str
+    config: Callable[..., Any] | None = None
+    width_name: str = ""
+    widths: tuple = (None,)
+    recipe: Placement = field(default_factory=lambda: Placement("qv", None, None))
+    description: str = ""
+
+
+def _lora(**extra: Any) -> Callable[..., Any]:
+    def make(width: int, targets: str, feedforward: str | None, total_steps: int) -> Any:
+        from peft import LoraConfig
+
+        # alpha = 2 r: LoRA's scale alpha / r = 2, notebook 05's image setting (rsLoRA: 2 sqrt(r)).
+        return LoraConfig(r=width, lora_alpha=2 * width, target_modules=targets, modules_to_save=["head"], **extra)
+
+    return make
+
+
+def _vera(width: int, targets: str, feedforward: str | None, total_steps: int) -> Any:
+    from peft import VeraConfig
+
+    return VeraConfig(r=width, target_modules=targets, modules_to_save=["head"], save_projection=True)
+
+
+def _ia3(width: Any, targets: str, feedforward: str | None, total_steps: int) -> Any:
+    from peft import IA3Config
+
+    return IA3Config(target_modules=targets, feedforward_modules=feedforward or [], modules_to_save=["head"])
+
+
+def _loha(width: int, targets: str, feedforward: str | None, total_steps: int) -> Any:
+    from peft import LoHaConfig
+
+    return LoHaConfig(r=width, alpha=width, target_modules=targets, modules_to_save=["head"])
+
+
+def _lokr(width: int, targets: str, feedforward: str | None, total_steps: int) -> Any:
+    from peft import LoKrConfig
+
+    return LoKrConfig(r=width, alpha=width, target_modules=targets, modules_to_save=["head"])
+
+
+def _adalora(width: int, targets: str, feedforward: str | None, total_steps: int) -> Any:
+    from peft import AdaLoraConfig
+
+    # Budget = the initial rank (what trains); the schedule prunes to half of it: warm-up for the first 20% of
+    # the steps, final rank fixed for the last 20%, a reallocation every 10% (at least one step each).
+    total = max(int(total_steps), 10)
+    tinit, tfinal = max(1, total // 5), max(1, total // 5)
+    return AdaLoraConfig(init_r=width, target_r=max(1, width // 2), lora_alpha=2 * width, target_modules=targets,
+                         modules_to_save=["head"], total_step=total, tinit=tinit, tfinal=tfinal,
+                         deltaT=max(1, total // 10))
+
+
+def _oft(width: int, targets: str, feedforward: str | None, total_steps: int) -> Any:
+    from peft import OFTConfig
+
+    return OFTConfig(r=0, oft_block_size=width, target_modules=targets, modules_to_save=["head"])
+
+
+def _boft(width: int, targets: str, feedforward: str | None, total_steps: int) -> Any:
+    from peft import BOFTConfig
+
+    return BOFTConfig(boft_block_size=width, boft_n_butterfly_factor=1, target_modules=targets,
+                      modules_to_save=["head"])
+
+
+_RANKS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+_BLOCKS = (2, 4, 8, 16, 32)
+
+#: The family, in display order.
+PEFT_METHODS: dict[str, PeftMethod] = {m.key: m for m in (
+    PeftMethod("lora", "LoRA", "adapter", _lora(), "rank", _RANKS, Placement("qv", None, 8),
+               "low-rank update B A, scale alpha / r"),
+    PeftMethod("dora", "DoRA", "adapter", _lora(use_dora=True), "rank", _RANKS, Placement("qv", None, 8),
+               "LoRA on the direction, a trained magnitude per output unit"),
+    PeftMethod("rslora", "rsLoRA", "adapter", _lora(use_rslora=True), "rank", _RANKS, Placement("qv", None, 8),
+               "LoRA scaled by alpha / sqrt(r)"),
+    PeftMethod("vera", "VeRA", "adapter", _vera, "shared rank", (16, 32, 64, 128, 192, 256, 384, 512, 768, 1024),
+               Placement("qv", None, 256), "frozen shared random A, B; trained scaling vectors"),
+    PeftMethod("ia3", "(IA)3", "adapter", _ia3, "", (None,), Placement("kv+fc2", None, None),
+               "learned rescaling of activations (keys, values, feed-forward input)"),
+    PeftMethod("loha", "LoHa", "adapter", _loha, "rank", _RANKS, Placement("qv", None, 8),
+               "Hadamard product of two low-rank updates"),
+    PeftMethod("lokr", "LoKr", "adapter", _lokr, "rank", _RANKS, Placement("qv", None, 8),
+               "Kronecker product of a small factor and a low-rank one"),
+    PeftMethod("adalora", "AdaLoRA", "adapter", _adalora, "initial rank", _RANKS, Placement("qv", None, 12),
+               "SVD-form LoRA whose rank budget is reallocated by importance during training"),
+    PeftMethod("oft", "OFT", "adapter", _oft, "block size", _BLOCKS, Placement("qv", None, 32),
+               "block-diagonal orthogonal rotation of the weights"),
+    PeftMethod("boft", "BOFT", "adapter", _boft, "block size", _BLOCKS, Placement("qv", None, 4),
+               "butterfly-factorised orthogonal rotation"),
+    PeftMethod("bitfit", "BitFit", "reference", description="the backbone's biases and the head"),
+    PeftMethod("probe", "Linear probe", "reference", description="the head only, on the frozen backbone"),
+    PeftMethod("full", "Full FT", "reference", description="every weight"),
+)}
+
+
+def get_peft_method(key: str) -> PeftMethod:
+    """The method ``key`` (a ``KeyError`` listing the valid keys)."""
+    if key not in PEFT_METHODS:
+        raise KeyError(f"unknown PEFT method {key!r}; valid: {tuple(PEFT_METHODS)}")
+    return PEFT_METHODS[key]
+
+
+def _model_type(model: nn.Module) -> str:
+    model_type = getattr(model, "model_type", None)
+    if model_type not in MODULE_SETS:
+        raise NotApplicable(f"no module sets for model_type {model_type!r} (known: {sorted(MODULE_SETS)})")
+    return model_type
+
+
+def _num_layers(model: nn.Module) -> int:
+    found = [int(m.group(1)) for name, _ in model.named_modules() if (m := re.search(r"\.layers?\.(\d+)\.", name))]
+    return max(found) + 1 if found else 0
+
+
+def target_regex(model: nn.Module, modules: str, layers: int | None, *, names: tuple[str, ...] | None = None) -> str:
+    """The peft ``target_modules`` regex (a full match) of module set ``modules`` on the last ``layers`` blocks."""
+    model_type = _model_type(model)
+    sets = MODULE_SETS[model_type]
+    if modules not in sets:
+        raise NotApplicable(f"module set {modules!r} is not defined for {model_type!r}; valid: {tuple(sets)}")
+    wanted = names if names is not None else sets[modules]
+    alternatives = "|".join(re.escape(n) for n in wanted)
+    if model_type == "mlp":
+        return rf"backbone\.({alternatives})"
+    total = _num_layers(model)
+    chosen = range(total - (layers or total), total)
+    return rf"backbone(\..*)?\.layers?\.({'|'.join(str(i) for i in chosen)})\..*\b({alternatives})"
+
+
+def placements(model: nn.Module, method: PeftMethod) -> Iterator[Placement]:
+    """Every placement :func:`match_budget` tries, widest reach first (all layers), then narrower."""
+    model_type = _model_type(model)
+    sets = [s for s in MODULE_SETS[model_type] if s != "kv+fc2"]
+    total = _num_layers(model)
+    for modules in sets:
+        for layers in (range(total, 0, -1) if total else (None,)):
+            for width in method.widths:
+                yield Placement(modules, None if layers == total or not total else layers, width)
+
+
+def head_parameters(model: nn.Module) -> int:
+    """Parameters of the classification head (trained by every method, not part of the budget)."""
+    return sum(p.numel() for p in model.head.parameters())
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def wrap(model: nn.Module, key: str, placement: Placement | None = None, *, total_steps: int = 100) -> nn.Module:
+    """``model`` (a :class:`fairlib.models.Classifier`) prepared for method ``key`` at ``placement``.
+
+    Adapters are built with :func:`peft.get_peft_model` from the method's peft config (the head in
+    ``modules_to_save``); references set ``requires_grad`` on the model itself.
+
+    Raises
+    ------
+    NotApplicable
+        peft refuses the config on this backbone (its message says why).
+    """
+    method = get_peft_method(key)
+    if method.kind == "reference":
+        model.requires_grad_(key == "full")
+        if key == "bitfit":
+            for name, param in model.backbone.named_parameters():
+                param.requires_grad_(name.endswith("bias"))
+        model.head.requires_grad_(True)
+        return model
+    from peft import get_peft_model
+
+    placement = placement or method.recipe
+    model_type = _model_type(model)
+    targets = target_regex(model, placement.modules, placement.layers)
+    names = MODULE_SETS[model_type][placement.modules]
+    ff_names = tuple(n for n in FEEDFORWARD.get(model_type, ()) if n in names)
+    feedforward = target_regex(model, placement.modules, placement.layers, names=ff_names) if ff_names else None
+    try:
+        with _quiet():
+            config = method.config(placement.width, targets, feedforward, total_steps)
+            return get_peft_model(model, config)
+    except (ValueError, TypeError, NotImplementedError, RuntimeError, AssertionError, KeyError) as error:
+        raise NotApplicable(f"{method.label} at {placement.to_dict()}: peft says: {error}") from error
+
+
+def trainable_names(model: nn.Module) -> list[str]:
+    """Names of the parameters that train."""
+    return [name for name, p in model.named_parameters() if p.requires_grad]
+
+
+def adapter_parameters(model: nn.Module, head: int) -> int:
+    """Trainable parameters minus the head's ``head`` (peft's ``get_nb_trainable_parameters`` for a PeftModel)."""
+    if hasattr(model, "get_nb_trainable_parameters"):
+        trainable = model.get_nb_trainable_parameters()[0]
+    else:
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return int(trainable) - int(head)
+
+
+def recipe_choice(make_model: Callable[[], nn.Module], key: str) -> BudgetChoice:
+    """Method ``key`` at its recommended setting (its ``recipe``): its count, no target."""
+    method = get_peft_method(key)
+    model = make_model()
+    head = head_parameters(model)
+    recipe = method.recipe
+    if method.kind == "adapter" and recipe.modules not in MODULE_SETS.get(getattr(model, "model_type", ""), {}):
+        recipe = Placement(next(iter(MODULE_SETS[_model_type(model)])), None, recipe.width)
+    try:
+        wrapped = wrap(model, key, recipe)
+    except NotApplicable as error:
+        return BudgetChoice(key, recipe, 0, None, None, False, str(error))
+    return BudgetChoice(key, recipe, adapter_parameters(wrapped, head), None, None, True)
+
+
+def match_budget(make_model: Callable[[], nn.Module], key: str, target: int, *, tolerance: float) -> BudgetChoice:
+    """The placement of method ``key`` whose trainable adapter parameters are nearest ``target``.
+
+    Parameters
+    ----------
+    make_model : callable
+        ``make_model() -> Classifier``: a fresh copy of the pre-trained architecture (weights do not matter).
+    key : str
+        A key of :data:`PEFT_METHODS`.
+    target : int
+        Adapter parameters wanted (head excluded).
+    tolerance : float
+        Largest accepted ``|count - target| / target``; beyond it the choice is returned with ``within=False``
+        and the reason (the nearest count), and the run is left out of matched comparisons.
+
+    Returns
+    -------
+    BudgetChoice
+        Ties are broken by the order of :func:`placements` (the smallest module set on the most layers first).
+        References (probe, BitFit, full) have one placement: their count, judged against the target the same way.
+    """
+    method = get_peft_method(key)
+    if target <= 0:
+        raise ValueError(f"target = {target!r} is invalid: must be > 0 parameters")
+    original = make_model()  # built once (a task's make_model may load weights); each placement wraps a copy
+
+    def make_model() -> nn.Module:
+        return copy.deepcopy(original)
+
+    probe_model = make_model()
+    head = head_parameters(probe_model)
+    if method.kind == "reference":
+        count = adapter_parameters(wrap(probe_model, key), head)
+        return _judge(key, Placement("own", None, None), count, target, tolerance)
+    best: tuple[float, Placement, int] | None = None
+    errors: list[str] = []
+    upper = target * (1 + tolerance)
+    seen: set[tuple] = set()
+    for placement in placements(probe_model, method):
+        reach = (placement.modules, placement.layers)
+        if reach in seen:  # a narrower width already overshot on this reach: wider ones only grow
+            continue
+        try:
+            count = adapter_parameters(wrap(make_model(), key, placement), head)
+        except NotApplicable as error:
+            errors.append(str(error))
+            continue
+        distance = abs(count - target) / target
+        if best is None or distance < best[0] - 1e-12:
+            best = (distance, placement, count)
+        if count > upper:
+            seen.add(reach)
+    if best is None:
+        return BudgetChoice(key, method.recipe, 0, target, None, False,
+                            f"peft cannot apply {method.label} here: {errors[0] if errors else 'no placement'}")
+    return _judge(key, best[1], best[2], target, tolerance)
+
+
+def _judge(key: str, placement: Placement, count: int, target: int, tolerance: float) -> BudgetChoice:
+    error = (count - target) / target
+    within = abs(error) <= tolerance
+    reason = None if within else (f"budget not reachable: nearest {count:,} trainable adapter parameters, "
+                                  f"{error:+.0%} from the target {target:,}")
+    return BudgetChoice(key, placement, int(count), int(target), float(error), within, reason)
+
+
+@contextlib.contextmanager
+def adalora_allocation(model: nn.Module) -> Iterator[None]:
+    """While active, every optimiser step first lets AdaLoRA reallocate its ranks (``update_and_allocate``).
+
+    peft's AdaLoRA needs ``update_and_allocate(step)`` after the backward pass and before the gradients are
+    cleared; :func:`fairlib.train.fit` has no step hook, so a global optimiser pre-step hook (torch's
+    ``register_optimizer_step_pre_hook``) calls it, with the count of steps taken.
+    """
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    base = getattr(model, "base_model", None)
+    if base is None or not hasattr(base, "update_and_allocate"):
+        yield
+        return
+    step = {"n": 0}
+
+    def hook(optimizer: Any, args: Any, kwargs: Any) -> None:
+        base.update_and_allocate(step["n"])
+        step["n"] += 1
+
+    handle = register_optimizer_step_pre_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
