@@ -19,7 +19,7 @@ import types
 import typing
 from typing import Any
 
-__all__ = ["choice", "bounded", "validate_fields", "ConfigError"]
+__all__ = ["choice", "bounded", "validate_fields", "check_seed_list", "ConfigError"]
 
 
 class ConfigError(ValueError):
@@ -154,3 +154,18 @@ def validate_fields(obj: Any) -> None:
                 problem = _bound_error(v, meta)
                 if problem:
                     raise ConfigError(f"{where} is invalid: {problem}")
+
+
+def check_seed_list(obj: Any, field: str = "seeds") -> None:
+    """A notebook section's own seed list: ``None`` (the profile's seeds) or a non-empty tuple of distinct ints >= 0.
+
+    Raises
+    ------
+    ConfigError
+        Naming the class, the field and the value.
+    """
+    seeds = getattr(obj, field)
+    if seeds is not None and (not isinstance(seeds, tuple) or not seeds or len(set(seeds)) != len(seeds)
+                              or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds)):
+        raise ConfigError(f"{type(obj).__name__}.{field} = {seeds!r} is invalid: must be a non-empty tuple of "
+                          f"distinct ints >= 0, or None (the profile's seeds)")

@@ -93,7 +93,7 @@ def derived_tag(overrides: dict) -> str:
 
     def walk(d: dict) -> None:
         for name, value in d.items():
-            if isinstance(value, dict) and name in _SECTIONS:
+            if isinstance(value, dict):  # a section of the profile (or a nested dataclass): its fields
                 walk(value)
             elif parts.get(name, value) == value:
                 parts[name] = value
@@ -108,9 +108,6 @@ def derived_tag(overrides: dict) -> str:
         digest = hashlib.sha256(json.dumps(to_jsonable(overrides), sort_keys=True).encode()).hexdigest()[:10]
         tag = f"params-{digest}"
     return tag
-
-
-_SECTIONS = ("fisher", "fairlora", "privacy", "benchmark", "lora_fairness", "stand_in_vit")
 
 
 def output_folder(profile: Any, *, tag: str | None = None, reproduction: bool | None = None) -> str:

@@ -115,7 +115,7 @@ def test_only_the_reproduction_of_the_registered_profile_writes_the_profiles_fol
 
 
 #: Sections with a seed list of their own, which a top-level ``seeds`` override also sets.
-SEEDED_SECTIONS = ("fairlora", "lora_fairness", "privacy", "benchmark")
+SEEDED_SECTIONS = ("fairlora", "lora_fairness", "privacy", "benchmark", "peft_family")
 
 
 def test_use_outputs_routes_every_writer_and_the_results_json_records_the_parameters(tmp_path, monkeypatch):

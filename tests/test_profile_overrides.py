@@ -83,9 +83,9 @@ def test_a_registered_profile_has_no_overrides(name):
     (dict(fairlora=dict(epochs=1)), {"fairlora": {"epochs": 1}}),
     (dict(fairlora=dict(epochs=3)), {}),  # smoke's own value changes nothing
     (dict(num_workers=1, privacy=dict(epochs=1)), {"num_workers": 1, "privacy": {"epochs": 1}}),
-    # a top-level seed list also sets every section that has seeds of its own (01, 02, 03, 05)
+    # a top-level seed list also sets every section that has seeds of its own (01, 02, 03, 05, 06)
     (dict(seeds=[4]), {"seeds": (4,), **{s: {"seeds": (4,)} for s in ("fairlora", "lora_fairness", "privacy",
-                                                                     "benchmark")}}),
+                                                                     "benchmark", "peft_family")}}),
 ])
 def test_overrides_of_gives_back_what_changed_and_rebuilds_the_profile(overrides, expected):
     p = get_profile("smoke", **overrides)

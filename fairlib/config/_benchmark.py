@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar, Optional
 
-from .._validation import ConfigError, bounded, choice, validate_fields
+from .._validation import ConfigError, bounded, check_seed_list, choice, validate_fields
 from ._tasks import check_task_key
 
 __all__ = ["BenchmarkConfig", "ModalityBudget", "BENCHMARK_PROFILES", "BENCHMARK_METHODS", "STANDIN_BENCHMARK_TASKS",
@@ -170,12 +170,7 @@ class BenchmarkConfig:
 
     def __post_init__(self) -> None:
         validate_fields(self)
-        if self.seeds is not None and (not isinstance(self.seeds, tuple) or not self.seeds
-                                       or len(set(self.seeds)) != len(self.seeds)
-                                       or any(isinstance(s, bool) or not isinstance(s, int) or s < 0
-                                              for s in self.seeds)):
-            raise ConfigError(f"BenchmarkConfig.seeds = {self.seeds!r} is invalid: must be a non-empty tuple of "
-                              f"distinct ints >= 0, or None (the profile's seeds)")
+        check_seed_list(self)
         for pair in self.seed_limits:
             if not (isinstance(pair, tuple) and len(pair) == 2 and pair[0] in self.tasks
                     and isinstance(pair[1], int) and not isinstance(pair[1], bool) and pair[1] >= 2):

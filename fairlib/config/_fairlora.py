@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
-from .._validation import ConfigError, bounded, choice, validate_fields
+from .._validation import ConfigError, bounded, check_seed_list, choice, validate_fields
 
 __all__ = ["FairLoRAConfig", "FAIRLORA_PROFILES", "STAND_IN_VIT", "FAIRLORA_HUB_BACKBONES", "FAIRLORA_READINGS",
            "FAIRLORA_DATASETS"]
@@ -115,12 +115,7 @@ class FairLoRAConfig:
             raise ConfigError("FairLoRAConfig.backbones is invalid: must not be empty")
         if self.rank not in self.ranks:
             raise ConfigError(f"FairLoRAConfig.ranks = {self.ranks!r} is invalid: must contain rank = {self.rank}")
-        if self.seeds is not None and (not isinstance(self.seeds, tuple) or not self.seeds
-                                       or len(set(self.seeds)) != len(self.seeds)
-                                       or any(isinstance(s, bool) or not isinstance(s, int) or s < 0
-                                              for s in self.seeds)):
-            raise ConfigError(f"FairLoRAConfig.seeds = {self.seeds!r} is invalid: must be a non-empty tuple of "
-                              f"distinct ints >= 0, or None (the profile's seeds)")
+        check_seed_list(self)
         if (not isinstance(self.groupings, tuple) or not self.groupings or len(set(self.groupings)) != len(self.groupings)
                 or any(g not in FAIRLORA_READINGS for g in self.groupings)):
             raise ConfigError(f"FairLoRAConfig.groupings = {self.groupings!r} is invalid: must be a non-empty tuple of "

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Optional
 
-from .._validation import ConfigError, bounded, choice, validate_fields
+from .._validation import ConfigError, bounded, check_seed_list, choice, validate_fields
 from ._fairlora import STAND_IN_VIT
 
 __all__ = ["LoRAFairnessConfig", "LORA_FAIRNESS_PROFILES", "STAND_IN_VIT", "STAND_IN_VIT_WEAK", "MINILM",
@@ -219,12 +219,7 @@ class LoRAFairnessConfig:
                 raise ConfigError(f"{name}.{attr} is invalid: must not be empty")
             if len(set(values)) != len(values):
                 raise ConfigError(f"{name}.{attr} = {values!r} is invalid: must not repeat a value")
-        if self.seeds is not None and (not isinstance(self.seeds, tuple) or not self.seeds
-                                       or len(set(self.seeds)) != len(self.seeds)
-                                       or any(isinstance(v, bool) or not isinstance(v, int) or v < 0
-                                              for v in self.seeds)):
-            raise ConfigError(f"{name}.seeds = {self.seeds!r} is invalid: must be a non-empty tuple of distinct "
-                              f"ints >= 0, or None (the profile's seeds)")
+        check_seed_list(self)
         bad = [t for t in self.vision_tasks if t not in VISION_TASKS]
         if bad:
             raise ConfigError(f"{name}.vision_tasks = {self.vision_tasks!r} is invalid; valid choices: {VISION_TASKS}")

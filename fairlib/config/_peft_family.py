@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import ClassVar, Optional
 
-from .._validation import ConfigError, bounded, choice, validate_fields
+from .._validation import ConfigError, bounded, check_seed_list, choice, validate_fields
 from ._tasks import check_task_key
 
 __all__ = ["PeftFamilyConfig", "PEFT_FAMILY_PROFILES", "PEFT_FAMILY_METHODS", "PEFT_FAMILY_BUDGETS"]
@@ -95,12 +95,7 @@ class PeftFamilyConfig:
                                                                         "waterbirds", "text"), default_target=True)
         import math
 
-        if self.seeds is not None and (not isinstance(self.seeds, tuple) or not self.seeds
-                                       or len(set(self.seeds)) != len(self.seeds)
-                                       or any(isinstance(s, bool) or not isinstance(s, int) or s < 0
-                                              for s in self.seeds)):
-            raise ConfigError(f"PeftFamilyConfig.seeds = {self.seeds!r} is invalid: must be a non-empty tuple of "
-                              f"distinct ints >= 0, or None (the profile's seeds)")
+        check_seed_list(self)
 
         if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0
                for v in self.variance_lambdas) or len(set(self.variance_lambdas)) != len(self.variance_lambdas):

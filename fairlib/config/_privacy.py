@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
-from .._validation import ConfigError, bounded, choice, validate_fields
+from .._validation import ConfigError, bounded, check_seed_list, choice, validate_fields
 from ._tasks import check_task_key
 
 __all__ = ["PrivacyLoraConfig", "PRIVACY_PROFILES", "STANDIN_PRIVACY_TASKS", "PAPER_PRIVACY_TASKS", "VIT_BASE_IN21K"]
@@ -97,12 +97,7 @@ class PrivacyLoraConfig:
 
     def __post_init__(self) -> None:
         validate_fields(self)
-        if self.seeds is not None and (not isinstance(self.seeds, tuple) or not self.seeds
-                                       or len(set(self.seeds)) != len(self.seeds)
-                                       or any(isinstance(s, bool) or not isinstance(s, int) or s < 0
-                                              for s in self.seeds)):
-            raise ConfigError(f"PrivacyLoraConfig.seeds = {self.seeds!r} is invalid: must be a non-empty tuple of "
-                              f"distinct ints >= 0, or None (the profile's seeds)")
+        check_seed_list(self)
         if not self.tasks:
             raise ConfigError("PrivacyLoraConfig.tasks must not be empty")
         for task in self.tasks:
