@@ -98,8 +98,11 @@ def test_config_validation_and_registration():
 
 def test_seeds_and_seed_limits():
     smoke = get_profile("smoke")
-    assert pf.seeds_of(smoke, "adult") == tuple(range(10))  # >= 10 seeds where the verdicts are decided
-    assert pf.seeds_of(smoke, "standin:utk-like:upper-body") == (0, 1, 2)
+    for task in smoke.peft_family.tasks:  # >= 10 seeds per compared method (issue 15)
+        assert pf.seeds_of(smoke, task) == tuple(range(10))
+    limited = get_profile("smoke", peft_family=dict(seed_limits=[("standin:utk-like:upper-body", 3)]))
+    assert pf.seeds_of(limited, "standin:utk-like:upper-body") == (0, 1, 2)
+    assert pf.seeds_of(limited, "adult") == tuple(range(10))
     assert pf.seeds_of(get_profile("test", seeds=[4, 5, 6]), "adult") == (4, 5, 6)
     for bad in ((("adult", 1),), (("adult", 2), ("adult", 3)), (("adult", True),)):
         with pytest.raises(ConfigError, match="seed_limits"):

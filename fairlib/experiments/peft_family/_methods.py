@@ -182,7 +182,9 @@ PEFT_METHODS: dict[str, PeftMethod] = {m.key: m for m in (
                "Hadamard product of two low-rank updates"),
     PeftMethod("lokr", "LoKr", "adapter", _lokr, "rank", _RANKS, Placement("qv", None, 8),
                "Kronecker product of a small factor and a low-rank one"),
-    PeftMethod("adalora", "AdaLoRA", "adapter", _adalora, "initial rank", _RANKS, Placement("qv", None, 12),
+    # AdaLoRA from rank 2: it prunes to half its initial rank, and at rank 1 peft's budget mask fails
+    # (torch.kthvalue out of range) at the first reallocation.
+    PeftMethod("adalora", "AdaLoRA", "adapter", _adalora, "initial rank", _RANKS[1:], Placement("qv", None, 12),
                "SVD-form LoRA whose rank budget is reallocated by importance during training"),
     PeftMethod("oft", "OFT", "adapter", _oft, "block size", _BLOCKS, Placement("qv", None, 32),
                "block-diagonal orthogonal rotation of the weights"),
