@@ -83,7 +83,7 @@ def train_arm(arm: str, dataset, size: dict, on_gpu: bool) -> str:
     estimate = training_state_gb(counts["total"], counts["trainable"], weights="fp32")
     images = size["epochs"] * len(dataset)
     del model
-    return (f"arm={arm} images={images} seconds={result.seconds:.3f} images_per_s={images / result.seconds:.2f} "
+    return (f"arm={arm} images={images} seconds={result.seconds:.6g} images_per_s={images / result.seconds:.2f} "
             f"peak_memory_gb={peak:.4f} estimate_gb={estimate:.4f} memory_source={source} "
             f"trainable_params={counts['trainable']} total_params={counts['total']} "
             f"final_loss={result.epoch_losses[-1]:.4f}")

@@ -137,7 +137,8 @@ class PeftFamilyConfig:
         """The datasets and checkpoints of notebook 05's tasks (the same loaders)."""
         from dataclasses import replace
 
-        return replace(profile.benchmark, tasks=self.tasks).requirements(profile)
+        limits = tuple(pair for pair in profile.benchmark.seed_limits if pair[0] in self.tasks)
+        return replace(profile.benchmark, tasks=self.tasks, seed_limits=limits).requirements(profile)
 
     def to_dict(self) -> dict:
         return asdict(self)
