@@ -19,7 +19,7 @@ import types
 import typing
 from typing import Any
 
-__all__ = ["choice", "bounded", "validate_fields", "check_seed_list", "ConfigError"]
+__all__ = ["choice", "bounded", "validate_fields", "check_seed_list", "check_seed_limits", "ConfigError"]
 
 
 class ConfigError(ValueError):
@@ -169,3 +169,26 @@ def check_seed_list(obj: Any, field: str = "seeds") -> None:
                               or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds)):
         raise ConfigError(f"{type(obj).__name__}.{field} = {seeds!r} is invalid: must be a non-empty tuple of "
                           f"distinct ints >= 0, or None (the profile's seeds)")
+
+
+def check_seed_limits(obj: Any, tasks: tuple | None = None) -> None:
+    """A section's ``seed_limits``: ``(task, n)`` pairs, ``n`` an int >= 2, no task named twice.
+
+    ``tasks`` given: each task must be one of them; ``None``: any task key (a limit for an absent task has no
+    effect).
+
+    Raises
+    ------
+    ConfigError
+        Naming the class, the pair and what is valid.
+    """
+    name = type(obj).__name__
+    for pair in obj.seed_limits:
+        if not (isinstance(pair, tuple) and len(pair) == 2
+                and (pair[0] in tasks if tasks is not None else isinstance(pair[0], str))
+                and isinstance(pair[1], int) and not isinstance(pair[1], bool) and pair[1] >= 2):
+            which = f"of {name}.tasks {tasks}" if tasks is not None else "key"
+            raise ConfigError(f"{name}.seed_limits: {pair!r} is invalid: a (task, n) pair with a task {which} and an "
+                              f"int n >= 2")
+    if len({task for task, _ in obj.seed_limits}) != len(obj.seed_limits):
+        raise ConfigError(f"{name}.seed_limits must not name a task twice")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar, Optional
 
-from .._validation import ConfigError, bounded, check_seed_list, choice, validate_fields
+from .._validation import ConfigError, bounded, check_seed_limits, check_seed_list, choice, validate_fields
 from ._tasks import check_task_key
 
 __all__ = ["BenchmarkConfig", "ModalityBudget", "BENCHMARK_PROFILES", "BENCHMARK_METHODS", "STANDIN_BENCHMARK_TASKS",
@@ -171,13 +171,7 @@ class BenchmarkConfig:
     def __post_init__(self) -> None:
         validate_fields(self)
         check_seed_list(self)
-        for pair in self.seed_limits:
-            if not (isinstance(pair, tuple) and len(pair) == 2 and pair[0] in self.tasks
-                    and isinstance(pair[1], int) and not isinstance(pair[1], bool) and pair[1] >= 2):
-                raise ConfigError(f"BenchmarkConfig.seed_limits: {pair!r} is invalid: a (task, n) pair with a task "
-                                  f"of BenchmarkConfig.tasks {self.tasks} and an int n >= 2")
-        if len({task for task, _ in self.seed_limits}) != len(self.seed_limits):
-            raise ConfigError("BenchmarkConfig.seed_limits must not name a task twice")
+        check_seed_limits(self, self.tasks)
         if not self.tasks or not self.methods:
             raise ConfigError("BenchmarkConfig.tasks and .methods must not be empty")
         for task in self.tasks:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import ClassVar, Optional
 
-from .._validation import ConfigError, bounded, check_seed_list, choice, validate_fields
+from .._validation import ConfigError, bounded, check_seed_limits, check_seed_list, choice, validate_fields
 from ._tasks import check_task_key
 
 __all__ = ["PeftFamilyConfig", "PEFT_FAMILY_PROFILES", "PEFT_FAMILY_METHODS", "PEFT_FAMILY_BUDGETS"]
@@ -100,13 +100,7 @@ class PeftFamilyConfig:
                for v in self.variance_lambdas) or len(set(self.variance_lambdas)) != len(self.variance_lambdas):
             raise ConfigError(f"PeftFamilyConfig.variance_lambdas = {self.variance_lambdas!r} is invalid: distinct "
                               f"finite numbers > 0 (or empty: not run)")
-        for pair in self.seed_limits:
-            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
-                    and isinstance(pair[1], int) and not isinstance(pair[1], bool) and pair[1] >= 2):
-                raise ConfigError(f"PeftFamilyConfig.seed_limits: {pair!r} is invalid: a (task, n) pair with a task "
-                                  f"key and an int n >= 2")
-        if len({task for task, _ in self.seed_limits}) != len(self.seed_limits):
-            raise ConfigError("PeftFamilyConfig.seed_limits must not name a task twice")
+        check_seed_limits(self)
         for name, valid in (("methods", PEFT_FAMILY_METHODS), ("budgets", PEFT_FAMILY_BUDGETS)):
             values = getattr(self, name)
             bad = [v for v in values if v not in valid]
