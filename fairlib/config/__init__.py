@@ -23,19 +23,23 @@ from typing import Any
 from .._validation import ConfigError, bounded, choice, validate_fields
 from ..models import TinyViTSpec
 from ._overrides import FrozenDict, apply_overrides, diff_overrides, freeze, thaw
-from ._fisher import FisherSVDConfig, FISHER_PROFILES
+from ._fisher import ADULT_TABLE1_FRACTIONS, FISHER_VARIANTS, FisherSVDConfig, FISHER_PROFILES
 from ._fairlora import (FAIRLORA_DATASETS, FAIRLORA_HUB_BACKBONES, FAIRLORA_PROFILES, FAIRLORA_READINGS, STAND_IN_VIT,
                         FairLoRAConfig)
-from ._privacy import PRIVACY_PROFILES, PrivacyLoraConfig
+from ._privacy import PAPER_PRIVACY_TASKS, PRIVACY_PROFILES, VIT_BASE_IN21K, PrivacyLoraConfig
 from ._benchmark import BENCHMARK_PROFILES, BenchmarkConfig, ModalityBudget
 from ._peft_family import PEFT_FAMILY_PROFILES, PeftFamilyConfig
-from ._lora_fairness import (LORA_FAIRNESS_PROFILES, MINILM, STAND_IN_VIT_WEAK, TEXT_METHODS, VISION_METHODS,
-                             LoRAFairnessConfig)
+from ._lora_fairness import (AUTHORS_RECIPES, AUTHORS_SHADOW_RECIPES, LORA_FAIRNESS_PROFILES, MINILM,
+                             PAPER_TEXT_BACKBONES, PAPER_VISION_BACKBONES, STAND_IN_VIT_WEAK, TEXT_METHODS,
+                             VISION_METHODS, LoRAFairnessConfig)
 
 __all__ = ["Profile", "get_profile", "overrides_of", "FrozenDict", "freeze", "thaw", "PROFILE_NAMES", "ConfigError",
            "FisherSVDConfig", "FairLoRAConfig", "FAIRLORA_READINGS", "FAIRLORA_DATASETS", "PrivacyLoraConfig",
            "BenchmarkConfig", "ModalityBudget", "PeftFamilyConfig", "LoRAFairnessConfig", "STAND_IN_VIT",
-           "STAND_IN_VIT_WEAK", "MINILM", "TEXT_METHODS", "VISION_METHODS", "FAIRLORA_HUB_BACKBONES"]
+           "STAND_IN_VIT_WEAK", "MINILM", "TEXT_METHODS", "VISION_METHODS", "FAIRLORA_HUB_BACKBONES",
+           # the papers' and the authors' own values (the paper side of fairlib.fidelity)
+           "PAPER_VISION_BACKBONES", "PAPER_TEXT_BACKBONES", "AUTHORS_RECIPES", "AUTHORS_SHADOW_RECIPES",
+           "PAPER_PRIVACY_TASKS", "VIT_BASE_IN21K", "ADULT_TABLE1_FRACTIONS", "FISHER_VARIANTS"]
 
 PROFILE_NAMES = ("smoke", "full", "test")
 
