@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 from . import paths
+from . import fidelity
 from .claims import CLAIMS, PAPERS, checks_of, claim, claims_of
+from .config import get_profile
 from .evidence import Reason, Verdict, not_run, validate_row
 from .report import atomic_write, git_commit, package_versions, read_results
 
 __all__ = ["build_report", "report_rows", "legacy_row", "VERDICTS", "FIGURE_CAPTIONS", "figure_caption",
-           "TOLERANCE_POOLED_STD"]
+           "TOLERANCE_POOLED_STD", "fidelity_section"]
 
 #: The four verdicts, in the report's column order.
 VERDICTS = tuple(v.value for v in Verdict)
@@ -210,13 +212,39 @@ def _rows_of(notebook: str, recorded: list[dict]) -> tuple[list[dict], list[dict
     return claims, checks
 
 
+def _catalogue_fidelity(notebook: str, profile: str) -> Optional[list[dict]]:
+    """The fidelity rows of the registered profiles (a notebook that has not run, or an older results JSON)."""
+    if notebook not in fidelity.NOTEBOOKS:
+        return None
+    return fidelity.fidelity_rows(notebook, get_profile(profile) if profile in fidelity.ORDER else None)
+
+
+def fidelity_section(notebook: str, rows: Optional[list[dict]], *, recorded: bool = True) -> list[str]:
+    """The "Fidelity" section of one notebook (markdown lines): every row of its fidelity table.
+
+    ``recorded`` says whether the rows come from the notebook's results JSON (the run's configuration) or from the
+    catalogue at the registered profiles.
+    """
+    if not rows:
+        return []
+    source = ("from its results JSON (the configuration it ran)" if recorded
+              else "from the catalogue at the registered profiles (no recorded table)")
+    return ([f"### Fidelity · {notebook}", "",
+             f"What the paper used and what each profile uses, per figure or table ({source}; `fairlib.fidelity`). "
+             "† marks a value that differs from the paper's (or a choice where the paper states none); the last "
+             "column quotes the notebook's text that says so.", ""]
+            + fidelity.markdown_rows(rows) + [""])
+
+
 def report_rows(profile: str) -> dict[str, dict]:
     """Per notebook: its claim rows and check rows (schema of :mod:`fairlib.evidence`).
 
     Returns
     -------
     dict
-        ``{"01": {"ran": bool, "commit", "written_at", "profile", "versions", "claims": [...], "checks": [...]}}``;
+        ``{"01": {"ran": bool, "commit", "written_at", "profile", "versions", "fidelity": [...] or None,
+        "fidelity_recorded": bool, "claims": [...], "checks": [...]}}`` (``fidelity``: the table the notebook recorded,
+        else the catalogue's at the registered profiles; None for a notebook without one);
         a notebook that has not run lists its catalogue claims as ``not run`` (profile) and its checks as
         not run.
     """
@@ -225,14 +253,18 @@ def report_rows(profile: str) -> dict[str, dict]:
         results = read_results(notebook, profile=profile)
         if results is None:
             out[notebook] = {"ran": False, "commit": None, "written_at": None, "profile": None, "versions": {},
+                             "fidelity": _catalogue_fidelity(notebook, profile), "fidelity_recorded": False,
                              "claims": [not_run(c, Reason.PROFILE, data=f"no {notebook}_results.json at {profile}")
                                         for c in claims_of(notebook)],
                              "checks": [{"id": k.id, "statement": k.statement, "expected": k.expected, "value": None,
                                          "holds": None} for k in checks_of(notebook)]}
         else:
             claims, checks = _rows_of(notebook, results.get("claims") or [])
+            recorded = (results.get("metrics") or {}).get("fidelity")
             out[notebook] = {"ran": True, "commit": results.get("git_commit"), "written_at": results.get("written_at"),
                              "profile": results.get("profile"), "versions": results.get("versions") or {},
+                             "fidelity": recorded or _catalogue_fidelity(notebook, profile),
+                             "fidelity_recorded": bool(recorded),
                              "claims": claims, "checks": checks}
     return out
 
@@ -330,6 +362,7 @@ def _markdown(profile: str, sections: dict[str, dict]) -> tuple[str, dict[str, s
                          _test(row), _interval(row), row["n"], f"**{row['verdict']}**", _note(row)]
                 lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
             lines.append("")
+        lines += fidelity_section(notebook, section.get("fidelity"), recorded=section.get("fidelity_recorded", False))
         if section["checks"]:
             lines += ["Checks (not paper claims):", "", "| id | check | expected | value | holds |",
                       "|---|---|---|---|---|"]

@@ -24,16 +24,18 @@ from typing import Any, Callable, Optional, Union
 
 from .config import (ADULT_TABLE1_FRACTIONS, AUTHORS_RECIPES, AUTHORS_SHADOW_RECIPES, FAIRLORA_HUB_BACKBONES,
                      FAIRLORA_READINGS, FISHER_VARIANTS, PAPER_PRIVACY_TASKS, PAPER_TEXT_BACKBONES,
-                     PAPER_VISION_BACKBONES, PROFILE_NAMES, VIT_BASE_IN21K, Profile, get_profile)
+                     PAPER_VISION_BACKBONES, VIT_BASE_IN21K, Profile, get_profile)
 
-__all__ = ["Aspect", "FIDELITY", "NOT_STATED", "NOTEBOOKS", "COLUMNS", "fidelity_rows", "fidelity_table",
+__all__ = ["Aspect", "FIDELITY", "NOT_STATED", "NOTEBOOKS", "ORDER", "COLUMNS", "fidelity_rows", "fidelity_table",
            "markdown_rows", "profile_value"]
 
 #: Paper side of an aspect the paper's text (as available to us) does not give: every profile's value is a choice.
 NOT_STATED = "not stated in the paper"
 
+#: The profiles' columns, smallest first.
+ORDER = ("test", "smoke", "full")
 #: Columns of a fidelity row, in order (``differs`` is a dict per profile; the table flattens it).
-COLUMNS = ("element", "aspect", "paper", *PROFILE_NAMES[::-1], "differs", "stated_in", "reads")
+COLUMNS = ("element", "aspect", "paper", *ORDER, "differs", "stated_in", "reads")
 
 Reader = Union[str, tuple, Callable[[Profile], Any]]
 
@@ -180,7 +182,7 @@ _NB01 = (
            "lora_fairness.vision_dataset", "the UTK-Face stand-in draws Fashion-MNIST images",
            show={"utk_like": "UTK-Face stand-in: Fashion-MNIST, 5 appearance groups", "utkface": "UTK-Face"}.get),
     Aspect("Fig. 1", "data size and split", "all of UTK-Face; the split is not given in the text", NOT_STATED,
-           _data_size("vision"), "a random 20% of the real datasets is held out",
+           _data_size("vision"), "a random share of the real datasets is held out",
            reads=("lora_fairness.vision_n_train", "vision_n_test", "test_fraction", "data_seed")),
     Aspect("Fig. 1", "backbones", "ViT-Base (in21k), Swin-v2-Large", PAPER_VISION_BACKBONES,
            "lora_fairness.vision_backbones",
@@ -199,7 +201,7 @@ _NB01 = (
            ("measuring_hate_speech", "religion"), ("lora_fairness.text_dataset", "lora_fairness.text_attribute"),
            "generates one from templates"),
     Aspect("Fig. 2", "data size and split", "the whole religion subset; the split is not given in the text",
-           NOT_STATED, _data_size("text"), "a random 20% of the real datasets is held out",
+           NOT_STATED, _data_size("text"), "a random share of the real datasets is held out",
            reads=("lora_fairness.text_n_train", "text_n_test", "test_fraction", "data_seed")),
     Aspect("Fig. 2", "backbones", "Llama-2 7B, Mistral 7B (decoders, sequence classification)", PAPER_TEXT_BACKBONES,
            "lora_fairness.text_backbones", "classified by the real pretrained MiniLM encoder"),
@@ -213,32 +215,32 @@ _NB01 = (
            (_LLAMA, _SWIN, "gender"),
            lambda p: (p.lora_fairness.text_backbones[0], p.lora_fairness.vision_backbones[0],
                       p.lora_fairness.vision_tasks[0]),
-           "the first vision backbone, not Swin-v2-Large",
+           "use the first vision backbone, not Swin-v2-Large as the paper does",
            reads=("lora_fairness.text_backbones[0]", "vision_backbones[0]", "vision_tasks[0]")),
     # Today's code: the attacked vision model is the first vision backbone (lora_vs_full._grid).
     Aspect("Fig. 4", "attacked model, task", "Swin-v2-Large, UTK-Face gender", (_SWIN, "gender"),
            lambda p: (p.lora_fairness.vision_backbones[0], p.lora_fairness.mia_vision_task),
-           "the first vision backbone, not Swin-v2-Large",
+           "use the first vision backbone, not Swin-v2-Large as the paper does",
            reads=("lora_fairness.vision_backbones[0]", "mia_vision_task")),
     Aspect("Figs. 4–5", "shadow models", "16 (LoRA, also for full-FT targets)", 16, "lora_fairness.n_shadows",
            "The paper uses 16 shadows; this profile uses the number printed above"),
     Aspect("Fig. 4", "candidate pool", "not stated in the text (shadows on random halves)", NOT_STATED,
-           "lora_fairness.mia_vision_candidates", "candidate pool"),
+           "lora_fairness.mia_vision_candidates", "the paper's text gives no pool size"),
     Aspect("Fig. 4", "target and shadow epochs", "targets: the Fig. 1 recipe; shadows: the authors' "
            + _show_mia_epochs(_paper_mia_epochs(_SWIN, "gender")), _paper_mia_epochs(_SWIN, "gender"),
-           _mia_epochs("vision"), "not the Fig. 1 recipe", show=_show_mia_epochs,
+           _mia_epochs("vision"), "not the Fig. 1 recipe by which the authors train their targets", show=_show_mia_epochs,
            reads=("lora_fairness.mia_vision_epochs",)),
     Aspect("Fig. 5", "attacked model, task", "Llama-2 7B, religion", (_LLAMA, "religion"),
            lambda p: (p.lora_fairness.text_backbones[0], p.lora_fairness.text_attribute),
-           "the first text backbone", reads=("lora_fairness.text_backbones[0]", "text_attribute")),
+           "The text attack uses the first text backbone", reads=("lora_fairness.text_backbones[0]", "text_attribute")),
     Aspect("Fig. 5", "candidate pool", "not stated in the text", NOT_STATED, "lora_fairness.mia_text_candidates",
-           "candidate pool"),
+           "the paper's text gives no pool size"),
     Aspect("Fig. 5", "target and shadow epochs", "targets: the Fig. 2 recipe; shadows: the authors' "
            + _show_mia_epochs(_paper_mia_epochs(_LLAMA, "religion")), _paper_mia_epochs(_LLAMA, "religion"),
-           _mia_epochs("text"), "not the Fig. 1 recipe", show=_show_mia_epochs,
+           _mia_epochs("text"), "not the Fig. 1 recipe by which the authors train their targets", show=_show_mia_epochs,
            reads=("lora_fairness.mia_text_epochs",)),
     Aspect("Rank ablation", "ranks", "a sweep of ranks (values not stated in the text)", NOT_STATED,
-           "lora_fairness.ranks", "the ranks of the sweep are ours"),
+           "lora_fairness.ranks", "The ranks of the sweep are ours"),
     Aspect("Rank ablation", "alpha / rank", "alpha = 2r (the authors' sweep)", 2.0,
            "lora_fairness.rank_alpha_over_rank", "the authors' sweep used α = 2r"),
 )
@@ -269,7 +271,7 @@ _NB02 = (
            "(epochs, learning rates, the exact λ grid and ranks) are our choices"),
     Aspect(_ALL02, "seeds (λ sweep at λ > 0: first sweep_seeds)", "not stated", NOT_STATED,
            lambda p: (_seeds("fairlora")(p), p.fairlora.sweep_seeds),
-           "the seeds are ours", show=lambda v: f"{_show(v[0])} ({len(v[0])}); λ > 0 sweep on "
+           "the seeds are ours, since the paper's text gives no seed list", show=lambda v: f"{_show(v[0])} ({len(v[0])}); λ > 0 sweep on "
                                                 f"{v[1] or len(v[0])}", reads=("fairlora.seeds", "sweep_seeds")),
 )
 
@@ -286,22 +288,22 @@ _NB03 = (
            ("privacy.n", "privacy.auditor_fraction"), "splits each task's training pool into two disjoint parts",
            show=lambda v: f"{'all' if v[0] == 0 else v[0]} examples per task; auditor's share {v[1]:.0%}"),
     Aspect(_ALL03, "backbone", "ViT-Base, frozen", VIT_BASE_IN21K, "privacy.backbone",
-           "the small ViT fairlib pre-trains"),
+           "the small ViT that fairlib pre-trains on Fashion-MNIST, standing in for ViT-Base"),
     Aspect(_ALL03, "LoRA rank, alpha", "not stated", NOT_STATED, ("privacy.rank", "privacy.alpha"),
-           "rank, learning rates and epochs are our choices"),
+           "rank, learning rates and epochs are our choices at every profile"),
     Aspect(_ALL03, "epochs, learning rate, batch (developer; auditor epochs)", "not stated", NOT_STATED,
            ("privacy.epochs", "privacy.lr", "privacy.batch_size", "privacy.auditor_epochs"),
-           "rank, learning rates and epochs are our choices"),
+           "rank, learning rates and epochs are our choices at every profile"),
     # Another engineer adds Orth variants (issue 16 item 5): the paper's form has no config value today.
     Aspect(_ALL03, "Orth regulariser", "decorrelates learned representations and sensitive features",
            "paper: representation vs sensitive features", "privacy.orth_space",
-           "not the paper's stated form", show=lambda v: _ORTH_FORMS.get(v, v)),
+           "this is not the paper's stated form", show=lambda v: _ORTH_FORMS.get(v, v)),
     Aspect(_ALL03, "training budget per strategy", "not stated", NOT_STATED,
            ("privacy.epochs", "privacy.adv_refit_epochs"),
            "Adv alone gets one extra head-only epoch",
            show=lambda v: f"developer {v[0]} epochs (Adv: {v[0]} rounds, adversary refit {v[1]} epochs per round, "
                           f"one extra head-only epoch)"),
-    Aspect(_ALL03, "seeds", "not stated", NOT_STATED, _seeds("privacy"), "the seeds are ours",
+    Aspect(_ALL03, "seeds", "not stated", NOT_STATED, _seeds("privacy"), "The seeds are ours (the paper's text gives none)",
            reads=("privacy.seeds", "seeds")),
 )
 
@@ -310,13 +312,13 @@ _NB03 = (
 _NB04 = (
     Aspect("Tables 1–3, Figs. 1, 3–5 (Adult)", "pre-training share; new task's train / val / test",
            "60%; 12,287 / 5,000 / 10,315 rows (61% of Adult in all)", (0.6, (12287, 5000, 10315)),
-           ("fisher.pretrain_fraction", "fisher.new_task_fractions"), "Table 1's proportions",
+           ("fisher.pretrain_fraction", "fisher.new_task_fractions"), "We keep Table 1's proportions on the 40% pool",
            show=lambda v: f"{v[0]:.0%}; the other {1 - v[0]:.0%} split " + " / ".join(f"{f:.1%}" for f in v[1])
                           + (" (Table 1's proportions)" if tuple(v[1]) == ADULT_TABLE1_FRACTIONS else "")),
     Aspect("Tables 2–4, Figs. 1, 3–5 (Adult)", "MLP hidden units, SVD rank (742 / 46 parameters)", "20, 2", (20, 2),
            ("fisher.hidden", "fisher.rank"), "742"),
     Aspect("Tables 2–4, Figs. 4–5", "runs per configuration", "10 (mean ± std)", 10, "fisher.n_runs",
-           "runs per configuration"),
+           "fewer runs per configuration than the paper's ten"),
     Aspect("Tables 2–4, Figs. 4–5", "fine-tuning: epochs, lr, batch, optimiser", "not stated", NOT_STATED,
            ("fisher.finetune_epochs", "fisher.finetune_lr", "fisher.batch_size", "fisher.optimizer"),
            "the paper gives no hyper-parameters"),
@@ -326,14 +328,16 @@ _NB04 = (
     # Another engineer adds the Zafar et al. covariance f_F (issue 16 item 4); no config field today.
     Aspect("Table 2, Fig. 1", "fair pre-training f_F", "Zafar et al.'s covariance constraint (DP; EO on "
            "misclassified points)", "zafar covariance", lambda p: "probability gap",
-           "differentiable (probability-based)",
-           show=lambda v: "penalty on the batch's probability-based Delta_DP / Delta_EO (loss + intensity x gap)"),
+           "the penalty here is a different formula",
+           show=lambda v: "penalty on the batch's probability-based Delta_DP / Delta_EO (loss + intensity x gap)",
+           reads=("code: fairlib.methods.fair_penalties (no configuration field yet)",)),
     Aspect("Tables 2–3", "fairness intensities", "0.1, 0.5, 0.9", (0.1, 0.5, 0.9), "fisher.intensities",
            "fairness intensities"),
-    Aspect("Fig. 1", "f_F's DP intensity", "not stated", NOT_STATED, "fisher.fig1_intensity", "fig1_intensity"),
+    Aspect("Fig. 1", "f_F's DP intensity", "not stated", NOT_STATED, "fisher.fig1_intensity", "is ours (`fig1_intensity`): the paper does not give it"),
     Aspect("Fig. 3", "Fisher of", "a model trained on each group (the caption)", "a model per group",
-           lambda p: "one model", "one model, its Fisher on each group's examples",
-           show=lambda v: "f_B's last layer (one model), Fisher on each group's training examples"),
+           lambda p: "one model", "the figure here shows one model, its Fisher on each group's examples",
+           show=lambda v: "f_B's last layer (one model), Fisher on each group's training examples",
+           reads=("code: FisherExperiment.fisher_profile (no configuration field)",)),
     Aspect("Fig. 4", "image data", "CelebA (WavyHair, sensitive Male), LFW+a (gender, sensitive HeavyMakeup)",
            ("celeba", "lfwa"), "fisher.image_tasks", "the `smoke` profile uses a"),
     Aspect("Fig. 4", "image backbone (frozen)", "ResNet-18", "microsoft/resnet-18", "fisher.image_backbone",
@@ -341,7 +345,7 @@ _NB04 = (
     Aspect("Table 4", "MLP depths (linear layers)", "3, 4, 5", (3, 4, 5), "fisher.depths", "MLP-k has k linear layers"),
     Aspect("Table 4", "image architectures", "ResNet-50, DenseNet-121", FISHER_VARIANTS[3:], "fisher.image_variants",
            "the `smoke` profile swaps"),
-    Aspect("Fig. 5", "alphas", "in [0.5, 1) (grid not stated)", NOT_STATED, "fisher.alphas", "the alphas are ours"),
+    Aspect("Fig. 5", "alphas", "in [0.5, 1) (grid not stated)", NOT_STATED, "fisher.alphas", "The alphas are ours"),
 )
 
 #: The catalogue: notebook -> its aspects. 05 and 06 regenerate no paper figure or table (05 re-tests the papers'
@@ -375,7 +379,7 @@ def fidelity_rows(notebook: str, profile: Optional[Profile] = None) -> list[dict
     if notebook not in FIDELITY:
         raise ValueError(f"notebook {notebook!r} has no fidelity catalogue; valid: {NOTEBOOKS}")
     profiles = {name: profile if profile is not None and profile.name == name else get_profile(name)
-                for name in PROFILE_NAMES[::-1]}
+                for name in ORDER}
     rows = []
     for a in FIDELITY[notebook]:
         show = a.show or _show
@@ -400,7 +404,7 @@ def fidelity_table(notebook: str, profile: Optional[Profile] = None) -> Any:
 
 def markdown_rows(rows: list[dict]) -> list[str]:
     """The rows as a markdown table (lines); a differing profile's value is marked with a dagger."""
-    names = [n for n in PROFILE_NAMES[::-1] if rows and n in rows[0]]
+    names = [n for n in ORDER if rows and n in rows[0]]
 
     def cell(text: Any) -> str:
         return str(text).replace("|", "/").replace("\n", " ")
