@@ -134,3 +134,26 @@ def test_the_report_section_renders_every_row(number):
         assert cells[:3] == [r["element"], r["aspect"], r["paper"].replace("|", "/")]
         for i, name in enumerate(fidelity.ORDER):
             assert cells[3 + i] == r[name].replace("|", "/") + (" †" if r["differs"][name] else "")
+
+
+def test_the_built_report_has_a_fidelity_section_per_notebook_from_the_recorded_rows(tmp_path, monkeypatch):
+    """REPORT.md: a notebook that recorded its table shows the run's values (its overrides); one that has not run
+    shows the catalogue's; 05 and 06 have none."""
+    from fairlib import paths, report
+    from fairlib._report_builder import build_report
+
+    monkeypatch.setattr(paths, "FIGURES", tmp_path)
+    ran = get_profile("test", lora_fairness=dict(n_shadows=16))
+    recorded = fidelity.fidelity_rows("01", ran)
+    report.write_results("01", profile="test", metrics={"fidelity": recorded}, config={})
+    md, _ = build_report("test")
+    text = md.read_text(encoding="utf-8")
+    sections = {n: text[text.index(f"## {n} · "):text.index(f"## {m} · ")] for n, m in (("01", "02"), ("02", "03"),
+                                                                                      ("05", "06"))}
+    assert "### Fidelity · 01" in sections["01"] and "from its results JSON" in sections["01"]
+    shadows = next(line for line in sections["01"].splitlines() if line.startswith("| Figs. 4–5 | shadow models"))
+    assert [c.strip() for c in shadows.strip("|").split(" | ")][3:6] == ["16", "8 †", "16"]  # test column: the run's
+    assert "### Fidelity · 02" in sections["02"] and "from the catalogue" in sections["02"]
+    assert sum(line.startswith("| ") for line in sections["02"].split("### Fidelity · 02")[1].splitlines()) \
+        == len(fidelity.fidelity_rows("02")) + 1  # and the header
+    assert "Fidelity" not in sections["05"]
