@@ -629,3 +629,31 @@ def test_table2_by_penalty_has_one_block_per_form_deciding_form_first():
     assert t2.loc[("zafar_covariance", "EO", float(cfg.intensities[0])), "bias_change"] == pytest.approx(0.2)
     assert t2.loc[("probability_gap", "DP", float(cfg.intensities[0])), "bias_change"] == pytest.approx(0.3)
     pd.testing.assert_frame_equal(t2.xs("zafar_covariance", level="penalty"), fx.table2(pd.DataFrame(rows), cfg=cfg))
+
+
+def test_split_sizes_and_the_numbers_stated_at_table2(tmp_path):
+    """Adult's split sizes: Table 1's proportions applied to our 40% pool are what every run uses, and the numbers
+    notebook 04 states at Table 2 are these (a number in the text that the data no longer gives fails here)."""
+    import json
+    import re
+
+    from fairlib import paths
+
+    study = fx.AdultStudy(get_profile("test"), store=RunStore("x", root=tmp_path))
+    sizes = study.split_sizes(run=0)
+    paper = sizes.loc["paper's Table 1"]
+    assert list(paper[["train", "validation", "test"]]) == [12287, 5000, 10315] and paper["total"] == 27602
+    pool = len(study.task.pool)
+    n_adult = pool + len(study.pretrain_data)
+    # Table 1's proportions of the pool, by hand: round(pool * size / 27602)
+    expected = [round(pool * 12287 / 27602), round(pool * 5000 / 27602), round(pool * 10315 / 27602)]
+    assert list(sizes.loc["Table 1's proportions of our new task", ["train", "validation", "test"]]) == expected
+    used = sizes.loc["used (run 0)"]
+    assert [abs(u - e) for u, e in zip(used[["train", "validation", "test"]], expected)] <= [1, 1, 1]
+    assert used["total"] == pool == round(0.4 * n_adult)
+    nb = json.loads((paths.NOTEBOOKS / "04_fisher_svd.ipynb").read_text())
+    text = "".join(next(c for c in nb["cells"] if c.get("id") == "table2-splits")["source"])
+    stated = {int(m.replace(",", "")) for m in re.findall(r"\b\d{1,3}(?:,\d{3})+\b", text)}
+    assert stated == {12287, 5000, 10315, 27602, n_adult, pool, *[int(v) for v in used[["train", "validation",
+                                                                                         "test"]]]}
+    assert f"{paper['total'] / n_adult:.0%} of Adult" in text

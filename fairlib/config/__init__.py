@@ -23,7 +23,7 @@ from typing import Any
 from .._validation import ConfigError, bounded, choice, validate_fields
 from ..models import TinyViTSpec
 from ._overrides import FrozenDict, apply_overrides, diff_overrides, freeze, thaw
-from ._fisher import FAIR_PENALTY_FORMS, FisherSVDConfig, FISHER_PROFILES
+from ._fisher import ADULT_TABLE1_SIZES, FAIR_PENALTY_FORMS, FisherSVDConfig, FISHER_PROFILES
 from ._fairlora import (FAIRLORA_DATASETS, FAIRLORA_HUB_BACKBONES, FAIRLORA_PROFILES, FAIRLORA_READINGS, STAND_IN_VIT,
                         FairLoRAConfig)
 from ._privacy import PRIVACY_PROFILES, PrivacyLoraConfig
@@ -33,7 +33,7 @@ from ._lora_fairness import (LORA_FAIRNESS_PROFILES, MINILM, STAND_IN_VIT_WEAK, 
                              LoRAFairnessConfig)
 
 __all__ = ["Profile", "get_profile", "overrides_of", "FrozenDict", "freeze", "thaw", "PROFILE_NAMES", "ConfigError",
-           "FisherSVDConfig", "FAIR_PENALTY_FORMS", "FairLoRAConfig", "FAIRLORA_READINGS", "FAIRLORA_DATASETS", "PrivacyLoraConfig",
+           "FisherSVDConfig", "FAIR_PENALTY_FORMS", "ADULT_TABLE1_SIZES", "FairLoRAConfig", "FAIRLORA_READINGS", "FAIRLORA_DATASETS", "PrivacyLoraConfig",
            "BenchmarkConfig", "ModalityBudget", "PeftFamilyConfig", "LoRAFairnessConfig", "STAND_IN_VIT",
            "STAND_IN_VIT_WEAK", "MINILM", "TEXT_METHODS", "VISION_METHODS", "FAIRLORA_HUB_BACKBONES"]
 

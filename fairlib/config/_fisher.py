@@ -8,10 +8,12 @@ from typing import ClassVar
 from .._validation import ConfigError, bounded, choice, validate_fields
 from ._fairlora import STAND_IN_VIT
 
-__all__ = ["FisherSVDConfig", "FISHER_PROFILES", "ADULT_TABLE1_FRACTIONS",
+__all__ = ["FisherSVDConfig", "FISHER_PROFILES", "ADULT_TABLE1_FRACTIONS", "ADULT_TABLE1_SIZES",
            "FISHER_IMAGE_TASKS", "FISHER_VARIANTS", "FAIR_PENALTY_FORMS"]
 
-#: Train / validation / test shares of Adult's new task: the paper's Table 1 sizes 12,287 / 5,000 / 10,315.
+#: The paper's Table 1 sizes of Adult's train / validation / test sets (27,602 rows in all).
+ADULT_TABLE1_SIZES = (12287, 5000, 10315)
+#: Train / validation / test shares of Adult's new task: the proportions of the paper's Table 1 sizes.
 ADULT_TABLE1_FRACTIONS = (12287 / 27602, 5000 / 27602, 10315 / 27602)
 #: Forms of the fair pre-trained model's penalty (``fairlib.methods.fair_penalties.PENALTY_FORMS``): Zafar et al.'s
 #: covariance constraint (the paper's citation for f_F) and the probability gap of the reported metric.

@@ -6,10 +6,11 @@ import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import nn
 
-from ...config import STAND_IN_VIT
+from ...config import ADULT_TABLE1_SIZES, STAND_IN_VIT
 from ...data import GroupedDataset
 from ...methods.fair_penalties import PENALTY_FORMS, make_penalty
 from ...methods.feature_cache import FeatureCache, fit_on_features
@@ -89,6 +90,21 @@ class AdultStudy:
         self.task = NewTask(name="Adult", key="adult", pool=scaled.val, fractions=c.new_task_fractions, cfg=c,
                             store=self.store, stand_in=False, profile=profile)
         self._models: dict[str, Pretrained] = {}
+
+    def split_sizes(self, run: int = 0) -> pd.DataFrame:
+        """Adult's split sizes three ways: the paper's Table 1, Table 1's proportions applied to our new task's
+        pool, and the parts run ``run`` actually uses (train / validation / test, their total, its share of
+        Adult's complete rows)."""
+        n_adult = len(self.pretrain_data) + len(self.task.pool)
+        pool = len(self.task.pool)
+        shares = [s / sum(ADULT_TABLE1_SIZES) for s in ADULT_TABLE1_SIZES]
+        rows = {"paper's Table 1": list(ADULT_TABLE1_SIZES),
+                "Table 1's proportions of our new task": [round(pool * f) for f in shares],
+                f"used (run {run})": [len(part) for part in self.task.split(run)]}
+        out = pd.DataFrame.from_dict(rows, orient="index", columns=["train", "validation", "test"])
+        out["total"] = out.sum(axis=1)
+        out["share of Adult"] = out["total"] / n_adult
+        return out
 
     @staticmethod
     def name_of(*, depth: int = 2, penalty: str = "", intensity: float = 0.0, form: str = "") -> str:
