@@ -319,10 +319,10 @@ def test_recorded_runs_are_the_grid_one_to_one(runs):
 
 def test_split_sizes_are_recorded_and_are_the_runs_parts(results, runs):
     sizes = {r["index"]: r for r in results["metrics"]["split_sizes"]}
-    used = sizes["used (run 0)"]
-    # the parts run 0 used: its test records count the rows each prediction was made on
+    used, proportions = sizes["used (run 0)"], sizes["Table 1's proportions of our new task"]
+    assert all(abs(used[k] - proportions[k]) <= 1 for k in ("train", "validation", "test"))  # stratified rounding
     assert used["train"] + used["validation"] + used["test"] == used["total"]
-    assert sizes["paper's Table 1"]["total"] == 27602
+    assert sizes["paper's Table 1"]["total"] == 27602 and sizes["paper's Table 1"]["share of Adult"] > 0.6
 
 
 def test_fig3_and_table2_state_the_differences_from_the_paper():
