@@ -53,3 +53,24 @@ def test_smoke_and_full_differ_where_scale_differs_and_full_is_not_a_stand_in():
 def test_profile_round_trips_to_plain_dict():
     d = get_profile("smoke").to_dict()
     assert d["name"] == "smoke" and isinstance(d["fisher"], dict)
+
+
+def test_fair_penalty_defaults_to_the_papers_citation_and_is_validated():
+    from fairlib.config import FAIR_PENALTY_FORMS
+    from fairlib.methods.fair_penalties import PENALTY_FORMS
+
+    assert FAIR_PENALTY_FORMS == PENALTY_FORMS  # the config's names are the methods' names
+    for name in PROFILE_NAMES:
+        fc = get_profile(name).fisher
+        assert fc.fair_penalty == "zafar_covariance"  # Zafar et al., as the paper cites for f_F
+        assert fc.table2_penalties[0] == fc.fair_penalty and "probability_gap" in fc.table2_penalties
+    with pytest.raises(ConfigError, match=r"fair_penalty.*zafar_covariance.*probability_gap"):
+        FisherSVDConfig(fair_penalty="covariance")
+    with pytest.raises(ConfigError, match="table2_penalties"):
+        FisherSVDConfig(table2_penalties=("zafar_covariance", "gap"))
+    with pytest.raises(ConfigError, match="must contain fair_penalty"):
+        FisherSVDConfig(table2_penalties=("probability_gap",))
+    with pytest.raises(ConfigError, match="table2_penalties"):
+        FisherSVDConfig(table2_penalties=("zafar_covariance", "zafar_covariance"))
+    alt = get_profile("test", fisher=dict(fair_penalty="probability_gap", table2_penalties=["probability_gap"]))
+    assert alt.fisher.fair_penalty == "probability_gap" and alt.fisher.table2_penalties == ("probability_gap",)

@@ -456,12 +456,17 @@ def test_grid_is_registered_and_each_fine_tuning_run_follows_its_pretrained_mode
     c = profile.fisher
     n, k = c.n_runs, len(c.intensities)
     pre = [s for s in grid if s.method == "pretrain"]
-    # f_B, 2 x intensities fair models, the MLP-k; Fig. 4's image backbone and the variants that differ from it
+    # f_B, 2 x intensities fair models per penalty form, the MLP-k; Fig. 4's image backbone and the variants that
+    # differ from it
     # (at the test profile the reference variant *is* Fig. 4's stand-in ViT: same spec, one run)
     images = {fx.image_pretrain_spec(profile, task=t, backbone=b).key for t in c.image_tasks
               for b in (c.image_backbone, *c.image_variants)}
     assert len(images) == 1 and c.image_variants == ("stand-in-vit-reference",)
-    assert len(pre) == 1 + 2 * k + len(c.depths) + len(images)
+    assert c.table2_penalties == ("zafar_covariance", "probability_gap")
+    assert len(pre) == 1 + 2 * k * len(c.table2_penalties) + len(c.depths) + len(images)
+    forms = Counter(s.param("fair_penalty", None) for s in pre if s.param("penalty", None))
+    assert forms == {"zafar_covariance": 2 * k, "probability_gap": 2 * k}
+    assert all(s.param("fair_penalty", None) is None for s in pre if not s.param("penalty", None))  # f_B, MLP-k
     assert grid[:len(pre)] == pre  # pre-trained models first
     counts = Counter(s.method for s in grid)
     assert counts["Retrain"] == n and counts["Retrain+EO"] == counts["Retrain+DP"] == n * k
@@ -497,7 +502,7 @@ def synthetic_grid(cfg, *, ours_error=15.8, ours_eo=0.197, ours_dp=0.18, spread=
                          "dpd": d + noise[2]})
 
     settings = dict(lr=cfg.finetune_lr, optimizer=cfg.optimizer)
-    for pre in ["f_B", *(f"f_F ({k}, {i:g})" for k in ("EO", "DP") for i in cfg.intensities),
+    for pre in ["f_B", *(f"f_F ({k}, {i:g}, {cfg.fair_penalty})" for k in ("EO", "DP") for i in cfg.intensities),
                 *(f"MLP-{d}" for d in cfg.depths)]:
         add(pretrained=pre, method="pre-trained", values=(ours_error, ours_eo + 0.05, ours_dp + 0.05))
         for alpha in cfg.alphas:
@@ -572,3 +577,83 @@ def test_a_wrong_parameter_count_is_a_failing_check_not_a_claim():
                          fisher=fisher, stand_in_images=True)
     check = next(r for r in rows if r["id"] == "check.p4.parameters_retrain")
     assert check["kind"] == "check" and check["holds"] is False and check["value"] == 743
+
+
+def test_fair_models_are_named_and_trained_by_their_penalty_form():
+    """The spec names the form; the two forms give different keys and names; Fig. 1's f_F is the profile's form;
+    the loss term of the pre-training is the form's class (a stand-in store records which one was built)."""
+    from fairlib.methods.fair_penalties import CovariancePenalty, FairnessPenalty, make_penalty
+
+    profile = get_profile("test")
+    zafar = fx.adult_pretrain_spec(profile, penalty="dp", intensity=0.5)  # default: the profile's fair_penalty
+    assert zafar.param("fair_penalty") == "zafar_covariance"
+    gap = fx.adult_pretrain_spec(profile, penalty="dp", intensity=0.5, form="probability_gap")
+    assert gap.key != zafar.key and gap.param("fair_penalty") == "probability_gap"
+    assert fx.adult_pretrain_spec(profile).param("fair_penalty", None) is None
+    with pytest.raises(ValueError, match="zafar_covariance"):
+        fx.adult_pretrain_spec(profile, penalty="dp", intensity=0.5, form="gap")
+    assert fx.AdultStudy.name_of(penalty="eo", intensity=0.1, form="zafar_covariance") == \
+        "f_F (EO, 0.1, zafar_covariance)"
+    with pytest.raises(ValueError, match="penalty form"):
+        fx.AdultStudy.name_of(penalty="eo", intensity=0.1)
+    assert isinstance(make_penalty(zafar.param("fair_penalty"), kind="dp", intensity=0.5), CovariancePenalty)
+    assert isinstance(make_penalty(gap.param("fair_penalty"), kind="dp", intensity=0.5), FairnessPenalty)
+    # Fig. 1's f_F follows fair_penalty; with the alternative as the profile's choice, so does its spec
+    alt = get_profile("test", fisher=dict(fair_penalty="probability_gap"))
+    fig1 = [s for s in fx.jobs(alt) if s.method == "TL" and s.param("task") == "adult"
+            and s.param("pretrained") not in {fx.adult_pretrain_spec(alt).key}]
+    keys = {s.param("pretrained") for s in fig1}
+    assert keys == {fx.adult_pretrain_spec(alt, penalty="dp", intensity=alt.fisher.fig1_intensity,
+                                           form="probability_gap").key}
+
+
+def test_table2_by_penalty_has_one_block_per_form_deciding_form_first():
+    cfg = get_profile("test").fisher
+    rows = []
+    for form, shift in (("zafar_covariance", 0.0), ("probability_gap", 1.0)):
+        for kind in ("EO", "DP"):
+            for i in cfg.intensities:
+                name = fx.AdultStudy.name_of(penalty=kind.lower(), intensity=i, form=form)
+                for run in range(2):
+                    common = {"task": "Adult", "pretrained": name, "rank": cfg.rank, "alpha": 0.5, "penalty": "",
+                              "intensity": 0.0, "optimizer": cfg.optimizer, "lr": cfg.finetune_lr, "run": run,
+                              "split": "test", "eo_sum": 0.1 + shift, "dpd": 0.2 + shift}
+                    rows.append({**common, "method": "pre-trained", "weighted_f1_error": 10.0 + shift})
+                    rows.append({**common, "method": "OURS", "weighted_f1_error": 11.0 + shift,
+                                 "eo_sum": 0.3 + shift, "dpd": 0.5 + shift})
+    t2 = fx.table2_by_penalty(pd.DataFrame(rows), cfg=cfg)
+    assert list(t2.index.names) == ["penalty", "constraint", "intensity"]
+    assert list(dict.fromkeys(t2.index.get_level_values("penalty"))) == ["zafar_covariance", "probability_gap"]
+    assert (t2.xs("zafar_covariance", level="penalty")["err_pretrain_mean"] == 10.0).all()
+    assert (t2.xs("probability_gap", level="penalty")["err_pretrain_mean"] == 11.0).all()
+    assert t2.loc[("zafar_covariance", "EO", float(cfg.intensities[0])), "bias_change"] == pytest.approx(0.2)
+    assert t2.loc[("probability_gap", "DP", float(cfg.intensities[0])), "bias_change"] == pytest.approx(0.3)
+    pd.testing.assert_frame_equal(t2.xs("zafar_covariance", level="penalty"), fx.table2(pd.DataFrame(rows), cfg=cfg))
+
+
+def test_split_sizes_and_the_numbers_stated_at_table2(tmp_path):
+    """Adult's split sizes: Table 1's proportions applied to our 40% pool are what every run uses, and the numbers
+    notebook 04 states at Table 2 are these (a number in the text that the data no longer gives fails here)."""
+    import json
+    import re
+
+    from fairlib import paths
+
+    study = fx.AdultStudy(get_profile("test"), store=RunStore("x", root=tmp_path))
+    sizes = study.split_sizes(run=0)
+    paper = sizes.loc["paper's Table 1"]
+    assert list(paper[["train", "validation", "test"]]) == [12287, 5000, 10315] and paper["total"] == 27602
+    pool = len(study.task.pool)
+    n_adult = pool + len(study.pretrain_data)
+    # Table 1's proportions of the pool, by hand: round(pool * size / 27602)
+    expected = [round(pool * 12287 / 27602), round(pool * 5000 / 27602), round(pool * 10315 / 27602)]
+    assert list(sizes.loc["Table 1's proportions of our new task", ["train", "validation", "test"]]) == expected
+    used = sizes.loc["used (run 0)"]
+    assert [abs(u - e) for u, e in zip(used[["train", "validation", "test"]], expected)] <= [1, 1, 1]
+    assert used["total"] == pool == round(0.4 * n_adult)
+    nb = json.loads((paths.NOTEBOOKS / "04_fisher_svd.ipynb").read_text())
+    text = "".join(next(c for c in nb["cells"] if c.get("id") == "table2-splits")["source"])
+    stated = {int(m.replace(",", "")) for m in re.findall(r"\b\d{1,3}(?:,\d{3})+\b", text)}
+    assert stated == {12287, 5000, 10315, 27602, n_adult, pool, *[int(v) for v in used[["train", "validation",
+                                                                                         "test"]]]}
+    assert f"{paper['total'] / n_adult:.0%} of Adult" in text

@@ -71,9 +71,10 @@ def test_each_run_is_recorded_once_and_every_planned_run_is_there(runs):
         assert sorted(part(runs, task="Adult", pretrained="f_B", method=method)["run"].unique()) == RUNS
     for kind in ("EO", "DP"):
         for intensity in FC.intensities:
-            name = f"f_F ({kind}, {intensity:g})"
-            assert sorted(ours(runs, pretrained=name)["run"]) == RUNS
-            assert sorted(part(runs, pretrained=name, method="pre-trained")["run"]) == RUNS
+            for form in FC.table2_penalties:  # every penalty form of Table 2
+                name = f"f_F ({kind}, {intensity:g}, {form})"
+                assert sorted(ours(runs, pretrained=name)["run"]) == RUNS
+                assert sorted(part(runs, pretrained=name, method="pre-trained")["run"]) == RUNS
             retrain = part(runs, pretrained="f_B", method=f"Retrain+{kind}", intensity=float(intensity))
             assert sorted(retrain["run"]) == RUNS
     for depth in FC.depths:
@@ -150,8 +151,12 @@ def test_fig4_summaries_are_those_of_the_recorded_runs(results, runs):
 
 
 def test_table2_before_after_and_change(results, runs):
-    for row in results["metrics"]["table2"]:
-        name = f"f_F ({row['constraint']}, {row['intensity']:g})"
+    rows = results["metrics"]["table2"]
+    # one block per penalty form, the deciding one (fair_penalty, Zafar et al.'s covariance) first
+    assert list(dict.fromkeys(r["penalty"] for r in rows)) == ["zafar_covariance", "probability_gap"]
+    assert len(rows) == 2 * len(FC.intensities) * len(FC.table2_penalties)
+    for row in rows:
+        name = f"f_F ({row['constraint']}, {row['intensity']:g}, {row['penalty']})"
         bias = {"EO": "eo_sum", "DP": "dpd"}[row["constraint"]]
         pre = part(runs, pretrained=name, method="pre-trained")
         ft = ours(runs, pretrained=name)
@@ -310,3 +315,20 @@ def test_recorded_runs_are_the_grid_one_to_one(runs):
     assert {spec.param("pretrained") for spec in grid if spec.method != "pretrain"} <= pretrained
     for spec in grid:
         assert spec.method == "pretrain" or set(spec.after) == {spec.param("pretrained")}
+
+
+def test_split_sizes_are_recorded_and_are_the_runs_parts(results, runs):
+    sizes = {r["index"]: r for r in results["metrics"]["split_sizes"]}
+    used, proportions = sizes["used (run 0)"], sizes["Table 1's proportions of our new task"]
+    assert all(abs(used[k] - proportions[k]) <= 1 for k in ("train", "validation", "test"))  # stratified rounding
+    assert used["train"] + used["validation"] + used["test"] == used["total"]
+    assert sizes["paper's Table 1"]["total"] == 27602 and sizes["paper's Table 1"]["share of Adult"] > 0.6
+
+
+def test_fig3_and_table2_state_the_differences_from_the_paper():
+    import json
+
+    nb = json.loads((paths.NOTEBOOKS / "04_fisher_svd.ipynb").read_text())
+    text = {c.get("id"): "".join(c["source"]) for c in nb["cells"]}
+    assert "one model" in text["fig3-per-group-models"] and "caption" in text["fig3-per-group-models"]
+    assert "zafar_covariance" in text["table2-splits"] and "probability_gap" in text["table2-splits"]

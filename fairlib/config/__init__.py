@@ -23,7 +23,8 @@ from typing import Any
 from .._validation import ConfigError, bounded, choice, validate_fields
 from ..models import TinyViTSpec
 from ._overrides import FrozenDict, apply_overrides, diff_overrides, freeze, thaw
-from ._fisher import ADULT_TABLE1_FRACTIONS, FISHER_VARIANTS, FisherSVDConfig, FISHER_PROFILES
+from ._fisher import (ADULT_TABLE1_FRACTIONS, ADULT_TABLE1_SIZES, FAIR_PENALTY_FORMS, FISHER_VARIANTS, FisherSVDConfig,
+                      FISHER_PROFILES)
 from ._fairlora import (FAIRLORA_DATASETS, FAIRLORA_HUB_BACKBONES, FAIRLORA_PROFILES, FAIRLORA_READINGS, STAND_IN_VIT,
                         FairLoRAConfig)
 from ._privacy import PAPER_PRIVACY_TASKS, PRIVACY_PROFILES, VIT_BASE_IN21K, PrivacyLoraConfig
@@ -34,7 +35,8 @@ from ._lora_fairness import (AUTHORS_RECIPES, AUTHORS_SHADOW_RECIPES, LORA_FAIRN
                              VISION_METHODS, LoRAFairnessConfig)
 
 __all__ = ["Profile", "get_profile", "overrides_of", "FrozenDict", "freeze", "thaw", "PROFILE_NAMES", "ConfigError",
-           "FisherSVDConfig", "FairLoRAConfig", "FAIRLORA_READINGS", "FAIRLORA_DATASETS", "PrivacyLoraConfig",
+           "FisherSVDConfig", "FAIR_PENALTY_FORMS", "ADULT_TABLE1_SIZES", "FairLoRAConfig", "FAIRLORA_READINGS",
+           "FAIRLORA_DATASETS", "PrivacyLoraConfig",
            "BenchmarkConfig", "ModalityBudget", "PeftFamilyConfig", "LoRAFairnessConfig", "STAND_IN_VIT",
            "STAND_IN_VIT_WEAK", "MINILM", "TEXT_METHODS", "VISION_METHODS", "FAIRLORA_HUB_BACKBONES",
            # the papers' and the authors' own values (the paper side of fairlib.fidelity)

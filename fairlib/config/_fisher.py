@@ -8,11 +8,16 @@ from typing import ClassVar
 from .._validation import ConfigError, bounded, choice, validate_fields
 from ._fairlora import STAND_IN_VIT
 
-__all__ = ["FisherSVDConfig", "FISHER_PROFILES", "ADULT_TABLE1_FRACTIONS",
-           "FISHER_IMAGE_TASKS", "FISHER_VARIANTS"]
+__all__ = ["FisherSVDConfig", "FISHER_PROFILES", "ADULT_TABLE1_FRACTIONS", "ADULT_TABLE1_SIZES",
+           "FISHER_IMAGE_TASKS", "FISHER_VARIANTS", "FAIR_PENALTY_FORMS"]
 
-#: Train / validation / test shares of Adult's new task: the paper's Table 1 sizes 12,287 / 5,000 / 10,315.
+#: The paper's Table 1 sizes of Adult's train / validation / test sets (27,602 rows in all).
+ADULT_TABLE1_SIZES = (12287, 5000, 10315)
+#: Train / validation / test shares of Adult's new task: the proportions of the paper's Table 1 sizes.
 ADULT_TABLE1_FRACTIONS = (12287 / 27602, 5000 / 27602, 10315 / 27602)
+#: Forms of the fair pre-trained model's penalty (``fairlib.methods.fair_penalties.PENALTY_FORMS``): Zafar et al.'s
+#: covariance constraint (the paper's citation for f_F) and the probability gap of the reported metric.
+FAIR_PENALTY_FORMS = ("zafar_covariance", "probability_gap")
 #: Image tasks the runner knows (see ``fairlib.experiments.fisher.IMAGE_TASKS``).
 FISHER_IMAGE_TASKS = ("celeba_like", "celeba", "lfwa")
 #: Table 4's image architectures: stand-in ViTs deeper / wider than the reference, or the paper's hub models.
@@ -48,6 +53,14 @@ class FisherSVDConfig:
         Fairness-penalty intensities of fair pre-training (Table 2) and Retrain+DP/EO (Table 3).
     fig1_intensity : float
         Demographic-parity intensity of the fair pre-trained model ``f_F`` of Fig. 1.
+    fair_penalty : {"zafar_covariance", "probability_gap"}
+        Penalty of the fair pre-trained models ``f_F``: the one Fig. 1 uses and Table 2's claims are decided on.
+        Default ``"zafar_covariance"``, the paper's citation (Zafar et al., arXiv:1507.05259 for DP and
+        arXiv:1610.08452 for EO; :class:`fairlib.methods.fair_penalties.CovariancePenalty`);
+        ``"probability_gap"`` penalises the soft ``Delta_DP`` / ``Delta_EO`` instead (``FairnessPenalty``).
+    table2_penalties : tuple of str
+        Penalties whose fair pre-trained models Table 2 shows, one block of rows each; must contain
+        ``fair_penalty``. Retrain+DP/EO (Table 3) keep the probability gap.
     depths : tuple of int
         Linear layers of the MLPs of Table 4 (MLP-3/4/5: 2, 3, 4 hidden layers of ``hidden`` units).
     alphas : tuple of float
@@ -99,6 +112,8 @@ class FisherSVDConfig:
     optimizer: str = choice("adamw", ("adamw", "sgd"))
     intensities: tuple[float, ...] = bounded((0.1, 0.5, 0.9), gt=0)
     fig1_intensity: float = bounded(0.9, gt=0)
+    fair_penalty: str = choice("zafar_covariance", FAIR_PENALTY_FORMS)
+    table2_penalties: tuple[str, ...] = FAIR_PENALTY_FORMS
     depths: tuple[int, ...] = bounded((3, 4, 5), ge=2)
     alphas: tuple[float, ...] = bounded((0.5, 0.6, 0.7, 0.8, 0.9, 0.95), ge=0.5, lt=1)
     review_runs: int = bounded(5, ge=2)
@@ -137,7 +152,15 @@ class FisherSVDConfig:
         unknown = [v for v in self.image_variants if v not in FISHER_VARIANTS]
         if unknown:
             raise ConfigError(f"FisherSVDConfig.image_variants: {unknown} unknown; valid: {FISHER_VARIANTS}")
-        for name in ("depths", "alphas", "intensities", "review_ranks", "image_tasks", "image_variants"):
+        unknown = [p for p in self.table2_penalties if p not in FAIR_PENALTY_FORMS]
+        if unknown or not self.table2_penalties:
+            raise ConfigError(f"FisherSVDConfig.table2_penalties = {self.table2_penalties!r} is invalid: one or more "
+                              f"of {FAIR_PENALTY_FORMS}")
+        if self.fair_penalty not in self.table2_penalties:
+            raise ConfigError(f"FisherSVDConfig.table2_penalties = {self.table2_penalties!r} must contain "
+                              f"fair_penalty = {self.fair_penalty!r} (Table 2's claims are decided on it)")
+        for name in ("depths", "alphas", "intensities", "review_ranks", "image_tasks", "image_variants",
+                     "table2_penalties"):
             value = getattr(self, name)
             if len(set(value)) != len(value):
                 raise ConfigError(f"FisherSVDConfig.{name} = {value!r} must not repeat a value")

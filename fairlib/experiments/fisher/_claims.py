@@ -213,7 +213,7 @@ def claim_rows(records: pd.DataFrame, *, cfg: Any, profile: str, image_tasks: di
     fair = {}
     for kind in ("EO", "DP"):
         for intensity in cfg.intensities:
-            name = AdultStudy.name_of(penalty=kind.lower(), intensity=intensity)
+            name = AdultStudy.name_of(penalty=kind.lower(), intensity=intensity, form=cfg.fair_penalty)
             fair[f"{name}: OURS - pre-trained, {gap_of[kind]}"] = _pair(
                 records, {**ours, "pretrained": name}, {**pre, "pretrained": name}, gap_of[kind])
     rows.append(evidence.evaluate("p4.fair_pretraining.bias_rises", data=data, comparisons=fair))

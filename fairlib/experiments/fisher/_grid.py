@@ -37,11 +37,11 @@ def _profile(profile: Any) -> Any:
 def _entries(profile: Any) -> Iterator[tuple]:
     """Every record source of the notebook, in the notebook's order: ``("pre", source, run)`` (the pre-trained
     model evaluated as it is), ``("head" | "retrain", source, spec)``. ``source`` is ``("adult", depth, penalty,
-    intensity)`` or ``("image", task, backbone)``."""
+    intensity, form)`` (``form`` the fair penalty's, "" without one) or ``("image", task, backbone)``."""
     c = profile.fisher
     name = profile  # the Profile: its specs carry its overrides
     runs = range(c.n_runs)
-    f_b = ("adult", 2, "", 0.0)
+    f_b = ("adult", 2, "", 0.0, "")
 
     keys: dict[tuple, str] = {}
 
@@ -63,13 +63,11 @@ def _entries(profile: Any) -> Iterator[tuple]:
             yield ("pre", source, run)
             for method in ("TL", "f+SVD", "OURS"):
                 yield head(source, task, method, run)
-    for kind in ("eo", "dp"):  # Table 2: fair pre-trained models
-        for intensity in c.intensities:
-            source = ("adult", 2, kind, float(intensity))
-            for run in runs:
-                yield ("pre", source, run)
-                yield head(source, "adult", "OURS", run)
-    f_f = ("adult", 2, "dp", float(c.fig1_intensity))
+    for source in _fair_sources(c):  # Table 2: fair pre-trained models, each penalty form
+        for run in runs:
+            yield ("pre", source, run)
+            yield head(source, "adult", "OURS", run)
+    f_f = _fig1_source(c)
     for run in runs:  # Fig. 1: TL on f_F
         yield head(f_f, "adult", "TL", run)
     for run in runs:  # Table 3
@@ -80,7 +78,7 @@ def _entries(profile: Any) -> Iterator[tuple]:
                                                     penalty=kind, intensity=intensity))
     for depth in c.depths:  # Table 4, Adult
         for run in runs:
-            yield head(("adult", depth, "", 0.0), "adult", "OURS", run)
+            yield head(("adult", depth, "", 0.0, ""), "adult", "OURS", run)
     for task in c.image_tasks:  # Table 4, images
         for variant in c.image_variants:
             for run in runs:
@@ -99,10 +97,21 @@ def _entries(profile: Any) -> Iterator[tuple]:
                 yield head(f_b, "adult", method, run, rank=rank)
 
 
+def _fair_sources(c: Any) -> list[tuple]:
+    """Table 2's fair pre-trained models: each penalty form of ``table2_penalties`` x constraint x intensity."""
+    return [("adult", 2, kind, float(i), form) for form in c.table2_penalties for kind in ("eo", "dp")
+            for i in c.intensities]
+
+
+def _fig1_source(c: Any) -> tuple:
+    """Fig. 1's ``f_F``: demographic parity at ``fig1_intensity``, in the profile's ``fair_penalty`` form."""
+    return ("adult", 2, "dp", float(c.fig1_intensity), c.fair_penalty)
+
+
 def _pretrain_spec(profile: Any, source: tuple) -> RunSpec:
     if source[0] == "adult":
-        _, depth, penalty, intensity = source
-        return adult_pretrain_spec(profile, depth=depth, penalty=penalty, intensity=intensity)
+        _, depth, penalty, intensity, form = source
+        return adult_pretrain_spec(profile, depth=depth, penalty=penalty, intensity=intensity, form=form or None)
     _, task, backbone = source
     spec = image_pretrain_spec(profile, task=task, backbone=backbone)
     hub = "/" in backbone
@@ -112,8 +121,9 @@ def _pretrain_spec(profile: Any, source: tuple) -> RunSpec:
 
 def _sources(profile: Any) -> list[tuple]:
     c = profile.fisher
-    adult = [("adult", 2, "", 0.0), *(("adult", 2, k, float(i)) for k in ("eo", "dp") for i in c.intensities),
-             *(("adult", d, "", 0.0) for d in c.depths)]
+    adult = [("adult", 2, "", 0.0, ""), *_fair_sources(c), *(("adult", d, "", 0.0, "") for d in c.depths)]
+    if _fig1_source(c) not in adult:  # fig1_intensity outside the intensities: its f_F is pre-trained too
+        adult.append(_fig1_source(c))
     images = [("image", t, b) for t in c.image_tasks for b in dict.fromkeys((c.image_backbone, *c.image_variants))]
     return adult + images
 
@@ -149,8 +159,9 @@ def _source_of(profile: Any, spec: RunSpec) -> tuple:
 
 def _pretrained(profile: Any, source: tuple) -> Any:
     if source[0] == "adult":
-        _, depth, penalty, intensity = source
-        return _study(profile.name, overrides_of(profile), "adult", "adult").pretrained(depth=depth, penalty=penalty, intensity=intensity)
+        _, depth, penalty, intensity, form = source
+        return _study(profile.name, overrides_of(profile), "adult", "adult").pretrained(
+            depth=depth, penalty=penalty, intensity=intensity, form=form or None)
     _, task, backbone = source
     return _study(profile.name, overrides_of(profile), "image", task).pretrained(backbone)
 
@@ -199,11 +210,11 @@ class FisherExperiment:
         return next(s for s in self.images.values() if s.info.key == source[1])
 
     def pretrained(self, source: tuple) -> Any:
-        """The pre-trained model of ``source`` (``("adult", depth, penalty, intensity)`` or ``("image", task,
+        """The pre-trained model of ``source`` (``("adult", depth, penalty, intensity, form)`` or ``("image", task,
         backbone)``); ``None`` (and an entry in :attr:`skipped`) when its backbone cannot be built here."""
         if source[0] == "adult":
-            _, depth, penalty, intensity = source
-            return self.adult.pretrained(depth=depth, penalty=penalty, intensity=intensity)
+            _, depth, penalty, intensity, form = source
+            return self.adult.pretrained(depth=depth, penalty=penalty, intensity=intensity, form=form or None)
         study = self.study(source)
         try:
             return study.pretrained(source[2])
@@ -254,13 +265,12 @@ class FisherExperiment:
         return out
 
     def fair_models(self) -> dict:
-        """The fair pre-trained models of Table 2, by name."""
-        return {m.name: m for m in (self.pretrained(("adult", 2, k, float(i))) for k in ("eo", "dp")
-                                    for i in self.cfg.intensities)}
+        """The fair pre-trained models of Table 2 (every form of ``table2_penalties``), by name."""
+        return {m.name: m for m in (self.pretrained(source) for source in _fair_sources(self.cfg))}
 
     def deep_models(self) -> dict:
         """The MLP-k of Table 4, by name."""
-        return {m.name: m for m in (self.pretrained(("adult", d, "", 0.0)) for d in self.cfg.depths)}
+        return {m.name: m for m in (self.pretrained(("adult", d, "", 0.0, "")) for d in self.cfg.depths)}
 
     def image_models(self) -> list:
         """Every image pre-trained model built (Fig. 4's and Table 4's)."""

@@ -6,31 +6,46 @@ import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import nn
 
-from ...config import STAND_IN_VIT
+from ...config import ADULT_TABLE1_SIZES, STAND_IN_VIT
 from ...data import GroupedDataset
-from ...methods.fair_penalties import FairnessPenalty
+from ...methods.fair_penalties import PENALTY_FORMS, make_penalty
 from ...methods.feature_cache import FeatureCache, fit_on_features
 from .. import RunSpec
 from ._constants import VERSION
 from ._tasks import NewTask, Pretrained, _metrics_of, two_way_split
 
 
-def adult_pretrain_spec(profile: Any, *, depth: int = 2, penalty: str = "", intensity: float = 0.0) -> RunSpec:
+def _form_of(cfg: Any, penalty: str, form: str | None) -> str:
+    """The penalty form of a fair pre-trained model: ``form``, else the profile's ``fair_penalty``; "" if none."""
+    if not penalty:
+        return ""
+    form = form or cfg.fair_penalty
+    if form not in PENALTY_FORMS:
+        raise ValueError(f"fair penalty form {form!r}; valid: {PENALTY_FORMS}")
+    return form
+
+
+def adult_pretrain_spec(profile: Any, *, depth: int = 2, penalty: str = "", intensity: float = 0.0,
+                        form: str | None = None) -> RunSpec:
     """The :class:`RunSpec` of pre-training an Adult MLP with ``depth`` linear layers on the 60% (with a DP/EO
-    penalty of ``intensity``, or none)."""
+    penalty of ``intensity`` in ``form``, default the profile's ``fair_penalty``, or none)."""
     from ...train import TrainConfig
 
     cfg = profile.fisher
+    form = _form_of(cfg, penalty, form)
+    # A penalised model's spec names its form; the unpenalised ones keep the keys they had.
+    extra = {"fair_penalty": form} if penalty else {}
     config = TrainConfig(epochs=cfg.pretrain_epochs, lr=cfg.pretrain_lr, batch_size=cfg.pretrain_batch_size,
                          seed=cfg.split_seed)
     data = {"dataset": "adult", "sensitive": "sex", "pretrain_fraction": cfg.pretrain_fraction,
             "split_seed": cfg.split_seed}
     return RunSpec.make("04", profile, "pretrain", cfg.split_seed, version=VERSION, what="adult-mlp", data=data,
                         hidden=[cfg.hidden] * (depth - 1), penalty=penalty or None,
-                        intensity=float(intensity) if penalty else 0.0, train=asdict(config))
+                        intensity=float(intensity) if penalty else 0.0, train=asdict(config), **extra)
 
 
 def _store(profile: Any, store: Any) -> Any:
@@ -76,27 +91,50 @@ class AdultStudy:
                             store=self.store, stand_in=False, profile=profile)
         self._models: dict[str, Pretrained] = {}
 
+    def split_sizes(self, run: int = 0) -> pd.DataFrame:
+        """Adult's split sizes three ways: the paper's Table 1, Table 1's proportions applied to our new task's
+        pool, and the parts run ``run`` actually uses (train / validation / test, their total, its share of
+        Adult's complete rows)."""
+        n_adult = len(self.pretrain_data) + len(self.task.pool)
+        pool = len(self.task.pool)
+        shares = [s / sum(ADULT_TABLE1_SIZES) for s in ADULT_TABLE1_SIZES]
+        rows = {"paper's Table 1": list(ADULT_TABLE1_SIZES),
+                "Table 1's proportions of our new task": [round(pool * f) for f in shares],
+                f"used (run {run})": [len(part) for part in self.task.split(run)]}
+        out = pd.DataFrame.from_dict(rows, orient="index", columns=["train", "validation", "test"])
+        out["total"] = out.sum(axis=1)
+        out["share of Adult"] = out["total"] / n_adult
+        return out
+
     @staticmethod
-    def name_of(*, depth: int = 2, penalty: str = "", intensity: float = 0.0) -> str:
-        """``"f_B"`` (two layers, no penalty), ``"f_F (EO, 0.1)"``, ``"MLP-3"``."""
+    def name_of(*, depth: int = 2, penalty: str = "", intensity: float = 0.0, form: str = "") -> str:
+        """``"f_B"`` (two layers, no penalty), ``"f_F (EO, 0.1, zafar_covariance)"``, ``"MLP-3"``.
+
+        A fair model's name carries its penalty ``form`` (one of ``PENALTY_FORMS``; required with ``penalty``).
+        """
         if penalty:
-            return f"f_F ({penalty.upper()}, {intensity:g})"
+            if form not in PENALTY_FORMS:
+                raise ValueError(f"a fair model's name needs its penalty form; got {form!r}, valid: {PENALTY_FORMS}")
+            return f"f_F ({penalty.upper()}, {intensity:g}, {form})"
         return "f_B" if depth == 2 else f"MLP-{depth}"
 
-    def pretrained(self, *, depth: int = 2, penalty: str = "", intensity: float = 0.0) -> Pretrained:
+    def pretrained(self, *, depth: int = 2, penalty: str = "", intensity: float = 0.0,
+                   form: str | None = None) -> Pretrained:
         """The MLP with ``depth`` linear layers pre-trained on the 60% (with a DP/EO penalty or none).
 
-        ``depth = 2`` is the paper's two-layer MLP (34 -> hidden -> 2). Trained once and cached (RunStore);
-        later calls rebuild it from the stored weights.
+        ``depth = 2`` is the paper's two-layer MLP (34 -> hidden -> 2). ``form`` is the penalty's form
+        (``"zafar_covariance"`` or ``"probability_gap"``; default the profile's ``fair_penalty``). Trained once
+        and cached (RunStore); later calls rebuild it from the stored weights.
         """
         from ...models import count_parameters, mlp_classifier
         from ...train import TrainConfig, seed_everything
 
-        name = self.name_of(depth=depth, penalty=penalty, intensity=intensity)
+        form = _form_of(self.cfg, penalty, form)
+        name = self.name_of(depth=depth, penalty=penalty, intensity=intensity, form=form)
         if name in self._models:
             return self._models[name]
         c = self.cfg
-        spec = adult_pretrain_spec(self.profile, depth=depth, penalty=penalty, intensity=intensity)
+        spec = adult_pretrain_spec(self.profile, depth=depth, penalty=penalty, intensity=intensity, form=form)
         config = TrainConfig(**spec.param("train"))
         hidden = (c.hidden,) * (depth - 1)
 
@@ -106,7 +144,7 @@ class AdultStudy:
 
         def train() -> tuple[dict, dict]:
             model = build()
-            terms = [FairnessPenalty(kind=penalty, intensity=float(intensity))] if penalty else []
+            terms = [make_penalty(form, kind=penalty, intensity=float(intensity))] if penalty else []
             history = fit_on_features(model, self.pretrain_data, config=config, loss_terms=terms,
                                       desc=f"pre-train {name}", progress=False)
             record = {"epoch_losses": history.epoch_losses, "seconds": history.seconds,

@@ -336,6 +336,7 @@ class NewTask:
         penalty, intensity = spec.param("penalty") or "", spec.param("intensity")
         model = copy.deepcopy(pre.model).requires_grad_(True)
         train_part, val, test = self.parts(self.pool, spec.seed)
+        # Retrain+DP/EO (Table 3) keep the probability-gap penalty; only f_F follows fair_penalty (Table 2).
         terms = [FairnessPenalty(kind=penalty, intensity=float(intensity))] if penalty else []
         start = time.perf_counter()
         history = fit_on_features(model, train_part, config=config, loss_terms=terms, progress=False)
