@@ -19,7 +19,7 @@ def test_every_task_seed_and_strategy_ran(results):
     expected = {(t, s, m) for t in config["privacy"]["tasks"] for s in results["metrics"]["seeds"]
                 for m in config["strategies"]}
     assert {(r["task"], r["seed"], r["strategy"]) for r in runs} == expected
-    assert set(config["strategies"]) == {"erm", "unl", "adv", "orth"}
+    assert set(config["strategies"]) == {"erm", "unl", "adv", "orth", "orth_shift", "orth_olora"}
 
 
 def per_group(run, column):
@@ -77,11 +77,38 @@ def test_adversarial_rounds_and_shared_sensitive_adapter(results):
             assert [s["round"] for s in run["auditor_signals"]] == list(range(1, epochs + 1))
         else:
             assert run["auditor_signals"] == []
-        if run["strategy"] in ("unl", "orth"):
+        if run["strategy"] in ("unl", "orth", "orth_shift", "orth_olora"):
             by_key.setdefault((run["task"], run["seed"]), []).append(run["sensitive_adapter_signals"])
-    # Unl and Orth of one task and seed receive the very same sensitive adapter
+    # Unl and the three Orth forms of one task and seed receive the very same sensitive adapter
     for signals in by_key.values():
-        assert len(signals) == 2 and signals[0] == signals[1] and signals[0]["sensitive_accuracy"] >= 0
+        assert len(signals) == 4 and all(s == signals[0] for s in signals) and signals[0]["sensitive_accuracy"] >= 0
+
+
+def test_every_strategy_took_the_same_developer_steps(results):
+    by_cell = {}
+    for run in results["metrics"]["runs"]:
+        by_cell.setdefault((run["task"], run["seed"]), set()).add((run["developer_steps"], run["developer_examples"]))
+    assert by_cell and all(len(v) == 1 for v in by_cell.values())
+
+
+def test_developer_audit_table_is_the_mean_of_the_runs_and_shared_adapters_audit_alike(results):
+    runs = results["metrics"]["runs"]
+    audit = results["metrics"]["developer_audit"]
+    assert not any(key.endswith("|erm") for key in audit)  # Erm receives nothing
+    assert all(r["audit_auc"] is None or math.isnan(r["audit_auc"]) for r in runs if r["strategy"] == "erm")
+    for key, row in audit.items():
+        task, strategy = key.split("|")
+        values = [r["audit_auc"] for r in runs if r["task"] == task and r["strategy"] == strategy]
+        assert row["audit_auc"] == pytest.approx(np.mean(values))
+        assert 0 <= row["audit_auc_ci_low"] <= row["audit_auc"] <= row["audit_auc_ci_high"] <= 1
+        assert row["runs_auc_above_chance"] == sum(r["audit_auc_ci_low"] > 0.5 for r in runs
+                                                   if r["task"] == task and r["strategy"] == strategy)
+    # Unl and the Orth forms receive the same adapter: the developer could learn the same from it
+    cells = {}
+    for r in runs:
+        if r["strategy"] in ("unl", "orth", "orth_shift", "orth_olora"):
+            cells.setdefault((r["task"], r["seed"]), set()).add(round(r["audit_auc"], 12))
+    assert cells and all(len(v) == 1 for v in cells.values())
 
 
 def test_developer_and_auditor_parts_are_disjoint_shares_of_the_pool(results):

@@ -15,6 +15,7 @@ STRUCTURAL = {
     "95": "the null's 95th percentile",
     "0": "a metric's lower bound", "1": "a metric's upper bound, and chance = 1/number of groups",
     "0.05": "the level of the permutation p-value",
+    "0.5": "chance AUC of the developer-side leakage audit",
 }
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*%?")
 

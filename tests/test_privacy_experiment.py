@@ -18,17 +18,19 @@ def test_the_grid_is_registered_and_declares_every_run_with_its_dependencies():
     grid = privacy.jobs("test")
     assert grid == privacy.jobs(profile)  # a name or a profile
     tasks, seeds = profile.privacy.tasks, profile.seeds
-    # per task and seed: the auditor, then the four strategies
-    assert len(grid) == len(tasks) * len(seeds) * 5 and len({s.key for s in grid}) == len(grid)
+    # per task and seed: the auditor, then the six strategies (Orth's three forms among them; the test profile
+    # runs the variants on every seed)
+    assert privacy.STRATEGIES == ("erm", "unl", "adv", "orth", "orth_shift", "orth_olora")
+    assert len(grid) == len(tasks) * len(seeds) * 7 and len({s.key for s in grid}) == len(grid)
     assert all(isinstance(s, RunSpec) and (s.notebook, s.profile) == ("03", "test") for s in grid)
     auditors = {(s.param("task"), s.seed): s for s in grid if s.method == "auditor"}
     for spec in grid:
-        if spec.method in ("unl", "orth"):
+        if spec.method in ("unl", "orth", "orth_shift", "orth_olora"):
             auditor = auditors[(spec.param("task"), spec.seed)]
             assert spec.after == (auditor.key,) and spec.param("sensitive_adapter") == auditor.key
         else:
             assert spec.after == ()
-    assert [s.method for s in privacy.developer_jobs("test")] == ["erm", "unl", "adv", "orth"] * (len(tasks) * len(seeds))
+    assert [s.method for s in privacy.developer_jobs("test")] == list(privacy.STRATEGIES) * (len(tasks) * len(seeds))
 
 
 def test_a_spec_rebuilds_its_configuration_and_gpu_hours_follow_the_former_estimate():
@@ -38,8 +40,8 @@ def test_a_spec_rebuilds_its_configuration_and_gpu_hours_follow_the_former_estim
     pc, vit = privacy.config_of(spec)
     assert pc.tasks == (spec.param("task"),) and vit is None
     assert all(getattr(pc, f) == getattr(full.privacy, f) for f in ("rank", "lr", "epochs", "backbone", "adv_lr"))
-    # 0.5 GPU-hour per developer run, 0.25 per auditor adapter: 4 tasks x 5 seeds x (4 x 0.5 + 0.25)
-    assert sum(s.gpu_hours for s in grid) == pytest.approx(4 * 5 * (4 * 0.5 + 0.25))
+    # 0.5 GPU-hour per developer run, 0.25 per auditor adapter: 4 tasks x 5 seeds x (6 x 0.5 + 0.25)
+    assert sum(s.gpu_hours for s in grid) == pytest.approx(4 * 5 * (6 * 0.5 + 0.25))
     assert sum(s.gpu_hours for s in privacy.jobs("smoke")) == 0.0
     with pytest.raises(ValueError, match="valid choices"):
         privacy.run_job(RunSpec.make("03", "test", "ridge", 0))
@@ -68,15 +70,18 @@ def test_leakage_is_the_mean_balanced_accuracy_over_the_two_folds():
 
 
 # ------------------------------------------------------------------------------ claims
-def _runs(effect, noise=0.002, seeds=10, tasks=("standin:celeba-like:upper-body:low-contrast",)):
+def _runs(effect, noise=0.002, seeds=10, tasks=("standin:celeba-like:upper-body:low-contrast",), variant_seeds=None):
     """Runs in which every strategy's gaps are Erm's plus ``effect[strategy]`` (same accuracy), small noise."""
     rng = np.random.default_rng(0)
+    variant_seeds = seeds if variant_seeds is None else variant_seeds
     rows = []
     for task in tasks:
         for seed in range(seeds):
             base = {"dpd": 0.4 + 0.05 * rng.normal(), "tpr_gap": 0.3 + 0.05 * rng.normal(),
                     "fpr_gap": 0.35 + 0.05 * rng.normal(), "accuracy": 0.8 + 0.02 * rng.normal()}
-            for strategy in ("erm", "unl", "adv", "orth"):
+            for strategy in privacy.STRATEGIES:
+                if strategy in privacy.VARIANTS and seed >= variant_seeds:
+                    continue
                 d = effect.get(strategy, 0.0)
                 rows.append({"task": task, "strategy": strategy, "seed": seed,
                              **{m: v + (d if m != "accuracy" else 0.0) + noise * rng.normal() for m, v in base.items()}})
@@ -136,8 +141,15 @@ def test_smoke_runs_ten_seeds_per_comparison_and_the_test_profile_keeps_its_seed
         per_cell = {}
         for spec in developers:
             per_cell.setdefault((spec.param("task"), spec.method), set()).add(spec.seed)
-        assert set(map(frozenset, per_cell.values())) == {frozenset(privacy.seeds_of(profile))}
-        assert len(privacy.jobs(profile)) == len(profile.privacy.tasks) * len(privacy.seeds_of(profile)) * 5
+        for (task, strategy), seeds in per_cell.items():
+            assert seeds == set(privacy.strategy_seeds(profile, strategy))
+            expected = privacy.seeds_of(profile)[:5] if profile is smoke and strategy in privacy.VARIANTS \
+                else privacy.seeds_of(profile)
+            assert seeds == set(expected), (task, strategy)
+        n_seeds = len(privacy.seeds_of(profile))
+        n_variant = len(privacy.strategy_seeds(profile, "orth_shift"))
+        assert len(privacy.jobs(profile)) == len(profile.privacy.tasks) * (n_seeds * 5 + n_variant * 2)
+    assert smoke.privacy.variant_seeds == 5 and len(privacy.jobs(smoke)) == 3 * (10 * 5 + 5 * 2)
     assert len(privacy.seeds_of(smoke)) >= privacy.POWER_SEEDS
     for bad in ((0, 0), (), (-1,), [0, 1], (0, 1.5), (True,)):
         with pytest.raises(ConfigError, match="seeds"):
@@ -282,6 +294,16 @@ def test_reading_notes_are_generated_from_the_rows_and_the_null_table():
     few = privacy.claim_rows(_runs({"orth": -0.1}, seeds=3), config=pc, profile="test")
     text = privacy.reading_notes(few, nulls=nulls)
     assert "has 3 seeds" in text and "underpowered" in text
+    # the variants on fewer seeds: their rows say so (detail["power"]) and so do the notes; the others keep 10
+    fewer = privacy.claim_rows(_runs({"orth": -0.1}, seeds=10, variant_seeds=4), config=pc, profile="smoke")
+    variant_ids = {r["id"] for r in fewer if r["id"].endswith((".shift", ".olora"))}
+    assert len(variant_ids) == 4
+    for r in fewer:
+        assert ("power" in (r.get("detail") or {})) == (r["id"] in variant_ids)
+        assert r["evidence"]["n"] == (4 if r["id"] in variant_ids else 10)
+    text = privacy.reading_notes(fewer, nulls=nulls)
+    assert "Orth variants on fewer seeds" in text and "rest on 4 seeds" in text
+    assert "has 10 seeds per strategy" in text and f"meets the target of at least {privacy.POWER_SEEDS}" in text
 
 
 def test_stand_in_evidence_carries_the_engines_power_numbers_of_its_own_test():

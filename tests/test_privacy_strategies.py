@@ -129,7 +129,8 @@ def test_adapter_active_restores_the_trainable_adapter(tmp_path):
     assert flags("default") == {False}
 
 
-def test_orth_trains_the_task_adapter_and_leaves_the_auditors_adapter_untouched(tmp_path):
+@pytest.mark.parametrize("space, width", [("features", 16), ("shift", 2), ("weights", None)])
+def test_orth_trains_the_task_adapter_and_leaves_the_auditors_adapter_untouched(tmp_path, space, width):
     auditor_model = adapt(tiny_vit(), "lora", lora=LoraSpec(r=2, alpha=2))
     with torch.no_grad():
         for n, p in auditor_model.named_parameters():
@@ -140,13 +141,88 @@ def test_orth_trains_the_task_adapter_and_leaves_the_auditors_adapter_untouched(
     view = DeveloperView(x=rng.normal(size=(32, 1, 8, 8)).astype(np.float32), y=rng.integers(0, 2, 32),
                          class_names=("a", "b"))
     dev = Developer(view, backbone=tiny_vit(), lora=LoraSpec(r=2, alpha=2), lr=1e-2, batch_size=16, seed=0,
-                    orthogonal_to=tmp_path / "sens", orth_components=2)
-    assert dev.sensitive_features.shape == (32, 2)
+                    orthogonal_to=tmp_path / "sens", orth_space=space, orth_components=2)
+    if width is None:
+        assert dev.sensitive_features is None
+    else:
+        assert dev.sensitive_features.shape == (32, width)
     snapshot = {n: p.detach().clone() for n, p in dev.model.named_parameters() if "lora_" in n}
     dev.train_epoch(orth_lambda=1.0)
     changed = {n for n, p in dev.model.named_parameters() if "lora_" in n and not torch.equal(p, snapshot[n])}
     assert changed and all(".default." in n for n in changed)
     assert not any(".sensitive." in n for n in changed)
+
+
+def test_orth_in_the_papers_form_decorrelates_from_the_sensitive_adapters_own_representation(tmp_path):
+    # "sensitive features" = h_s(x): the auditor's model's [CLS] representation of the developer's images,
+    # recomputed here from the auditor's side; the loss is the sum of squared Pearson correlations with h_d.
+    auditor_model = adapt(tiny_vit(), "lora", lora=LoraSpec(r=2, alpha=2))
+    with torch.no_grad():
+        for n, p in auditor_model.named_parameters():
+            if "lora_B" in n:
+                p.normal_()
+    save_exchange(auditor_model, tmp_path / "sens")
+    x = np.random.default_rng(1).normal(size=(24, 1, 8, 8)).astype(np.float32)
+    view = DeveloperView(x=x, y=np.arange(24) % 2, class_names=("a", "b"))
+    dev = Developer(view, backbone=tiny_vit(), lora=LoraSpec(r=2, alpha=2), lr=1e-2, batch_size=24, seed=0,
+                    orthogonal_to=tmp_path / "sens")
+    assert dev.orth_space == "features"
+    auditor_model.eval()
+    with torch.no_grad():
+        h_s = auditor_model(pixel_values=torch.as_tensor(x)).last_hidden_state[:, 0].numpy()
+    assert np.allclose(dev.sensitive_features.numpy(), h_s, atol=1e-5)
+    dev.model.eval()
+    with torch.no_grad():
+        h_d = dev.model(pixel_values=torch.as_tensor(x)).last_hidden_state[:, 0]
+        loss = dev.orthogonality(h_d, torch.arange(24)).item()
+    c = np.corrcoef(h_d.numpy().T.astype(np.float64), h_s.T.astype(np.float64))[:16, 16:]
+    assert loss == pytest.approx(float((np.nan_to_num(c) ** 2).sum()), rel=1e-3)
+    with pytest.raises(ValueError, match="valid choices"):
+        Developer(view, backbone=tiny_vit(), lora=LoraSpec(r=2, alpha=2), lr=1e-2, batch_size=24, seed=0,
+                  orthogonal_to=tmp_path / "sens", orth_space="representation")
+
+
+def test_every_strategy_takes_the_same_developer_steps_over_the_same_data(tmp_path):
+    from fairlib.methods.privacy_roles import AuditorView
+    from fairlib.methods.privacy_strategies import STRATEGIES, run_strategy, train_sensitive_adapter
+
+    rng = np.random.default_rng(0)
+    view = DeveloperView(x=rng.normal(size=(40, 1, 8, 8)).astype(np.float32), y=np.arange(40) % 2,
+                         class_names=("a", "b"))
+    auditor = AuditorView(x=rng.normal(size=(30, 1, 8, 8)).astype(np.float32), s=np.arange(30) % 2,
+                          group_names=("g0", "g1"))
+    train_sensitive_adapter(auditor, tmp_path / "sens", backbone=tiny_vit(), lora=LoraSpec(r=2, alpha=2), lr=1e-2,
+                            batch_size=16, epochs=1, seed=0)
+
+    def backbone():
+        return tiny_vit()
+
+    backbone.config = tiny_vit().config
+    epochs, batch = 2, 16
+    seen = {}
+    for strategy in STRATEGIES:
+        orders = []
+        original = Developer.train_epoch
+
+        def spy(self, **kwargs):
+            # the order of examples of each pass, from the same loader the pass uses
+            from fairlib.methods.privacy_strategies import _loader
+            loader = _loader(self.view.x, self.view.y, None, batch_size=self.batch_size, shuffle=True,
+                             seed=self.seed * 1000 + self.epochs_done)
+            orders.append(torch.cat([b["index"] for b in loader]).tolist())
+            return original(self, **kwargs)
+
+        Developer.train_epoch = spy
+        try:
+            dev, _ = run_strategy(strategy, view, backbone=backbone, lora=LoraSpec(r=2, alpha=2), epochs=epochs,
+                                  lr=1e-2, batch_size=batch, seed=3, workdir=tmp_path / strategy,
+                                  auditor_view=auditor, sensitive_adapter=tmp_path / "sens", adv_refit_epochs=1)
+        finally:
+            Developer.train_epoch = original
+        seen[strategy] = (dev.steps, dev.examples, dev.epochs_done, orders)
+    # (epochs + 1 head-only) passes of ceil(40 / 16) = 3 batches each, over 40 examples each
+    assert seen["erm"][:3] == ((epochs + 1) * 3, (epochs + 1) * 40, epochs + 1)
+    assert all(v == seen["erm"] for v in seen.values()), {k: v[:3] for k, v in seen.items()}
 
 
 def test_unlearning_subtracts_the_sensitive_update(tmp_path):
@@ -192,7 +268,9 @@ def test_privacy_config_sections():
     with pytest.raises(ConfigError):
         dataclasses.replace(get_profile("smoke").privacy, tasks=("mnist:3",))
     with pytest.raises(ConfigError):
-        dataclasses.replace(get_profile("smoke").privacy, orth_space="gradients")
+        dataclasses.replace(get_profile("smoke").privacy, variant_seeds=0)
+    with pytest.raises(TypeError):  # Orth's form is chosen by the strategy's name, not by a field
+        dataclasses.replace(get_profile("smoke").privacy, orth_space="weights")
 
 
 def test_adapt_wraps_a_bare_backbone_with_adapters_only():

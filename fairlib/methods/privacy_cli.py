@@ -43,8 +43,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
     dev = sub.choices["developer"]
-    dev.add_argument("--strategy", choices=("erm", "unl", "orth"), default="erm")
-    dev.add_argument("--sensitive", default=None, help="the auditor's sensitive-adapter folder (unl, orth)")
+    dev.add_argument("--strategy", choices=("erm", "unl", "orth", "orth_shift", "orth_olora"), default="erm")
+    dev.add_argument("--sensitive", default=None, help="the auditor's sensitive-adapter folder (unl, orth*)")
     dev.add_argument("--private", default=None, help="folder for the developer's private head")
     sub.choices["auditor-adversary"].add_argument("--adapter", required=True, help="the developer's adapter folder")
     return parser
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..config import get_profile
     from ..models import LoraSpec
     from .privacy_roles import AuditorView, DeveloperView, check_exchange
-    from .privacy_strategies import Auditor, Developer, backbone_factory
+    from .privacy_strategies import ORTH_VARIANTS, Auditor, Developer, backbone_factory
 
     profile = get_profile(args.profile)
     cfg = profile.privacy
@@ -68,15 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict = {"role": args.role}
     if args.role == "developer":
         view = DeveloperView.load(args.data)
-        if args.strategy in ("unl", "orth") and not args.sensitive:
+        orth = args.strategy in ORTH_VARIANTS
+        if (args.strategy == "unl" or orth) and not args.sensitive:
             raise SystemExit(f"strategy {args.strategy} needs --sensitive <the auditor's adapter folder>")
         developer = Developer(view, backbone=backbone(), lora=lora, lr=cfg.lr, batch_size=cfg.batch_size,
                               seed=args.seed, unlearn_from=args.sensitive if args.strategy == "unl" else None,
                               unlearn_scale=cfg.unlearn_scale,
-                              orthogonal_to=args.sensitive if args.strategy == "orth" else None,
-                              orth_space=cfg.orth_space, orth_components=cfg.orth_components)
-        losses = [developer.train_epoch(orth_lambda=cfg.orth_lambda if args.strategy == "orth" else 0.0)
+                              orthogonal_to=args.sensitive if orth else None,
+                              orth_space=ORTH_VARIANTS.get(args.strategy, ORTH_VARIANTS["orth"]),
+                              orth_components=cfg.orth_components)
+        losses = [developer.train_epoch(orth_lambda=cfg.orth_lambda if orth else 0.0)
                   for _ in range(args.epochs or cfg.epochs)]
+        developer.train_epoch(head_only=True)  # the same closing head-only epoch as run_strategy's
         developer.export_adapter(args.out)
         if args.private:
             from safetensors.torch import save_file

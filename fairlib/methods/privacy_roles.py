@@ -42,7 +42,7 @@ from ..data import GroupedDataset
 
 __all__ = [
     "SensitiveAttributeError", "TaskLabelError", "ExchangeError", "SENSITIVE_NAMES", "ALLOWED_SIGNALS",
-    "DeveloperView", "AuditorView", "split_roles", "refuse_sensitive", "refuse_labels",
+    "DeveloperView", "AuditorView", "split_roles", "auditor_mask", "refuse_sensitive", "refuse_labels",
     "save_exchange", "check_exchange", "read_signals", "EXCHANGE_FILES", "roles_diagram",
 ]
 
@@ -249,6 +249,23 @@ class AuditorView:
                        name=Path(path).stem)
 
 
+def auditor_mask(data: GroupedDataset, *, auditor_fraction: float = 0.5, seed: int = 0) -> np.ndarray:
+    """Which examples of ``data`` :func:`split_roles` gives the auditor (``True``) and the developer (``False``).
+
+    The data owner's (and the experimenter's) knowledge, e.g. for the developer-side leakage audit, which
+    needs ``s`` of the developer's examples: ``data.s[~auditor_mask(data, ...)]``.
+    """
+    if not 0.0 < auditor_fraction < 1.0:
+        raise ValueError(f"auditor_fraction must lie in (0, 1), got {auditor_fraction}")
+    rng = np.random.default_rng(seed)
+    cells = data.y * data.num_groups + data.s
+    to_auditor = np.zeros(len(data), dtype=bool)
+    for cell in np.unique(cells):
+        idx = rng.permutation(np.flatnonzero(cells == cell))
+        to_auditor[idx[: int(round(auditor_fraction * len(idx)))]] = True
+    return to_auditor
+
+
 def split_roles(data: GroupedDataset, *, auditor_fraction: float = 0.5, seed: int = 0,
                 transform: Callable | None = None) -> tuple[DeveloperView, AuditorView]:
     """The data owner's step: split a labelled pool into the developer's and the auditor's disjoint parts.
@@ -269,14 +286,7 @@ def split_roles(data: GroupedDataset, *, auditor_fraction: float = 0.5, seed: in
     (DeveloperView, AuditorView)
         The developer's part without ``s``; the auditor's part without ``y``.
     """
-    if not 0.0 < auditor_fraction < 1.0:
-        raise ValueError(f"auditor_fraction must lie in (0, 1), got {auditor_fraction}")
-    rng = np.random.default_rng(seed)
-    cells = data.y * data.num_groups + data.s
-    to_auditor = np.zeros(len(data), dtype=bool)
-    for cell in np.unique(cells):
-        idx = rng.permutation(np.flatnonzero(cells == cell))
-        to_auditor[idx[: int(round(auditor_fraction * len(idx)))]] = True
+    to_auditor = auditor_mask(data, auditor_fraction=auditor_fraction, seed=seed)
     dev, aud = data.subset(np.flatnonzero(~to_auditor)), data.subset(np.flatnonzero(to_auditor))
     developer = DeveloperView(x=dev.x, y=dev.y, class_names=data.class_names, name=f"{data.name} (developer)",
                               transform=transform)

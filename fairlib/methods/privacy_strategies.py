@@ -22,19 +22,47 @@ Strategies (the paper's Figures 2-5) and the choices the paper's text leaves ope
     cross-entropy and the adapter, through a gradient-reversal layer of weight ``adv_lambda``, maximises it;
     the auditor sends the updated adapter back. **Choices made:** the adversary reads the [CLS]
     representation; after the last round the developer refits its head only (one epoch, adapter frozen), so
-    that its head matches the adapter the auditor returned without re-learning ``s`` into the adapter. The
+    that its head matches the adapter the auditor returned without re-learning ``s`` into the adapter (every
+    strategy takes this head-only epoch: see "Training budget"). The
     adapter's optimiser in the auditor's pass is Adam; as the reversed gradient is the only one the adapter
     receives there, Adam's invariance to gradient scale makes the step size ``adv_lr``, not ``adv_lambda``
     (which matters with SGD, and is what the gradient-reversal layer applies).
-``orth`` (orthogonality loss)
+``orth`` (orthogonality loss, the paper's stated form) and its variants ``orth_shift`` and ``orth_olora``
     The auditor trains the sensitive adapter as in ``unl`` and sends it; the developer loads it as a second,
-    frozen adapter and adds ``orth_lambda * L_orth`` to its task loss. **Choice made** (the caption speaks of
-    "decorrelation between learned representations and sensitive features"): ``orth_space="representation"``
-    takes as sensitive features the shift the sensitive adapter causes in the representation of the
-    developer's own images, ``h_s(x) - h_0(x)``, reduced to its ``orth_components`` principal directions, and
-    ``L_orth`` is the squared Frobenius norm of the batch cross-correlation between the developer's
-    representation and these features. ``orth_space="weights"`` is the O-LoRA form
-    ``sum_layers ||A_task A_s^T||_F^2`` on the adapters' down-projections.
+    frozen adapter and adds ``orth_lambda * L_orth`` to its task loss. The text available to us says only
+    "decorrelation between learned representations and sensitive features" (the caption of its Figure 5).
+    Under the privacy constraint the developer never holds ``s`` nor a predictor of it (the auditor's head
+    stays private), so the three forms differ in which quantity plays "sensitive features"; **all three are
+    computed by the developer, on its own training images, from the received adapter alone**:
+
+    ``orth`` (``orth_space="features"``, the default: the paper's stated form)
+        *Learned representations* = the developer's [CLS] representation ``h_d(x)`` (task adapter active);
+        *sensitive features* = ``h_s(x)``, the [CLS] representation of the backbone under the auditor's
+        sensitive adapter -- the features the auditor's private head reads to predict ``s`` -- for every
+        dimension, computed once before training (the sensitive adapter is frozen, so they do not change).
+        ``L_orth`` = squared Frobenius norm of the batch cross-correlation between ``h_d`` and ``h_s``
+        (:func:`orthogonality_loss`, centred and normalised: the sum of squared Pearson correlations).
+    ``orth_shift`` (``orth_space="shift"``; the default of earlier versions, ``"representation"``)
+        Sensitive features = the *shift* the sensitive adapter causes, ``h_s(x) - h_0(x)`` (``h_0`` the frozen
+        backbone's representation), reduced to its ``orth_components`` principal directions; same loss. It
+        differs from ``orth``: ``h_s`` contains the backbone's own features ``h_0``, which the shift removes, so
+        ``orth`` also decorrelates the developer from what the backbone encodes regardless of ``s``.
+    ``orth_olora`` (``orth_space="weights"``)
+        The O-LoRA form (Wang et al., 2023), on the adapters' weights rather than on representations:
+        ``sum_layers ||A_task A_s^T||_F^2`` on the down-projections (no data enters it).
+
+    ``L_orth`` sums ``d x k`` squared correlations: with ``orth`` ``k`` is the hidden width, with
+    ``orth_shift`` ``orth_components``, so one ``orth_lambda`` weighs them differently (the notebook states it).
+
+Training budget (equal for every strategy)
+    The developer takes the same optimiser steps over the same data in every strategy: ``epochs`` passes of
+    adapter + head (the same shuffles: each pass's order depends only on the seed and the pass's number), then
+    one head-only pass with the adapter frozen. Adv needs that last pass (its head must match the adapter the
+    auditor returned); the others take it too, so that no strategy gets more steps. What differs, and is the
+    auditor's, not the developer's: the auditor's sensitive adapter (``auditor_epochs`` passes over the
+    auditor's data, for ``unl`` and the ``orth`` forms) and, in ``adv``, the auditor's adversary refits and one
+    joint pass per round over the auditor's data. :attr:`Developer.steps` and :attr:`Developer.examples` count
+    the developer's side.
 
 peft's multi-adapter behaviour: ``set_adapter(name)`` makes ``name`` the only trainable adapter (every other
 adapter's ``requires_grad`` is switched off, and switching back switches the first one on again). The
@@ -64,10 +92,13 @@ from .privacy_roles import (AuditorView, DeveloperView, SensitiveAttributeError,
 __all__ = [
     "STRATEGIES", "orthogonality_loss", "adapter_orthogonality", "GradientReversal", "grad_reverse",
     "adversarial_step", "adapter_active", "representation", "Developer", "Auditor", "run_strategy",
-    "train_sensitive_adapter", "task_label", "backbone_factory",
+    "train_sensitive_adapter", "task_label", "backbone_factory", "ORTH_VARIANTS", "ORTH_SPACES", "adapter_shift",
 ]
 
-STRATEGIES = ("erm", "unl", "adv", "orth")
+#: Orth's three forms: strategy name -> the ``orth_space`` of :class:`Developer` (see the module docstring).
+ORTH_VARIANTS = {"orth": "features", "orth_shift": "shift", "orth_olora": "weights"}
+ORTH_SPACES = tuple(ORTH_VARIANTS.values())
+STRATEGIES = ("erm", "unl", "adv", *ORTH_VARIANTS)
 
 
 # ----------------------------------------------------------------------------------------------- losses
@@ -254,23 +285,27 @@ class Developer:
     orthogonal_to : path, optional
         An exchange folder with the auditor's sensitive adapter, loaded as the frozen adapter
         ``"sensitive"`` for the orthogonality loss (strategy ``orth``).
-    orth_space : {"representation", "weights"}
+    orth_space : {"features", "shift", "weights"}
+        Which form of Orth (:data:`ORTH_VARIANTS`): the paper's (the sensitive adapter's representation),
+        the representation shift's principal directions, or O-LoRA's adapter orthogonality.
     orth_components : int
-        Principal directions of the sensitive representation shift kept (representation space).
+        Principal directions of the sensitive representation shift kept (``orth_space="shift"`` only).
     device : str
     """
 
     def __init__(self, view: DeveloperView, *, backbone: nn.Module, lora: LoraSpec, lr: float, batch_size: int,
                  seed: int, unlearn_from: str | Path | None = None, unlearn_scale: float = 1.0,
-                 orthogonal_to: str | Path | None = None, orth_space: str = "representation",
+                 orthogonal_to: str | Path | None = None, orth_space: str = "features",
                  orth_components: int = 4, device: str = "cpu"):
         refuse_sensitive(view, backbone, where="Developer")
         if not isinstance(view, DeveloperView):
             raise SensitiveAttributeError(f"the developer takes a DeveloperView, got {type(view).__name__}")
-        if orth_space not in ("representation", "weights"):
-            raise ValueError(f"orth_space={orth_space!r}; valid choices: ('representation', 'weights')")
+        if orth_space not in ORTH_SPACES:
+            raise ValueError(f"orth_space={orth_space!r}; valid choices: {ORTH_SPACES}")
         self.view, self.lr, self.batch_size, self.seed, self.device = view, lr, batch_size, seed, device
         self.orth_space, self.epochs_done = orth_space, 0
+        #: Optimiser steps and examples the developer has trained on (every pass, head-only ones included).
+        self.steps, self.examples = 0, 0
         seed_everything(seed)
         if unlearn_from is not None:
             backbone = _merge_negated(backbone, unlearn_from, scale=unlearn_scale)
@@ -282,13 +317,20 @@ class Developer:
             check_exchange(orthogonal_to)
             self.model.load_adapter(str(orthogonal_to), adapter_name="sensitive", is_trainable=False)
             self.model.set_adapter("default")
-            if orth_space == "representation":
+            if orth_space == "features":
+                self.sensitive_features = self._sensitive_representation()
+            elif orth_space == "shift":
                 self.sensitive_features = self._sensitive_shift(orth_components)
         self._optimizer = self._make_optimizer()
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad] + list(self.head.parameters())
         return torch.optim.AdamW(params, lr=self.lr, weight_decay=0.0)
+
+    def _sensitive_representation(self) -> torch.Tensor:
+        # h_s(x): the representation of the developer's images under the auditor's (frozen) sensitive adapter.
+        with adapter_active(self.model, "sensitive"):
+            return _features(self.model, self.view.x, self.view.transform, batch_size=256, device=self.device)
 
     def _sensitive_shift(self, components: int) -> torch.Tensor:
         # h_s(x) - h_0(x): what the auditor's adapter changes in the representation of the developer's images.
@@ -327,6 +369,8 @@ class Developer:
             self._optimizer.zero_grad()
             loss.backward()
             self._optimizer.step()
+            self.steps += 1
+            self.examples += len(y)
             total += float(loss.detach()) * len(y)
             count += len(y)
         for p in adapter_params:
@@ -383,6 +427,47 @@ def _load_into(model: nn.Module, directory: str | Path, adapter_name: str = "def
     unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
     if unexpected:
         raise ValueError(f"adapter tensors that do not fit this model: {unexpected[:3]}")
+
+
+def adapter_shift(backbone: Any, adapter: str | Path, x: Any, *, reference: str | Path | None = None,
+                  transform: Any = None, device: str = "cpu") -> np.ndarray:
+    """What a received adapter changes in the developer's representation of its own inputs.
+
+    The developer can compute this from what it receives alone (the adapter folder and its own ``x``): it is
+    the input of the developer-side leakage audit (:mod:`fairlib.methods.privacy_audit`).
+
+    Parameters
+    ----------
+    backbone : callable
+        Returns a fresh copy of the frozen backbone.
+    adapter : path
+        An exchange folder the developer received.
+    x : array or sequence
+        The developer's inputs (no labels, no groups).
+    reference : path, optional
+        Another exchange folder: the shift is taken from its representation (Adv: the adapter the developer
+        sent in a round, ``adapter`` being the one the auditor returned). Default: the frozen backbone ``h_0``.
+    transform : callable, optional
+    device : str
+
+    Returns
+    -------
+    numpy.ndarray (n, hidden)
+        ``h_adapter(x) - h_reference(x)`` ([CLS] representations).
+    """
+    from peft import PeftModel
+
+    refuse_sensitive(x, where="adapter_shift")
+    check_exchange(adapter)
+    model = PeftModel.from_pretrained(backbone(), str(adapter), is_trainable=False).to(device)
+    h = _features(model, x, transform, batch_size=256, device=device)
+    if reference is None:
+        with model.disable_adapter():
+            base = _features(model, x, transform, batch_size=256, device=device)
+    else:
+        _load_into(model, reference)
+        base = _features(model, x, transform, batch_size=256, device=device)
+    return (h - base).numpy()
 
 
 # --------------------------------------------------------------------------------------------- auditor
@@ -524,14 +609,14 @@ def train_sensitive_adapter(auditor_view: AuditorView, out: str | Path, *, backb
 def run_strategy(strategy: str, developer_view: DeveloperView, *, backbone: Any, lora: LoraSpec, epochs: int,
                  lr: float, batch_size: int, seed: int, workdir: str | Path,
                  auditor_view: AuditorView | None = None, sensitive_adapter: str | Path | None = None,
-                 unlearn_scale: float = 1.0, orth_lambda: float = 1.0, orth_space: str = "representation",
-                 orth_components: int = 4, adv_lambda: float = 1.0, adv_lr: float | None = None,
+                 unlearn_scale: float = 1.0, orth_lambda: float = 1.0, orth_components: int = 4, adv_lambda: float = 1.0, adv_lr: float | None = None,
                  adv_refit_epochs: int = 20, device: str = "cpu") -> tuple[Developer, list[dict]]:
     """Run one strategy end to end; the two roles meet only through exchange folders under ``workdir``.
 
     Parameters
     ----------
-    strategy : {"erm", "unl", "adv", "orth"}
+    strategy : {"erm", "unl", "adv", "orth", "orth_shift", "orth_olora"}
+        The ``orth`` forms choose their ``orth_space`` by name (:data:`ORTH_VARIANTS`).
     developer_view : DeveloperView
     backbone : callable
         Returns a fresh copy of the frozen backbone (each party, each run, gets its own).
@@ -544,25 +629,28 @@ def run_strategy(strategy: str, developer_view: DeveloperView, *, backbone: Any,
         Needed for ``adv`` (the auditor runs its rounds).
     sensitive_adapter : path, optional
         The auditor's exchange folder with the sensitive adapter; needed for ``unl`` and ``orth``.
-    unlearn_scale, orth_lambda, orth_space, orth_components, adv_lambda, adv_lr, adv_refit_epochs
+    unlearn_scale, orth_lambda, orth_components, adv_lambda, adv_lr, adv_refit_epochs
         See the module docstring.
     device : str
 
     Returns
     -------
     (Developer, list of dict)
-        The trained developer and the signals received from the auditor (``adv``), one dict per round.
+        The trained developer and the signals received from the auditor (``adv``), one dict per round. Every
+        strategy ends with the same head-only epoch, so the developer's :attr:`~Developer.steps` are equal.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy={strategy!r}; valid choices: {STRATEGIES}")
-    if strategy in ("unl", "orth") and sensitive_adapter is None:
+    orth = strategy in ORTH_VARIANTS
+    if (strategy == "unl" or orth) and sensitive_adapter is None:
         raise ValueError(f"strategy {strategy!r} needs the auditor's sensitive adapter (sensitive_adapter=...)")
     if strategy == "adv" and auditor_view is None:
         raise ValueError("strategy 'adv' needs the auditor's data (auditor_view=...) for its rounds")
     workdir = Path(workdir)
     developer = Developer(developer_view, backbone=backbone(), lora=lora, lr=lr, batch_size=batch_size, seed=seed,
                           unlearn_from=sensitive_adapter if strategy == "unl" else None, unlearn_scale=unlearn_scale,
-                          orthogonal_to=sensitive_adapter if strategy == "orth" else None, orth_space=orth_space,
+                          orthogonal_to=sensitive_adapter if orth else None,
+                          orth_space=ORTH_VARIANTS.get(strategy, ORTH_VARIANTS["orth"]),
                           orth_components=orth_components, device=device)
     received: list[dict] = []
     if strategy == "adv":
@@ -574,10 +662,10 @@ def run_strategy(strategy: str, developer_view: DeveloperView, *, backbone: Any,
             auditor.adversarial_round(sent, workdir / f"adv_round{r}_auditor", lam=adv_lambda, lr=adv_lr,
                                       refit_epochs=adv_refit_epochs)
             received.append(developer.import_adapter(workdir / f"adv_round{r}_auditor"))
-        developer.train_epoch(head_only=True)
     else:
         for _ in range(epochs):
-            developer.train_epoch(orth_lambda=orth_lambda if strategy == "orth" else 0.0)
+            developer.train_epoch(orth_lambda=orth_lambda if orth else 0.0)
+    developer.train_epoch(head_only=True)  # every strategy: the same steps (see "Training budget")
     return developer, received
 
 

@@ -276,8 +276,7 @@ def _run_two_party(ctx: SeedContext, strategy: str, params: dict) -> Outcome:
         strategy, developer_view, backbone=ctx.backbone_factory(), lora=_lora_spec(ctx), epochs=b.epochs,
         lr=b.lr_lora, batch_size=b.batch_size, seed=ctx.seed, workdir=ctx.workdir / strategy,
         auditor_view=auditor_view, sensitive_adapter=sensitive, unlearn_scale=pc.unlearn_scale,
-        orth_lambda=float(params.get("orth_lambda", pc.orth_lambda)), orth_space=pc.orth_space,
-        orth_components=pc.orth_components, adv_lambda=pc.adv_lambda, adv_lr=pc.adv_lr,
+        orth_lambda=float(params.get("orth_lambda", pc.orth_lambda)), orth_components=pc.orth_components, adv_lambda=pc.adv_lambda, adv_lr=pc.adv_lr,
         adv_refit_epochs=pc.adv_refit_epochs, device=ctx.device)
     seconds = time.perf_counter() - start + auditor_seconds
     out = {}
@@ -329,8 +328,8 @@ def _budget_uses(*names: str) -> Callable[[Any, Any, Any], dict]:
 _LORA_USES = ("epochs", "batch_size", "lr_lora", "lora_rank", "lora_alpha")
 _FULL_USES = ("epochs", "batch_size", "lr_full")
 _HEAD_USES = ("head_epochs", "lr_head", "batch_size")
-_PRIVACY_FIELDS = ("auditor_fraction", "auditor_epochs", "unlearn_scale", "orth_lambda", "orth_space",
-                   "orth_components", "adv_lambda", "adv_lr", "adv_refit_epochs")
+_PRIVACY_FIELDS = ("auditor_fraction", "auditor_epochs", "unlearn_scale", "orth_lambda", "orth_components",
+                   "adv_lambda", "adv_lr", "adv_refit_epochs")
 
 
 def _fair_uses(names: tuple[str, ...]) -> Callable[[Any, Any, Any], dict]:

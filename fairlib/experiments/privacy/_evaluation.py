@@ -10,13 +10,14 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ...methods.privacy_audit import audit_scores
 from ...metrics import evaluate, gap_permutation_null, summarize_frame, summarize_over_seeds
 from ...train import RunStore
 from ._grid import developer_jobs, resolve
 
 __all__ = ["METRIC_COLUMNS", "GAP_COLUMNS", "RENAMED", "NULL_PERMUTATIONS", "NULL_RANDOM_STATE", "rename_record",
            "evaluate_run", "gap_nulls", "leakage", "collect", "summarize", "null_table", "paired_differences",
-           "adv_rounds", "keyed", "means"]
+           "adv_rounds", "keyed", "means", "AUDIT_COLUMNS", "audit_of_run", "audit_table"]
 
 #: The metrics the notebook reports per run (canonical names), in display order.
 METRIC_COLUMNS = ("accuracy", "roc_auc", "dpd", "tpr_gap", "fpr_gap", "leakage")
@@ -29,6 +30,9 @@ _EVALUATED = ("accuracy", "roc_auc", "dpd", "tpr_gap", "fpr_gap")
 #: Permutations of the group labels behind each run's permutation null of a gap, and their generator's seed.
 NULL_PERMUTATIONS = 999
 NULL_RANDOM_STATE = 0
+#: The developer-side leakage audit's per-run columns (:func:`audit_of_run`; NaN for Erm, which receives nothing).
+AUDIT_COLUMNS = ("audit_auc", "audit_auc_ci_low", "audit_auc_ci_high", "audit_balanced_accuracy",
+                 "audit_balanced_accuracy_ci_low", "audit_balanced_accuracy_ci_high")
 #: What :func:`gap_nulls` records per gap, as ``<gap>_<stat>`` columns of a run.
 _NULL_STATS = ("null_mean", "null_q95", "p_value")
 
@@ -116,6 +120,18 @@ def gap_nulls(y: np.ndarray, prob: np.ndarray, s: np.ndarray, *, group_names: An
     return out
 
 
+def audit_of_run(tensors: Mapping[str, np.ndarray], seed: int) -> dict:
+    """The developer-side leakage audit of one stored run: :data:`AUDIT_COLUMNS` (NaN when nothing was received).
+
+    :func:`fairlib.methods.privacy_audit.audit_scores` of the stored out-of-fold probe probabilities
+    (``audit/proba``) against ``s`` of the developer's examples (``audit/s``), resampled with ``seed``.
+    """
+    if "audit/proba" not in tensors:
+        return dict.fromkeys(AUDIT_COLUMNS, float("nan"))
+    scores = audit_scores(tensors["audit/s"], tensors["audit/proba"], random_state=int(seed))
+    return {f"audit_{k}": scores[k] for k in (c[len("audit_"):] for c in AUDIT_COLUMNS)}
+
+
 def collect(profile: Any) -> Any:
     """One row per strategy run of :func:`~fairlib.experiments.privacy.jobs` (which must all be stored).
 
@@ -124,7 +140,9 @@ def collect(profile: Any) -> Any:
     pandas.DataFrame
         ``task, strategy, seed, key``, the record of :func:`evaluate_run`, ``leakage``, each gap's permutation
         null (:func:`gap_nulls`: ``<gap>_null_mean``, ``<gap>_null_q95``, ``<gap>_p_value``), and the run's facts
-        (``exchanged_parameters``, ``auditor_signals``, ``sensitive_adapter_signals``, ``seconds``).
+        (``exchanged_parameters``, ``auditor_signals``, ``sensitive_adapter_signals``, ``developer_steps``,
+        ``developer_examples``, ``audit_received``, ``seconds``), and the developer-side leakage audit
+        (:data:`AUDIT_COLUMNS`, :func:`audit_of_run`).
 
     Raises
     ------
@@ -141,13 +159,15 @@ def collect(profile: Any) -> Any:
             missing.append(spec.describe())
             continue
         record, tensors = stored
-        t = {k: v.numpy() for k, v in tensors.items() if k.startswith("test/")}
+        t = {k: v.numpy() for k, v in tensors.items() if k.startswith(("test/", "audit/"))}
         metrics = evaluate_run(t["test/y"], t["test/prob"], t["test/s"], group_names=record["group_names"])
         rows.append({"task": record["task"], "strategy": record["strategy"], "seed": record["seed"], "key": spec.key,
                      **metrics, "leakage": leakage(t["test/s"], t["test/probe_s"], t["test/probe_fold"]),
                      **gap_nulls(t["test/y"], t["test/prob"], t["test/s"], group_names=record["group_names"]),
-                     **{k: record[k] for k in ("exchanged_parameters", "auditor_signals",
-                                               "sensitive_adapter_signals", "seconds")}})
+                     **audit_of_run(t, record["seed"]),
+                     **{k: record[k] for k in ("exchanged_parameters", "auditor_signals", "sensitive_adapter_signals",
+                                               "developer_steps", "developer_examples", "audit_received",
+                                               "seconds")}})
     if missing:
         raise RuntimeError(f"{len(missing)} runs of notebook 03 are not stored (run the grid first with "
                            f"fairlib.experiments.run_jobs): {missing[:5]}")
@@ -162,6 +182,45 @@ def summarize(runs: Any) -> Any:
     inside the bounds.
     """
     return summarize_frame(runs, by=["task", "strategy"], value_columns=list(METRIC_COLUMNS), bounded=True)
+
+
+def audit_table(runs: Any) -> Any:
+    """The developer-side leakage audit beside the final-representation probe, per task and strategy.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        :func:`collect`'s rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by (task, strategy) for every strategy whose developer received something (not Erm):
+        ``received`` (what the audit probes), ``audit_auc`` and ``audit_balanced_accuracy`` (means over seeds,
+        with bounded bootstrap intervals over seeds, ``_ci_low`` / ``_ci_high``), ``runs_auc_above_chance``
+        (runs whose own example-bootstrap interval of the AUC lies above 0.5), ``chance_balanced_accuracy``
+        (1 / groups), ``leakage`` (the existing probe of the developer's final representation of test images,
+        mean over seeds) and ``n`` (seeds).
+    """
+    import pandas as pd
+
+    rows = []
+    for (task, strategy), part in runs.groupby(["task", "strategy"], sort=False):
+        if part["audit_auc"].isna().all():
+            continue
+        auc = summarize_over_seeds(part["audit_auc"].to_numpy(float), bounds=(0.0, 1.0))
+        balanced = summarize_over_seeds(part["audit_balanced_accuracy"].to_numpy(float), bounds=(0.0, 1.0))
+        groups = len([c for c in part.columns if c.startswith("count[")
+                      and part[c].notna().any()])
+        rows.append({"task": task, "strategy": strategy, "received": part["audit_received"].iloc[0],
+                     "audit_auc": auc["mean"], "audit_auc_ci_low": auc["ci_low"], "audit_auc_ci_high": auc["ci_high"],
+                     "runs_auc_above_chance": int((part["audit_auc_ci_low"] > 0.5).sum()),
+                     "audit_balanced_accuracy": balanced["mean"],
+                     "audit_balanced_accuracy_ci_low": balanced["ci_low"],
+                     "audit_balanced_accuracy_ci_high": balanced["ci_high"],
+                     "chance_balanced_accuracy": 1.0 / groups if groups else float("nan"),
+                     "leakage": float(part["leakage"].mean()), "n": auc["n"]})
+    return pd.DataFrame(rows).set_index(["task", "strategy"])
 
 
 def null_table(runs: Any) -> Any:

@@ -16,7 +16,8 @@ from ._evaluation import GAP_COLUMNS, NULL_PERMUTATIONS
 
 __all__ = ["STRATEGY_COLOURS", "metric_title", "whisker_caption", "plot_strategy_bars", "plot_tradeoff"]
 
-STRATEGY_COLOURS = {"erm": "0.55", "unl": "tab:orange", "adv": "tab:red", "orth": "tab:blue"}
+STRATEGY_COLOURS = {"erm": "0.55", "unl": "tab:orange", "adv": "tab:red", "orth": "tab:blue",
+                    "orth_shift": "tab:cyan", "orth_olora": "tab:purple"}
 _MARKERS = ("o", "s", "^", "D", "v")
 _BARS = ("accuracy", "roc_auc", "dpd", "tpr_gap", "fpr_gap")
 

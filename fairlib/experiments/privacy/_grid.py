@@ -2,7 +2,8 @@
 
 :func:`jobs` lists every run; :func:`run_job` trains one unless it is stored. What a developer run stores
 (:class:`fairlib.train.RunStore`, namespace ``03-<profile>``): the trained task adapter, the test set's class
-probabilities, labels and groups, and the experimenter's linear-probe predictions of ``s`` (with their folds);
+probabilities, labels and groups, and the experimenter's linear-probe predictions of ``s`` (with their folds) and the developer-side leakage audit's out-of-fold probe
+probabilities of ``s`` on the developer's own examples from what it received (:mod:`fairlib.methods.privacy_audit`);
 plus, in ``metrics.json``, facts of the run (exchanged parameters, the auditor's signals, seconds). No metric
 is stored: :mod:`fairlib.experiments.privacy` recomputes them with :func:`fairlib.metrics.evaluate` when it
 collects the runs. An auditor run stores the exchange folder it sends (adapter tensors, config and signals), so
@@ -23,21 +24,25 @@ import torch
 from ... import paths
 from ...config import get_profile
 from ...methods.privacy_roles import check_exchange
-from ...methods.privacy_strategies import STRATEGIES, backbone_factory, run_strategy, train_sensitive_adapter
+from ...methods.privacy_audit import AUDIT_FOLDS, probe_out_of_fold
+from ...methods.privacy_strategies import (ORTH_VARIANTS, STRATEGIES, adapter_shift, backbone_factory, run_strategy,
+                                           train_sensitive_adapter)
 from ...models import LoraSpec
 from ...train import RunStore
 from .._spec import RunSpec
 
-__all__ = ["NOTEBOOK", "AUDITOR", "NEEDS_SENSITIVE", "seeds_of", "jobs", "run_job", "developer_jobs", "config_of", "resolve", "backbone_info", "grid_records"]
+__all__ = ["NOTEBOOK", "AUDITOR", "NEEDS_SENSITIVE", "VARIANTS", "seeds_of", "strategy_seeds", "jobs", "run_job", "developer_jobs", "RECEIVED", "config_of", "resolve", "backbone_info", "grid_records"]
 
 NOTEBOOK = "03"
 #: Method name of the auditor's sensitive-adapter run (one per task and seed, shared by Unl and Orth).
 AUDITOR = "auditor"
 #: Strategies that start from the auditor's sensitive adapter.
-NEEDS_SENSITIVE = ("unl", "orth")
+NEEDS_SENSITIVE = ("unl", *ORTH_VARIANTS)
+#: Orth's named variants (the paper's form is ``orth``); they run on ``variant_seeds`` seeds when that is set.
+VARIANTS = tuple(v for v in ORTH_VARIANTS if v != "orth")
 #: Configuration fields that do not enter a run's identity (the task list and the seed list: a run has one of
 #: each; threads, set by the executor).
-_NOT_IN_SPEC = ("tasks", "cpu_threads", "seeds")
+_NOT_IN_SPEC = ("tasks", "cpu_threads", "seeds", "variant_seeds")
 
 
 def resolve(profile: Any) -> Any:
@@ -49,6 +54,14 @@ def seeds_of(profile: Any) -> tuple[int, ...]:
     """The seeds of notebook 03 at ``profile`` (a name or a profile): ``profile.privacy.seeds``, else the profile's."""
     profile = resolve(profile)
     return tuple(profile.privacy.seeds or profile.seeds)
+
+
+def strategy_seeds(profile: Any, strategy: str) -> tuple[int, ...]:
+    """The seeds ``strategy`` runs on: :func:`seeds_of`, the first ``variant_seeds`` of them for :data:`VARIANTS`."""
+    profile = resolve(profile)
+    seeds = seeds_of(profile)
+    limit = profile.privacy.variant_seeds
+    return seeds[:limit] if strategy in VARIANTS and limit is not None else seeds
 
 
 def _gpu_hours(config: Any, method: str) -> float:
@@ -69,8 +82,8 @@ def jobs(profile: Any) -> list[RunSpec]:
     """Every run of notebook 03 at ``profile`` (a name or a :class:`~fairlib.config.Profile`), in order.
 
     Per task and seed: the auditor's sensitive adapter (method ``"auditor"``), then ``erm``, ``unl``,
-    ``adv`` and ``orth``; ``unl`` and ``orth`` run after the auditor's run and name its key
-    (``sensitive_adapter``).
+    ``adv``, ``orth`` and (on :func:`strategy_seeds`) ``orth_shift`` and ``orth_olora``; the strategies of
+    :data:`NEEDS_SENSITIVE` run after the auditor's run and name its key (``sensitive_adapter``).
     """
     profile = resolve(profile)
     pc, common = profile.privacy, _common(profile)
@@ -81,6 +94,8 @@ def jobs(profile: Any) -> list[RunSpec]:
                                    task=task, **common)
             grid.append(auditor)
             for strategy in STRATEGIES:
+                if seed not in strategy_seeds(profile, strategy):
+                    continue
                 needs = strategy in NEEDS_SENSITIVE
                 grid.append(RunSpec.make(NOTEBOOK, profile, strategy, seed, after=(auditor,) if needs else (),
                                          gpu_hours=_gpu_hours(pc, strategy), task=task,
@@ -215,28 +230,55 @@ def _train_developer(spec: RunSpec) -> tuple[dict, dict]:
     pc, vit = config_of(spec)
     strategy, seed, device = spec.method, spec.seed, _device()
     start = time.perf_counter()
-    developer_view, auditor_view, test, transform = split_task(spec.param("task"), pc, seed)
+    developer_view, auditor_view, test, transform, developer_s = split_task(spec.param("task"), pc, seed,
+                                                                           developer_groups=True)
     workdir = _exchange_root(spec) / spec.key
     sensitive = _sensitive_folder(spec) if strategy in NEEDS_SENSITIVE else None
     developer, received = run_strategy(
         strategy, developer_view, backbone=_backbone(pc, vit), lora=LoraSpec(r=pc.rank, alpha=pc.alpha),
         epochs=pc.epochs, lr=pc.lr, batch_size=pc.batch_size, seed=seed, workdir=workdir, auditor_view=auditor_view,
         sensitive_adapter=sensitive, unlearn_scale=pc.unlearn_scale, orth_lambda=pc.orth_lambda,
-        orth_space=pc.orth_space, orth_components=pc.orth_components, adv_lambda=pc.adv_lambda, adv_lr=pc.adv_lr,
+        orth_components=pc.orth_components, adv_lambda=pc.adv_lambda, adv_lr=pc.adv_lr,
         adv_refit_epochs=pc.adv_refit_epochs, device=device)
     prob = developer.predict_proba(test.x, transform=transform)
     probe, fold = probe_predictions(developer.features(test.x, transform=transform), test.s, seed)
     exported = developer.export_adapter(workdir / f"{strategy}_final")
+    received_features = _received(strategy, developer_view, _backbone(pc, vit), workdir, sensitive, transform, device)
+    audit = (probe_out_of_fold(received_features, developer_s, folds=AUDIT_FOLDS, seed=seed)
+             if received_features is not None else None)
     record = {"task": spec.param("task"), "strategy": strategy, "seed": seed,
               "group_names": list(test.group_names), "class_names": list(test.class_names),
               "exchanged_parameters": check_exchange(exported)["parameters"], "auditor_signals": received,
               "sensitive_adapter_signals": check_exchange(sensitive)["signals"] if sensitive is not None else {},
-              "seconds": time.perf_counter() - start}
+              "developer_steps": developer.steps, "developer_examples": developer.examples,
+              "audit_received": RECEIVED[strategy], "seconds": time.perf_counter() - start}
     tensors = {f"adapter/{n}": p.detach().cpu() for n, p in developer.model.named_parameters() if ".default." in n}
     tensors.update({"test/prob": torch.as_tensor(prob), "test/y": torch.as_tensor(np.asarray(test.y, dtype=np.int64)),
                     "test/s": torch.as_tensor(np.asarray(test.s, dtype=np.int64)),
                     "test/probe_s": torch.as_tensor(probe), "test/probe_fold": torch.as_tensor(fold)})
+    if audit is not None:
+        tensors.update({"audit/proba": torch.as_tensor(audit), "audit/s": torch.as_tensor(developer_s)})
     return record, tensors
+
+
+#: What the developer received, per strategy: the input of the developer-side leakage audit.
+RECEIVED = {"erm": "nothing", "unl": "sensitive adapter: h_s(x) - h_0(x)",
+            "adv": "returned adapter per round: h_returned(x) - h_sent(x), rounds side by side",
+            **{v: "sensitive adapter: h_s(x) - h_0(x)" for v in ORTH_VARIANTS}}
+
+
+def _received(strategy: str, view: Any, backbone: Any, workdir: Path, sensitive: Path | None, transform: Any,
+              device: str) -> np.ndarray | None:
+    # Per developer example, everything the developer received, as the shift it causes in its representation
+    # of its own images (fairlib.methods.privacy_audit); None when nothing was received (erm).
+    if strategy in NEEDS_SENSITIVE:
+        return adapter_shift(backbone, sensitive, view.x, transform=transform, device=device)
+    if strategy == "adv":
+        rounds = sorted(workdir.glob("adv_round*_auditor"), key=lambda p: int(p.name[9:].split("_")[0]))
+        return np.concatenate([adapter_shift(backbone, folder, view.x, transform=transform, device=device,
+                                             reference=folder.with_name(folder.name.replace("_auditor", "_developer")))
+                               for folder in rounds], axis=1)
+    return None
 
 
 def run_job(spec: RunSpec) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...methods.privacy_roles import split_roles
+from ...methods.privacy_roles import auditor_mask, split_roles
 from ...methods.privacy_strategies import task_label
 
 __all__ = ["load_task", "split_task", "data_table", "require", "is_stand_in", "task_labels"]
@@ -75,13 +75,20 @@ def load_task(task: str, *, n: int, seed: int, correlation: float = 0.8, test_fr
     return train, test, transform
 
 
-def split_task(task: str, config: Any, seed: int) -> tuple[Any, Any, Any, Any]:
+def split_task(task: str, config: Any, seed: int, *, developer_groups: bool = False) -> tuple:
     """``(developer_view, auditor_view, test, transform)`` of one task and seed under ``config``
-    (a :class:`fairlib.config.PrivacyLoraConfig`): the data owner's split of the training pool."""
+    (a :class:`fairlib.config.PrivacyLoraConfig`): the data owner's split of the training pool.
+
+    With ``developer_groups=True`` a fifth item follows: ``s`` of the developer's examples, in the order of its
+    view -- the experimenter's knowledge, for the developer-side leakage audit; never given to the developer.
+    """
     train, test, transform = load_task(task, n=config.n, seed=seed, correlation=config.correlation,
                                        test_fraction=config.test_fraction, image_size=config.image_size)
     developer_view, auditor_view = split_roles(train, auditor_fraction=config.auditor_fraction, seed=seed,
                                                transform=transform)
+    if developer_groups:
+        to_auditor = auditor_mask(train, auditor_fraction=config.auditor_fraction, seed=seed)
+        return developer_view, auditor_view, test, transform, np.asarray(train.s)[~to_auditor]
     return developer_view, auditor_view, test, transform
 
 
