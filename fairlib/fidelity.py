@@ -278,9 +278,6 @@ _NB02 = (
 # ---------------------------------------------------------------------------------------------------------------
 # 03 · Kamalaruban et al. (2025)
 _ALL03 = "strategy comparison (Erm, Unl, Adv, Orth)"
-_ORTH_FORMS = {"representation": "developer's [CLS] decorrelated from the top principal directions of the "
-                                  "auditor adapter's representation shift",
-               "weights": "developer's adapter orthogonal to the auditor's adapter (weights)"}
 _NB03 = (
     Aspect(_ALL03, "data", "CelebA (Smiling, Attractive, Bald; sensitive Male) and UTK-Face", PAPER_PRIVACY_TASKS,
            "privacy.tasks", "use **stand-ins** built from Fashion-MNIST"),
@@ -294,15 +291,14 @@ _NB03 = (
     Aspect(_ALL03, "epochs, learning rate, batch (developer; auditor epochs)", "not stated", NOT_STATED,
            ("privacy.epochs", "privacy.lr", "privacy.batch_size", "privacy.auditor_epochs"),
            "rank, learning rates and epochs are our choices at every profile"),
-    # Another engineer adds Orth variants (issue 16 item 5): the paper's form has no config value today.
-    Aspect(_ALL03, "Orth regulariser", "decorrelates learned representations and sensitive features",
-           "paper: representation vs sensitive features", "privacy.orth_space",
-           "this is not the paper's stated form", show=lambda v: _ORTH_FORMS.get(v, v)),
-    Aspect(_ALL03, "training budget per strategy", "not stated", NOT_STATED,
-           ("privacy.epochs", "privacy.adv_refit_epochs"),
-           "Adv alone gets one extra head-only epoch",
-           show=lambda v: f"developer {v[0]} epochs (Adv: {v[0]} rounds, adversary refit {v[1]} epochs per round, "
-                          f"one extra head-only epoch)"),
+    Aspect(_ALL03, "Orth regulariser", "decorrelates learned representations and sensitive features (no further "
+           "detail)", NOT_STATED, ("privacy.orth_lambda", "privacy.variant_seeds"), "is our reading",
+           show=lambda v: f"orth: h_d decorrelated from h_s = the auditor adapter's representation (lambda {v[0]:g}); "
+                          f"variants orth_shift (h_s - h_0, principal directions) and orth_olora (adapter weights)"
+                          + ("" if v[1] is None else f" on the first {v[1]} seeds")),
+    Aspect(_ALL03, "training budget per strategy", "not stated", NOT_STATED, "privacy.epochs",
+           "gives the developer the same steps over the same data",
+           show=lambda v: f"every strategy: developer {v} epochs of adapter and head, then one head-only epoch"),
     Aspect(_ALL03, "seeds", "not stated", NOT_STATED, _seeds("privacy"), "The seeds are ours (the paper's text gives none)",
            reads=("privacy.seeds", "seeds")),
 )
