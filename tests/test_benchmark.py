@@ -439,7 +439,8 @@ def test_every_configured_method_is_registered():
     (dict(seeds=()), "seeds"),
     (dict(seeds=(-1,)), "seeds"),
     (dict(seeds=[0, 1]), "seeds"),
-    (dict(seed_limits=(("celeba:Smiling", 3),)), "seed_limits"),
+    (dict(seed_limits=(("celeba:NoSuchAttribute", 3),)), "seed_limits"),
+    (dict(seed_limits=(("no-such-kind", 3),)), "seed_limits"),
     (dict(seed_limits=(("adult", 1),)), "seed_limits"),
     (dict(seed_limits=(("adult", 3), ("adult", 4))), "seed_limits"),
 ])

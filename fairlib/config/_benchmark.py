@@ -136,6 +136,7 @@ class BenchmarkConfig:
         rests on has 10 seeds (issue 12's power at smoke).
     seed_limits : tuple of (str, int) pairs
         Tasks that run only the first ``n`` of the seeds, to keep a profile's cost: ``(("text:...", 3),)``.
+        A limit may name a task that ``tasks`` leaves out (it then has no effect); it must be a valid task key.
         The smoke profile keeps the text stand-in at 3 seeds (its whole-model runs cost more than every other
         task's together; no verdict rests on it: only real data decides, and Adult runs every seed).
     """
@@ -171,7 +172,11 @@ class BenchmarkConfig:
     def __post_init__(self) -> None:
         validate_fields(self)
         check_seed_list(self)
-        check_seed_limits(self, self.tasks)
+        # A limit may name a task this selection does not run (it then limits nothing: a profile's limits survive a
+        # user's narrower `tasks`), but it must be a task key the benchmark knows.
+        check_seed_limits(self)
+        for task, _ in self.seed_limits:
+            check_task_key(task, where="BenchmarkConfig.seed_limits", kinds=BENCHMARK_TASK_KINDS, default_target=True)
         if not self.tasks or not self.methods:
             raise ConfigError("BenchmarkConfig.tasks and .methods must not be empty")
         for task in self.tasks:
