@@ -559,16 +559,23 @@ def test_grid_of_the_profiles_is_data_with_dependencies():
         assert all(position[a] < position[s.key] for s in grid for a in s.after)  # dependencies come first
         methods = [m for m in profile.benchmark.methods]
         bc = profile.benchmark
-        per_seed = {"fairlora": len(bc.fair_lambdas), "fair_full": len(bc.fair_lambdas), "orth": len(bc.orth_lambdas),
+        per_seed = {"fairlora": len(bc.fair_lambdas), "fairlora_cxa": len(bc.fair_lambdas),
+                    "fair_full": len(bc.fair_lambdas), "orth": len(bc.orth_lambdas),
                     "fisher_svd": len(bc.fisher_alphas), "threshold": len(bc.threshold_constraints)}
+        limits = dict(bc.method_seed_limits)
         expected = 0
         for task in bc.tasks:
             image = task.split(":")[0] in ("standin", "celeba", "utkface", "waterbirds")
             applicable = [m for m in methods if image or m not in ("erm", "unl", "adv", "orth")]
             auditor = int(image and ({"unl", "orth"} & set(applicable)) != set())
             seeds = bm.seeds_of(profile, task)
-            expected += 1 + len(seeds) * (sum(per_seed.get(m, 1) for m in applicable) + auditor)
+            # a method limited to n seeds runs on the task's first n seeds only
+            expected += 1 + sum(per_seed.get(m, 1) * len(seeds[:limits.get(m, len(seeds))]) for m in applicable) \
+                + auditor * len(seeds)
             assert sorted({s.seed for s in grid if s.method != "pretrain" and s.param("task") == task}) == sorted(seeds)
+            for m in applicable:
+                ran = sorted({s.seed for s in grid if s.method == m and s.param("task") == task})
+                assert ran == sorted(seeds[:limits.get(m, len(seeds))]) == sorted(bm.seeds_of(profile, task, m))
         assert len(grid) == expected, name
     # smoke: 10 seeds on Adult (the real data every verdict rests on) and the image stand-in (paper 3's only
     # evidence); the text stand-in 3 (cost); test: the profile's seeds, unchanged

@@ -182,6 +182,7 @@ def test_recorded_runs_are_the_declared_grid_one_to_one(results, runs):
         assert (row.backbone, row.adaptation, row.rank, row.seed) == \
             (spec.param("backbone"), spec.param("adaptation"), spec.param("rank"), spec.seed)
         assert row.method == spec.method and row.groups == (spec.param("groups") or "none")
+        assert row.run == spec.key
         if spec.param("lam") is not None:
             assert row.lam == spec.param("lam") and row.stage == "sweep"
         else:  # the validation-chosen lambda of its reading, resolved from the stored sweep
@@ -202,3 +203,46 @@ def test_rank_sweep_covers_every_rank_with_the_chosen_lambda(results, runs):
     # FairLoRA at other lambdas is only run at the main rank, per reading at its own chosen lambda
     other = test[test["rank"] != fc.rank]
     assert {(g, lam) for g, lam in zip(other["groups"], other["lam"])} == {(g, lam) for _, g, lam in cells}
+
+
+def test_gap_nulls_are_recorded_and_equal_a_direct_call_on_the_first_seeds_predictions(results, runs):
+    from fairlib.metrics import gap_permutation_null
+
+    profile = get_profile("test")
+    fc = profile.fairlora
+    nulls = pd.DataFrame(results["metrics"]["gap_null"])
+    test = runs[runs["split"] == "test"]
+    configurations = test.groupby(["backbone", "adaptation", "groups", "lam", "rank"])
+    # one row per (configuration of the grid, gap): every point of the sweeps and every compared method
+    assert len(nulls) == configurations.ngroups * len(fx.NULL_GAPS)
+    assert set(nulls["metric"]) == set(fx.NULL_GAPS) == {"f1_gap", "eo_max"}
+    by_key = {spec.key: spec for spec in fx.jobs(profile)}
+    names = list(results["metrics"]["data"]["counts"])
+    group_names = list(dict.fromkeys(k.split("|", 1)[1] for k in names))
+    for row in nulls.itertuples():
+        part = configurations.get_group((row.backbone, row.adaptation, row.groups, row.lam, row.rank))
+        assert row.null_seed == part["seed"].min() and row.n_permutations == fc.null_permutations
+        assert row.n_seeds == part[row.metric].notna().sum()
+        assert row.observed_mean == pytest.approx(part[row.metric].mean(), nan_ok=True)
+        # the null's run is that configuration's first seed's run, and the recorded gap is that run's gap
+        first = part[part["seed"] == row.null_seed]
+        assert list(first["run"]) == [row.null_run]
+        assert row.null_observed == pytest.approx(float(first[row.metric].iloc[0]), nan_ok=True)
+        # the same numbers from the stored predictions by a direct call
+        _, tensors = fx.load_run(by_key[row.null_run])
+        logits = tensors["test.logits"].numpy()
+        direct = gap_permutation_null(tensors["test.y"].numpy(), logits.argmax(axis=1),
+                                      sensitive_features=tensors["test.s"].numpy(), metric=row.metric,
+                                      group_names=group_names, classes=[0, 1], n_permutations=fc.null_permutations,
+                                      random_state=0)
+        for key in ("observed", "null_mean", "null_q95", "p_value"):
+            recorded = row.null_observed if key == "observed" else getattr(row, key)
+            assert recorded == pytest.approx(direct[key], nan_ok=True)
+        assert row.excess == pytest.approx(row.observed_mean - row.null_mean, nan_ok=True)
+        # a null of a max - min gap is >= 0, and its 95th percentile at least its mean
+        assert 0 <= row.null_mean <= row.null_q95 + 1e-12
+        assert sum(row.group_sizes.values()) == len(tensors["test.y"])
+    # the table the notebook saved is the recorded one
+    saved = pd.read_csv(paths.FIGURES / "test" / "02_gap_null.csv")
+    assert len(saved) == len(nulls)
+    np.testing.assert_allclose(np.sort(saved["null_mean"]), np.sort(nulls["null_mean"]))

@@ -18,7 +18,7 @@ FIGURES = ("04_fig1_pca", "04_fig3_fisher", "04_fig4_methods", "04_fig5_alpha", 
 TABLES = ("04_settings", "04_adult_data", "04_fig1_separability", "04_fig3_fisher", "04_fig4_methods",
           "04_table2_fair_pretraining", "04_table3_retrain", "04_table4_architectures", "04_fig5_alpha",
           "04_review_optimiser_lr", "04_review_weight_gaps", "04_review_selected_lr", "04_review_rank",
-          "04_paper_vs_reproduced", "04_claims", "04_checks")
+          "04_paper_vs_reproduced", "04_claims", "04_checks", "04_gap_null")
 
 
 @pytest.fixture(scope="module")
@@ -332,3 +332,58 @@ def test_fig3_and_table2_state_the_differences_from_the_paper():
     text = {c.get("id"): "".join(c["source"]) for c in nb["cells"]}
     assert "one model" in text["fig3-per-group-models"] and "caption" in text["fig3-per-group-models"]
     assert "zafar_covariance" in text["table2-splits"] and "probability_gap" in text["table2-splits"]
+
+
+def test_gap_nulls_are_recorded_beside_the_tables_gaps_and_equal_a_direct_call(results, runs):
+    """Each gap of Fig. 4, Table 2 and Table 3 has its permutation null: the observed mean is the table's, the
+    null's observed gap is the row's first run's recorded gap (so the predictions are that run's), and the null
+    equals a direct ``gap_permutation_null`` call on those predictions."""
+    from fairlib.experiments import fisher as fx
+    from fairlib.metrics import gap_permutation_null
+
+    gap_null = results["metrics"]["gap_null"]
+    assert gap_null["n_permutations"] == fx.NULL_PERMUTATIONS and gap_null["random_state"] == 0
+    nulls = pd.DataFrame(gap_null["table"])
+    assert set(nulls["metric"]) == set(fx.NULL_GAPS) == {"dpd", "eo_sum"}
+    fig4 = {(r["task"], r["method"]): r for r in results["metrics"]["fig4"]}
+    table2 = {(r["constraint"], r["intensity"]): r for r in results["metrics"]["table2"]}
+    table3 = {(r["model"], r["intensity"]): r for r in results["metrics"]["table3"]}
+    # one row per (row of the tables, gap)
+    assert len(nulls) == (len(fig4) + 2 * len(table2) + len(table3)) * len(fx.NULL_GAPS)
+    for row in nulls.itertuples():
+        if row.table == "fig4":
+            assert row.observed_mean == pytest.approx(fig4[(row.task, row.method)][f"{row.metric}_mean"])
+        elif row.table == "table2":
+            (kind, intensity), stage = row.row.split(" / ")[0].split(" "), row.row.split(" / ")[1]
+            t2 = table2[(kind, float(intensity))]
+            if t2["bias_metric"] == row.metric:
+                key = {"pre-train": "bias_pretrain_mean", "finetune": "bias_finetune_mean"}[stage]
+                assert row.observed_mean == pytest.approx(t2[key])
+        else:
+            model, intensity = row.row.rsplit(" ", 1)
+            assert row.observed_mean == pytest.approx(table3[(model, float(intensity))][f"{row.metric}_mean"])
+        # the null's run: the row's first run, whose recorded gap is the null's observed gap
+        assert row.null_run == min(RUNS) and row.n_permutations == fx.NULL_PERMUTATIONS
+        first = part(runs, task=row.task, pretrained=row.pretrained, method=row.method, run=row.null_run)
+        if row.null_key:
+            first = first[first["key"] == row.null_key]
+        assert row.null_observed == pytest.approx(float(first[row.metric].iloc[0]))
+        assert row.excess == pytest.approx(row.observed_mean - row.null_mean)
+        assert 0 <= row.null_mean <= row.null_q95 + 1e-12
+    experiment = fx.FisherExperiment(get_profile("test"))
+    sizes = results["metrics"]["adult_data"]["  run 0: test"]["rows"]
+    specs = {spec.key: spec for spec in fx.jobs(get_profile("test"))}
+    for row in nulls.drop_duplicates(["table", "row"]).itertuples():
+        record = {"task": row.task, "pretrained": row.pretrained, "method": row.method, "run": row.null_run,
+                  "key": row.null_key or None}
+        y, y_pred, s = fx.stored_test_predictions(experiment, record, specs=specs)
+        if row.task == "Adult":  # the first run's test part of the new task, as the data table counts it
+            assert len(y) == sizes
+        for metric in fx.NULL_GAPS:
+            recorded = nulls[(nulls["table"] == row.table) & (nulls["row"] == row.row) & (nulls["metric"] == metric)]
+            direct = gap_permutation_null(y, y_pred, sensitive_features=s, metric=metric, group_names=(0, 1),
+                                          n_permutations=fx.NULL_PERMUTATIONS, random_state=0)
+            for key in ("null_mean", "null_q95", "p_value"):
+                assert float(recorded[key].iloc[0]) == pytest.approx(direct[key])
+            assert float(recorded["null_observed"].iloc[0]) == pytest.approx(direct["observed"])
+            assert sum(recorded["group_sizes"].iloc[0].values()) == len(y)

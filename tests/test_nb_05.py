@@ -39,9 +39,16 @@ def ranking(results):
     return pd.DataFrame(results["metrics"]["ranking"]).set_index(["task", "method"])
 
 
+def bm_seeds(profile, task, method=None):
+    from fairlib.experiments.benchmark import seeds_of
+
+    return seeds_of(profile, task, method)
+
+
 def _grid(bc, method):
-    return {"fairlora": len(bc.fair_lambdas), "fair_full": len(bc.fair_lambdas), "orth": len(bc.orth_lambdas),
-            "fisher_svd": len(bc.fisher_alphas), "threshold": len(bc.threshold_constraints)}.get(method, 1)
+    return {"fairlora": len(bc.fair_lambdas), "fairlora_cxa": len(bc.fair_lambdas), "fair_full": len(bc.fair_lambdas),
+            "orth": len(bc.orth_lambdas), "fisher_svd": len(bc.fisher_alphas),
+            "threshold": len(bc.threshold_constraints)}.get(method, 1)
 
 
 def test_outputs_exist(results):
@@ -71,9 +78,9 @@ def test_every_method_grid_point_and_seed_ran_once_per_task(results, runs):
                 assert (task, method) in skipped and part.empty
                 continue
             assert (task, method) not in skipped
-            assert len(part) == _grid(bc, method) * len(seeds_of(profile, task)), (task, method)
+            assert len(part) == _grid(bc, method) * len(seeds_of(profile, task, method)), (task, method)
             assert not part.duplicated(["setting", "seed"]).any()
-            assert sorted(part["seed"].unique()) == sorted(seeds_of(profile, task))
+            assert sorted(part["seed"].unique()) == sorted(seeds_of(profile, task, method))
     # the same split for every method: one test size per task and seed
     sizes = runs[runs["split"] == "test"].groupby(["task", "seed"])["n"].nunique()
     assert (sizes == 1).all()
@@ -222,6 +229,9 @@ def test_numbers_in_the_prose_agree_with_the_configuration_and_the_results(resul
     minilm = json.loads((minilm_path() / "config.json").read_text())["hidden_size"]
     assert [int(v) for v in layers] == [smoke.fisher.hidden, smoke.stand_in_vit.hidden_size, minilm]
     assert bc.svd_rank == 2 and "paper 4's rank 2" in text
+    # the Power paragraph's seeds of FairLoRA's second reading at smoke
+    second = int(re.search(r"the count is printed below: (\d+) at smoke", text).group(1))
+    assert second == dict(bc.method_seed_limits)["fairlora_cxa"] == len(bm_seeds(smoke, "adult", "fairlora_cxa"))
 
 
 def test_ranks_order_the_means(ranking):
@@ -343,3 +353,26 @@ def test_report_lists_the_notebooks_claims(results):
     assert sorted(r["id"] for r in rows["claims"] + rows["checks"]) == sorted(c["id"] for c in results["claims"])
     assert {r["verdict"] for r in rows["claims"]} <= {"reproduced", "contradicted", "inconclusive", "not run"}
     json.dumps(results)  # the results file is plain JSON
+
+
+def test_fairlora_runs_in_both_readings_each_named_with_its_grouping(results, runs):
+    """Paper 2's two readings of FairLoRA's groups are two named methods: per-class (the paper's headline,
+    ``fairlora``) and class x attribute (``fairlora_cxa``); every run records the groups its regulariser used,
+    and both appear, named, in the ranking."""
+    bc = get_profile("test").benchmark
+    test = runs[runs["split"] == "test"]
+    expected = {"fairlora": ("FairLoRA (per-class)", "class"),
+                "fairlora_cxa": ("FairLoRA (class x attribute)", "class_attribute"),
+                "fair_full": ("Fair full FT", bc.fair_groups)}
+    for method, (label, grouping) in expected.items():
+        part = test[test["method"] == method]
+        assert not part.empty, method
+        assert set(part["method_label"]) == {label} and set(part["grouping"]) == {grouping}, method
+    # methods without a fairness regulariser record no grouping
+    assert set(test.loc[~test["method"].isin(list(expected)), "grouping"]) == {""}
+    ranking = pd.DataFrame(results["metrics"]["ranking"])
+    for task in bc.tasks:
+        names = set(ranking.loc[ranking["task"] == task, "method"])
+        assert {"fairlora", "fairlora_cxa"} <= names, task
+    methods = pd.DataFrame(results["metrics"]["methods"])
+    assert {"FairLoRA (per-class)", "FairLoRA (class x attribute)"} <= set(methods.astype(str).stack())

@@ -76,6 +76,10 @@ class FairLoRAConfig:
         when there are no more); the lambda chosen on validation then runs on the remaining seeds too, so every
         compared method has all the seeds. None: every seed at every lambda. (Smoke: 5, to keep two readings
         inside the smoke budget.)
+    null_permutations : int
+        Permutations of :func:`fairlib.metrics.gap_permutation_null` per reported gap (what exchangeable groups of
+        the same sizes give), on each configuration's first seed (199: p-values resolve 0.005; the F1 and
+        equalized-odds gaps of a binary task are counted, so a permutation costs microseconds).
     num_threads : int
         torch CPU threads per worker of the grid's runs (1 is fastest on a shared 2-core machine; 0 lets the
         executor choose: cores / workers).
@@ -107,6 +111,7 @@ class FairLoRAConfig:
                                                     "accuracy"))
     seeds: Optional[tuple[int, ...]] = None
     sweep_seeds: Optional[int] = None
+    null_permutations: int = bounded(199, ge=1)
     num_threads: int = bounded(1, ge=0)
 
     def __post_init__(self) -> None:
@@ -163,5 +168,5 @@ FAIRLORA_PROFILES = {
     "full": FairLoRAConfig(dataset="waterbirds", also_planned=("geode", "aircraft"), backbones=FAIRLORA_HUB_BACKBONES, lambdas=(0.01, 0.1, 1.0, 10.0, 100.0),
                            rank=16, ranks=(4, 8, 16, 32, 64), alpha_over_rank=1.0, epochs=10, batch_size=64,
                            lr_lora=5e-4, lr_full=1e-5, weight_decay=0.01, warmup_ratio=0.05, num_threads=0),
-    "test": FairLoRAConfig(n_train=240, n_eval=160, lambdas=(1.0, 10.0), ranks=(2, 8), epochs=2),
+    "test": FairLoRAConfig(n_train=240, n_eval=160, lambdas=(1.0, 10.0), ranks=(2, 8), epochs=2, null_permutations=49),
 }

@@ -10,7 +10,8 @@ re-splits the new task into train / validation / test (``split_fractions``, stra
 seeds the training; datasets with an official split (Waterbirds, CelebA) keep it.
 
 *Methods* (:data:`METHODS`, a registry; runs in :mod:`._runs`): the pre-trained model (reference), linear
-probe, full fine-tuning, LoRA, FairLoRA, fair full fine-tuning (papers 1-2), the two-party strategies Erm / Unl /
+probe, full fine-tuning, LoRA, FairLoRA in paper 2's two readings of its groups (``fairlora``: per-class, the
+paper's headline; ``fairlora_cxa``: class x attribute cells), fair full fine-tuning (papers 1-2), the two-party strategies Erm / Unl /
 Adv / Orth (paper 3, image tasks with a ViT only), TL, f+SVD and Fisher-neutralised SVD (paper 4, head-only, on
 cached backbone features), and fairlearn's ``ThresholdOptimizer`` on LoRA's scores (post-processing). Every
 grid point of a method runs for every seed; the point with the best mean *validation* ``selection_metric`` is

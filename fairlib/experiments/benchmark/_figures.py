@@ -105,7 +105,7 @@ def cost_headline(ranking: pd.DataFrame, *, task_labels: dict[str, str] | None =
 # --------------------------------------------------------------------------------------------------- figures
 _FAMILY_COLOURS = {"reference": "0.45", "p1": "tab:blue", "p2": "tab:green", "p3": "tab:orange", "p4": "tab:purple",
                    "post": "black"}
-_MARKERS = {"pretrained": "X", "probe": "v", "full": "s", "lora": "o", "fairlora": "o", "fair_full": "s", "erm": "o",
+_MARKERS = {"pretrained": "X", "probe": "v", "full": "s", "lora": "o", "fairlora": "o", "fairlora_cxa": "h", "fair_full": "s", "erm": "o",
             "unl": "v", "adv": "^", "orth": "D", "tl": "s", "fsvd": "^", "fisher_svd": "D", "threshold": "P"}
 
 

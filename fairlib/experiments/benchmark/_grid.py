@@ -44,15 +44,19 @@ def _profile(profile: Any) -> Any:
     return get_profile(profile) if isinstance(profile, str) else profile
 
 
-def seeds_of(profile: Any, task: str | None = None) -> tuple[int, ...]:
+def seeds_of(profile: Any, task: str | None = None, method: str | None = None) -> tuple[int, ...]:
     """The training seeds of notebook 05 at ``profile``: ``profile.benchmark.seeds``, else the profile's.
 
     With ``task``, the seeds that task runs: the first ``n`` when ``benchmark.seed_limits`` limits it to ``n``.
+    With ``method`` too, the seeds that method runs on that task: of those, the first ``n`` when
+    ``benchmark.method_seed_limits`` limits the method to ``n``.
     """
     profile = _profile(profile)
     seeds = tuple(profile.benchmark.seeds or profile.seeds)
     limit = dict(profile.benchmark.seed_limits).get(task) if task is not None else None
-    return seeds[:limit] if limit is not None else seeds
+    seeds = seeds[:limit] if limit is not None else seeds
+    method_limit = dict(profile.benchmark.method_seed_limits).get(method) if method is not None else None
+    return seeds[:method_limit] if method_limit is not None else seeds
 
 
 def task_params(key: str, profile: Any) -> dict:
@@ -126,10 +130,15 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None, methods: Sequence[
         pre = _pretrain_spec(key, profile)
         out.append(pre)
         runnable = [m for m in chosen if not_applicable_reason(m, traits) is None]
+        # a method limited to fewer seeds (benchmark.method_seed_limits) runs on the task's first ones only
+        limited = {m.key: set(seeds_of(profile, key, m.key)) for m in runnable
+                   if m.key in dict(cfg.method_seed_limits)}
         for seed in seeds or seeds_of(profile, key):
             made: dict[tuple[str, str], RunSpec] = {}
             auditor = None
             for method in runnable:
+                if method.key in limited and seed not in limited[method.key]:
+                    continue
                 for params in method.grid(cfg):
                     after, extra = [pre], {}
                     if method.requires:
@@ -398,6 +407,8 @@ def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, methods: Se
         base = {"task": key, "task_label": task.label, "modality": task.modality, "method": method.key,
                 "method_label": method.label, "family": method.family, "kind": method.kind,
                 "setting": setting_label(params), "params": json.dumps(params, sort_keys=True), "seed": int(spec.seed),
+                # the groups of a fairness regulariser's loss variance (FairLoRA's reading); "" for other methods
+                "grouping": str((spec.param("uses", None) or {}).get("fair_groups", "")),
                 "trainable_parameters": int(record["trainable_parameters"]),
                 "train_seconds": float(record["train_seconds"])}
         # The permutation null of each gap, beside the gap, on the test split (what the ranking reports).

@@ -20,7 +20,7 @@ from ._methods import Method, Outcome, register_method
 from ._tasks import BenchmarkTask
 
 __all__ = ["SeedContext", "run_reference", "run_probe", "run_tl", "run_fsvd", "run_fisher_svd", "run_full",
-           "run_lora", "run_fairlora", "run_fair_full", "run_threshold", "two_party_uses"]
+           "run_lora", "run_fairlora", "run_fairlora_cxa", "run_fair_full", "run_threshold", "two_party_uses"]
 
 
 @dataclass
@@ -222,7 +222,7 @@ def _lora_spec(ctx: SeedContext) -> Any:
     return LoraSpec(r=b.lora_rank, alpha=b.lora_alpha, target_modules=ctx.task.lora_targets)
 
 
-def _run_whole(ctx: SeedContext, *, adaptation: str, lam: float) -> Outcome:
+def _run_whole(ctx: SeedContext, *, adaptation: str, lam: float, groups: str | None = None) -> Outcome:
     from ...models import adapt, count_parameters
     from ...train import fit
     from ...methods.fairlora import FairLoRARegularizer
@@ -234,7 +234,8 @@ def _run_whole(ctx: SeedContext, *, adaptation: str, lam: float) -> Outcome:
     # in the same process.
     seed_everything(ctx.seed)
     model = adapt(ctx.model(), adaptation, lora=_lora_spec(ctx) if adaptation == "lora" else None)
-    terms = [FairLoRARegularizer.for_dataset(ctx.splits.train, lam=lam, by=ctx.cfg.fair_groups)] if lam > 0 else []
+    by = groups or ctx.cfg.fair_groups
+    terms = [FairLoRARegularizer.for_dataset(ctx.splits.train, lam=lam, by=by)] if lam > 0 else []
     start = time.perf_counter()
     fit(model, ctx.part("train"), config=ctx.train_config(lr=b.lr_lora if adaptation == "lora" else b.lr_full),
         loss_terms=terms, encode=ctx.task.encode, transform=ctx.task.transform,
@@ -255,9 +256,20 @@ def run_lora(ctx: SeedContext, params: dict) -> Outcome:
     return _run_whole(ctx, adaptation="lora", lam=0.0)
 
 
+#: The groups of each FairLoRA method's loss variance (paper 2's two readings): per class, the paper's headline
+#: ("minimizing per-class variance in loss"), and the label x sensitive-attribute cells (its "or subgroup").
+FAIRLORA_GROUPS = {"fairlora": "class", "fairlora_cxa": "class_attribute"}
+
+
 def run_fairlora(ctx: SeedContext, params: dict) -> Outcome:
-    """FairLoRA (paper 2): LoRA + lambda x variance of the per-group losses."""
-    return _run_whole(ctx, adaptation="lora", lam=float(params["lam"]))
+    """FairLoRA (paper 2), per-class (the paper's headline): LoRA + lambda x variance of the per-class losses."""
+    return _run_whole(ctx, adaptation="lora", lam=float(params["lam"]), groups=FAIRLORA_GROUPS["fairlora"])
+
+
+def run_fairlora_cxa(ctx: SeedContext, params: dict) -> Outcome:
+    """FairLoRA (paper 2), class x attribute: LoRA + lambda x variance of the losses of the label x sensitive
+    attribute cells (the paper's "or subgroup" reading)."""
+    return _run_whole(ctx, adaptation="lora", lam=float(params["lam"]), groups=FAIRLORA_GROUPS["fairlora_cxa"])
 
 
 def run_fair_full(ctx: SeedContext, params: dict) -> Outcome:
@@ -332,8 +344,11 @@ _PRIVACY_FIELDS = ("auditor_fraction", "auditor_epochs", "unlearn_scale", "orth_
                    "adv_lambda", "adv_lr", "adv_refit_epochs")
 
 
-def _fair_uses(names: tuple[str, ...]) -> Callable[[Any, Any, Any], dict]:
-    return lambda cfg, profile, budget: {**_budget_uses(*names)(cfg, profile, budget), "fair_groups": cfg.fair_groups}
+def _fair_uses(names: tuple[str, ...], groups: str | None = None) -> Callable[[Any, Any, Any], dict]:
+    """The budget's ``names`` and the regulariser's groups: ``groups`` (a FairLoRA reading), else
+    ``cfg.fair_groups`` (recorded as each run's ``grouping``)."""
+    return lambda cfg, profile, budget: {**_budget_uses(*names)(cfg, profile, budget),
+                                         "fair_groups": groups or cfg.fair_groups}
 
 
 def two_party_uses(cfg: Any, profile: Any, budget: Any) -> dict:
@@ -359,9 +374,14 @@ for _method in (
            description="every weight fine-tuned (paper 4: retraining)"),
     Method("lora", "LoRA", "p1", "whole", run_lora, uses=_budget_uses(*_LORA_USES),
            description="low-rank adapters on query/value (Adult: the hidden layer), head trained"),
-    Method("fairlora", "FairLoRA", "p2", "whole", run_fairlora, uses=_fair_uses(_LORA_USES),
+    Method("fairlora", "FairLoRA (per-class)", "p2", "whole", run_fairlora,
+           uses=_fair_uses(_LORA_USES, FAIRLORA_GROUPS["fairlora"]),
            grid=lambda cfg: [{"lam": float(v)} for v in cfg.fair_lambdas],
-           description="LoRA + lambda x Var_g(per-group loss)"),
+           description="LoRA + lambda x Var over classes of the per-class loss (the paper's headline reading)"),
+    Method("fairlora_cxa", "FairLoRA (class x attribute)", "p2", "whole", run_fairlora_cxa,
+           uses=_fair_uses(_LORA_USES, FAIRLORA_GROUPS["fairlora_cxa"]),
+           grid=lambda cfg: [{"lam": float(v)} for v in cfg.fair_lambdas],
+           description="LoRA + lambda x Var over label x attribute cells of their losses (the other reading)"),
     Method("fair_full", "Fair full FT", "p2", "whole", run_fair_full, uses=_fair_uses(_FULL_USES),
            grid=lambda cfg: [{"lam": float(v)} for v in cfg.fair_lambdas],
            description="full FT + the FairLoRA regulariser"),

@@ -5,7 +5,8 @@ fine-tuning, as a grid of jobs.
   trains one unless stored, and stores its logits (registered as notebook ``"02"`` in
   :data:`fairlib.experiments.EXPERIMENTS`).
 - :func:`collect`: the stored runs as records, metrics computed now by :func:`fairlib.metrics.evaluate`;
-  :func:`select_lambda` (on validation), :func:`comparison_records`, summaries.
+  :func:`select_lambda` (on validation), :func:`comparison_records`, summaries; :func:`gap_nulls`: each
+  gap (:data:`NULL_GAPS`) beside its permutation null.
 - Figures (:func:`plot_lambda_sweep`, :func:`plot_rank_sweep`, :func:`plot_group_f1`) and claim rows from the
   claims engine (:func:`claim_rows`).
 
@@ -16,7 +17,7 @@ lambda is chosen per backbone and reading on *validation*, never on test.
 """
 
 from ._claims import OTHERS, claim_rows, claims_table, reading_of_claim
-from ._evaluation import (FAIRNESS_METRICS, RENAMED, REPORTED_METRICS, collect, comparison_records,
+from ._evaluation import (FAIRNESS_METRICS, NULL_GAPS, RENAMED, REPORTED_METRICS, gap_nulls, collect, comparison_records,
                           comparison_summary, evaluate_predictions, label_group_counts, label_order,
                           lambda_sweep_records, main_rank_records, oriented, paired_improvement, reading_records,
                           per_seed, rank_sweep_records, record_of, records_of, rename_keys, select_lambda,
@@ -30,7 +31,7 @@ __all__ = [
     "NOTEBOOK", "METHOD_ORDER", "READINGS", "CLAIM_SUFFIX", "GPU_HOURS", "method_name", "method_label", "seeds_of",
     "sweep_seeds_of", "main_rank_records", "reading_records", "label_order", "reading_of_claim", "jobs", "run_job", "run_spec", "load_run",
     "resolved_lambda", "load_fairlora_data", "load_fairlora_backbone",
-    "REPORTED_METRICS", "FAIRNESS_METRICS", "RENAMED", "rename_keys", "evaluate_predictions", "oriented", "record_of", "records_of",
+    "REPORTED_METRICS", "FAIRNESS_METRICS", "NULL_GAPS", "gap_nulls", "RENAMED", "rename_keys", "evaluate_predictions", "oriented", "record_of", "records_of",
     "collect", "lambda_sweep_records", "rank_sweep_records", "select_lambda", "comparison_records",
     "summarize_records", "comparison_summary", "per_seed", "paired_improvement", "label_group_counts",
     "trainable_parameter_counts", "counts_record",

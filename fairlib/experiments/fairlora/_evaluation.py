@@ -6,7 +6,11 @@ Records are long tables: one row per run and split (``"val"``, ``"test"``) with 
 as ``f1[<group>]``, ``recall[<group>]``. ``rank`` is 0 for full fine-tuning (not applicable). ``groups`` is the
 reading of a regularised run (``"class"``, ``"class_attribute"``) or ``"none"`` (lambda = 0), ``label`` the
 method with its reading (:func:`method_label`), ``stage`` ``"sweep"`` (declared lambda) or ``"chosen"`` (a
-run at the lambda chosen on validation: the rank sweep, and the other seeds with ``sweep_seeds``).
+run at the lambda chosen on validation: the rank sweep, and the other seeds with ``sweep_seeds``), ``run`` the
+run's key in the run store (:attr:`RunSpec.key`).
+
+Beside each between-groups gap (:data:`NULL_GAPS`) :func:`gap_nulls` records what exchangeable groups of the
+same sizes give (a permutation null), per configuration, on its first seed's test predictions.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ __all__ = ["REPORTED_METRICS", "FAIRNESS_METRICS", "RENAMED", "rename_keys", "ev
 REPORTED_METRICS = ("accuracy", "min_group_f1", "min_group_recall", "f1_gap", "eo_max", "worst_cell_accuracy")
 #: The paper's fairness metrics.
 FAIRNESS_METRICS = ("min_group_f1", "min_group_recall", "f1_gap", "eo_max")
+#: The between-groups gaps of :data:`REPORTED_METRICS` (max - min over the sensitive groups), each recorded beside
+#: its permutation null (:func:`gap_nulls`).
+NULL_GAPS = ("f1_gap", "eo_max")
 #: Per-group columns recorded (``f"{column}[{group}]"``).
 _GROUP_COLUMNS = ("f1", "recall")
 
@@ -101,6 +108,7 @@ def record_of(spec: RunSpec, *, group_names: Sequence[str]) -> list[dict]:
     base = {"backbone": spec.param("backbone"), "method": method, "groups": groups,
             "label": method_label(method, groups), "stage": "chosen" if spec.param("select", None) else "sweep",
             "adaptation": spec.param("adaptation"), "lam": lam, "rank": spec.param("rank"), "seed": spec.seed,
+            "run": spec.key,
             "trainable_parameters": stored["trainable_parameters"], "train_seconds": stored["train_seconds"]}
     return [{**base, "split": split, **_evaluate(tensors, split, group_names)} for split in ("val", "test")]
 
@@ -266,6 +274,74 @@ def paired_improvement(records: pd.DataFrame, *, method: dict, baseline: dict, m
     return fm.paired_over_seeds(per_seed(records, method, metric, split=split),
                                 per_seed(records, baseline, metric, split=split),
                                 higher_is_better=oriented(metric) > 0)
+
+
+#: The columns that name one configuration of the grid (every seed of it shares them).
+_CONFIGURATION = ("backbone", "adaptation", "groups", "lam", "rank")
+
+
+def gap_nulls(records: pd.DataFrame, specs: Sequence[RunSpec], *, group_names: Sequence[str],
+              gaps: Sequence[str] = NULL_GAPS, n_permutations: int = 199) -> pd.DataFrame:
+    """Beside each reported between-groups gap, what exchangeable groups of the same sizes give.
+
+    Per configuration of ``records`` (backbone, adaptation, reading, lambda, rank: every point of the lambda
+    sweep, of the rank sweep and of the comparison) and gap, the observed gap's mean over the configuration's
+    test seeds and :func:`fairlib.metrics.gap_permutation_null` on the test predictions of its **first seed**
+    (the smallest; the background labels are permuted over the test examples, every group keeps its size,
+    ``random_state=0``; the test split and its group sizes are the same for every seed, and one seed bounds the
+    cost): the null's mean and 95th percentile, that seed's observed gap and one-sided permutation p-value.
+
+    Parameters
+    ----------
+    records : DataFrame
+        Records of :func:`records_of` (their ``run`` column names the stored run).
+    specs : sequence of RunSpec
+        The grid the records come from (:func:`jobs`): the stored predictions are read through them.
+    group_names : sequence of str
+        The sensitive groups (the background).
+    gaps : sequence of str
+        Canonical gap names (:data:`fairlib.metrics.GAP_METRICS`).
+    n_permutations : int
+
+    Returns
+    -------
+    DataFrame
+        ``backbone, adaptation, groups, reading, label, method, lam, rank, metric, observed_mean, n_seeds,
+        null_seed, null_run`` (the run's key), ``null_observed, null_mean, null_q95, p_value, excess``
+        (``observed_mean - null_mean``), ``n_permutations``, ``group_sizes``.
+
+    Raises
+    ------
+    KeyError
+        A record's run is not among ``specs``.
+    """
+    by_key = {spec.key: spec for spec in specs}
+    test = records[records["split"] == "test"]
+    rows = []
+    for key, part in test.groupby(list(_CONFIGURATION), sort=False):
+        first = part.sort_values("seed", kind="stable").iloc[0]
+        if first["run"] not in by_key:
+            raise KeyError(f"run {first['run']} of {dict(zip(_CONFIGURATION, key))} is not in the grid given")
+        _, tensors = load_run(by_key[first["run"]])
+        logits = tensors["test.logits"].numpy()
+        y, s = tensors["test.y"].numpy(), tensors["test.s"].numpy()
+        base = dict(zip(_CONFIGURATION, key))
+        base.update(reading=READINGS.get(base["groups"], "none"), label=first["label"], method=first["method"])
+        for gap in gaps:
+            observed = part[gap].to_numpy(dtype=float)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # undefined gaps are NaN, counted in n_seeds
+                null = fm.gap_permutation_null(y, logits.argmax(axis=1), sensitive_features=s, metric=gap,
+                                               group_names=list(group_names), classes=list(range(logits.shape[1])),
+                                               n_permutations=n_permutations, random_state=0)
+            mean = float(np.nanmean(observed)) if np.isfinite(observed).any() else float("nan")
+            rows.append({**base, "metric": gap, "observed_mean": mean, "n_seeds": int(np.isfinite(observed).sum()),
+                         "null_seed": int(first["seed"]), "null_run": first["run"],
+                         "null_observed": null["observed"], "null_mean": null["null_mean"],
+                         "null_q95": null["null_q95"], "p_value": null["p_value"],
+                         "excess": mean - null["null_mean"], "n_permutations": null["n_permutations"],
+                         "group_sizes": null["group_sizes"]})
+    return pd.DataFrame(rows)
 
 
 def label_group_counts(splits: Splits) -> pd.DataFrame:

@@ -1,6 +1,8 @@
 """Figures of notebook 02: metrics against lambda and against the LoRA rank, per-group F1 of each method.
 
-Metrics are labelled with :data:`fairlib.metrics.METRICS` labels; whiskers are 95% t intervals over seeds.
+Metrics are labelled with :data:`fairlib.metrics.METRICS` labels; whiskers are 95% t intervals over seeds. Given
+the permutation nulls (:func:`gap_nulls`), every point of a gap panel carries a grey dash at its null's mean: what
+exchangeable groups of the same sizes give.
 Every regularised curve or bar names its reading of the groups (per-class, the paper's headline; class x
 attribute subgroups); the number of seeds behind each point is written in the figure.
 """
@@ -35,11 +37,32 @@ _LABEL_COLOURS = {"LoRA": "tab:blue", method_label("FairLoRA", "class"): "tab:gr
                   method_label("Fair FFT", "class"): "tab:red", method_label("Fair FFT", "class_attribute"): "lightcoral"}
 
 
+#: How a gap's permutation null is drawn beside its point: a grey horizontal dash at the null's mean.
+_NULL_STYLE = dict(marker="_", ms=11, mew=2.2, color="0.55", ls="none", zorder=1)
+_NULL_LABEL = "permutation null (mean)"
+
+
+def _null_means(nulls: pd.DataFrame | None, metric: str, **filters: Any) -> dict:
+    """``{lam: null mean}`` of the null rows of ``metric`` matching ``filters`` (column -> value or set)."""
+    if nulls is None or not len(nulls):
+        return {}
+    part = nulls[nulls["metric"] == metric]
+    for column, value in filters.items():
+        part = part[part[column].isin(value)] if isinstance(value, (set, list, tuple)) else part[part[column] == value]
+    return dict(zip(part["lam"].astype(float), part["null_mean"].astype(float)))
+
+
 def _seed_counts(records: pd.DataFrame, by: Sequence[str]) -> str:
     """``"n seeds"`` or ``"a-b seeds"``: the range of the number of test seeds behind each point."""
     test = records[records["split"] == "test"]
     n = test.groupby(list(by), observed=True)["seed"].nunique()
     return f"{n.min()} seeds" if n.min() == n.max() else f"{n.min()}-{n.max()} seeds per point"
+
+
+def _null_count(nulls: pd.DataFrame) -> str:
+    """How the nulls were drawn, for a caption: permutations and the seed they use."""
+    n = sorted(set(nulls["n_permutations"]))
+    return f"{'/'.join(map(str, n))} permutations of the groups on each point's first seed"
 
 
 def _errorbar(ax: Any, x: np.ndarray, summary: pd.DataFrame, metric: str, **kwargs: Any) -> None:
@@ -51,11 +74,12 @@ def _errorbar(ax: Any, x: np.ndarray, summary: pd.DataFrame, metric: str, **kwar
 
 def plot_lambda_sweep(records: pd.DataFrame, *, metrics: Sequence[str] = (*FAIRNESS_METRICS, "accuracy"),
                       selection_metric: str = "min_group_f1", best: pd.DataFrame | None = None,
-                      title: str = "") -> Any:
+                      nulls: pd.DataFrame | None = None, title: str = "") -> Any:
     """Metric vs lambda (log axis; lambda = 0 drawn at the left edge), one line per adaptation, 95% CI bars.
 
     One row of panels per backbone: the test metrics, then the validation ``selection_metric`` that chooses
-    lambda (the chosen lambda circled when ``best`` is given).
+    lambda (the chosen lambda circled when ``best`` is given). ``nulls`` (rows of :func:`gap_nulls`) adds a grey
+    dash per point of a gap panel at its permutation null's mean.
     """
     import matplotlib.pyplot as plt
 
@@ -82,6 +106,17 @@ def plot_lambda_sweep(records: pd.DataFrame, *, metrics: Sequence[str] = (*FAIRN
                     x = np.where(s.index.to_numpy() > 0, s.index.to_numpy(), zero_at) * dodge
                     _errorbar(ax, x, s, metric, color=_COLOURS[adaptation], ls=_STYLES[groups],
                               label=f"{name}, {READINGS[groups]}", markersize=4)
+                    if split == "test":
+                        ranks = set(part.loc[part["adaptation"] == adaptation, "rank"])
+                        null = {**_null_means(nulls, metric, backbone=backbone, adaptation=adaptation,
+                                              groups="none", rank=ranks),
+                                **_null_means(nulls, metric, backbone=backbone, adaptation=adaptation,
+                                              groups=groups, rank=ranks)}
+                        lams = s.index.to_numpy(dtype=float)
+                        at = [(xi, null[lam]) for xi, lam in zip(x, lams) if lam in null]
+                        if at:
+                            ax.plot(*zip(*at), **_NULL_STYLE,
+                                    label=_NULL_LABEL if (i, j, k, adaptation) == (0, 0, 0, "lora") else None)
                     if best is not None and split == "val":
                         table = best.reset_index()
                         chosen = table[(table["backbone"] == backbone) & (table["adaptation"] == adaptation)
@@ -100,18 +135,22 @@ def plot_lambda_sweep(records: pd.DataFrame, *, metrics: Sequence[str] = (*FAIRN
             if j == 0:
                 ax.set_ylabel(backbone, fontsize=8)
     axes[0, 0].legend(fontsize=6)
+    marked = nulls is not None and len(nulls) > 0
     fig.suptitle(f"{title}\nreadings of the groups: solid per-class (the paper's), dashed class x attribute "
                  f"subgroups; lambda = 0: {_seed_counts(records[records['lam'] == 0], ['adaptation'])}, lambda > 0: "
-                 f"{_seed_counts(records[records['lam'] > 0], ['adaptation', 'groups', 'lam'])}", fontsize=9)
+                 f"{_seed_counts(records[records['lam'] > 0], ['adaptation', 'groups', 'lam'])}"
+                 + (f"; grey dashes: permutation null of the gap ({_null_count(nulls)})" if marked else ""),
+                 fontsize=9)
     fig.tight_layout()
     return fig
 
 
 def plot_rank_sweep(records: pd.DataFrame, comparison: pd.DataFrame, *,
                     metrics: Sequence[str] = ("min_group_f1", "eo_max", "accuracy"),
-                    title: str = "") -> Any:
+                    nulls: pd.DataFrame | None = None, title: str = "") -> Any:
     """Metric vs LoRA rank for LoRA and FairLoRA per reading (test, 95% CI); FFT and Fair FFT (per reading) as
-    horizontal references."""
+    horizontal references. ``nulls`` (rows of :func:`gap_nulls`) adds a grey dash per point of a gap panel at
+    its permutation null's mean."""
     import matplotlib.pyplot as plt
 
     backbones = list(dict.fromkeys(records["backbone"]))
@@ -126,8 +165,17 @@ def plot_rank_sweep(records: pd.DataFrame, comparison: pd.DataFrame, *,
             present = summary.index.get_level_values(0)
             for k, label in enumerate(l for l in label_order() if "FFT" not in l and l in present):
                 s = summary.loc[label]
-                _errorbar(ax, s.index.to_numpy() * (0.92 + 0.06 * k), s, metric, color=_LABEL_COLOURS[label],
-                          label=label, markersize=4)
+                x = s.index.to_numpy() * (0.92 + 0.06 * k)
+                _errorbar(ax, x, s, metric, color=_LABEL_COLOURS[label], label=label, markersize=4)
+                if nulls is not None and len(nulls):
+                    mine = part[part["label"] == label]
+                    at = []
+                    for xi, rank in zip(x, s.index):
+                        lam = set(mine.loc[mine["rank"] == rank, "lam"].astype(float))
+                        value = _null_means(nulls, metric, backbone=backbone, label=label, rank=rank, lam=lam)
+                        at += [(xi, v) for v in value.values()]
+                    if at:
+                        ax.plot(*zip(*at), **_NULL_STYLE, label=_NULL_LABEL if (i, k) == (0, 0) else None)
             for label in (l for l in label_order() if "FFT" in l and l in ref.index):
                 ax.axhline(ref.loc[label, f"{metric}_mean"], color=_LABEL_COLOURS[label],
                            ls=":" if "subgroups" in label else "--", lw=1, label=label)
@@ -142,8 +190,11 @@ def plot_rank_sweep(records: pd.DataFrame, comparison: pd.DataFrame, *,
             if j == 0:
                 ax.set_ylabel(backbone, fontsize=8)
     axes[0, 0].legend(fontsize=6)
+    marked = nulls is not None and len(nulls) > 0
     fig.suptitle(f"{title}\nFairLoRA per reading of the groups (per-class: the paper's); "
-                 f"{_seed_counts(records, ['label', 'rank'])}", fontsize=9)
+                 f"{_seed_counts(records, ['label', 'rank'])}"
+                 + (f"; grey dashes: permutation null of the gap ({_null_count(nulls)})" if marked else ""),
+                 fontsize=9)
     fig.tight_layout()
     return fig
 

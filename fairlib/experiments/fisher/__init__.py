@@ -20,6 +20,8 @@ Protocol (the paper's Section 3.2 and 4.1, and our reading where it is silent):
 * **Metrics** (the paper's, under fairlib's canonical names): ``weighted_f1_error`` = 100 - weighted F1 (%),
   ``dpd`` = |difference of selection rates| (the paper's Delta_DP), ``eo_sum`` = Delta_TPR + Delta_FPR (the
   paper's Delta_EO).
+* **Gaps against noise.** Beside each gap of Fig. 4, Table 2 and Table 3, :func:`gap_nulls` records what
+  exchangeable groups of the same sizes give (a permutation null on each row's first run).
 """
 
 from ._claims import CHECK_IDS, CLAIM_IDS, NEGLIGIBLE, claim_rows, format_mean_std, paper_rows
@@ -33,6 +35,7 @@ from ._summaries import (RECORD_KEY, alpha_summary, dedupe, fig1_points, fig1_se
                          fisher_profile, group_separability, pca_2d, positive_representations, rank_summary,
                          review_selected, review_summary, select, summarize, table2, table2_by_penalty, table3,
                          table4, weight_gaps)
+from ._summaries import NULL_GAPS, NULL_PERMUTATIONS, gap_nulls, null_configurations, stored_test_predictions
 from ._tasks import NewTask, Pretrained, head_spec, record_metrics, retrain_spec, two_way_split
 
 __all__ = [
@@ -46,4 +49,5 @@ __all__ = [
     "rank_summary", "fig1_separability", "fig1_points", "weight_gaps", "fisher_profile", "positive_representations",
     "pca_2d", "group_separability", "paper_rows", "claim_rows", "CLAIM_IDS", "CHECK_IDS", "plot_fig1", "plot_fig3",
     "plot_fig4", "plot_fig5", "plot_review_lr", "plot_review_rank", "format_mean_std",
+    "NULL_GAPS", "NULL_PERMUTATIONS", "gap_nulls", "null_configurations", "stored_test_predictions",
 ]

@@ -26,8 +26,13 @@ def _dots(ax: Any, summary: pd.DataFrame, methods: Sequence[str], metric: str) -
                     capsize=4, color=_COLOURS.get(method), label=method)
 
 
-def plot_fig4(summary: pd.DataFrame, *, title: str = "") -> Any:
-    """Fig. 4: one panel per task and metric, points = mean over runs, whiskers = std (the paper's ±)."""
+def plot_fig4(summary: pd.DataFrame, *, nulls: pd.DataFrame | None = None, title: str = "") -> Any:
+    """Fig. 4: one panel per task and metric, points = mean over runs, whiskers = std (the paper's ±).
+
+    ``nulls`` (rows of :func:`gap_nulls` with ``table == "fig4"``) adds a grey dash beside each method's point of
+    a gap panel at its permutation null's mean (what exchangeable groups of the same sizes give); a null off
+    the zoomed axis is written at the panel's foot instead, with its value.
+    """
     import matplotlib.pyplot as plt
 
     tasks = list(dict.fromkeys(summary.index.get_level_values("task")))
@@ -43,6 +48,8 @@ def plot_fig4(summary: pd.DataFrame, *, title: str = "") -> Any:
             lo, hi = np.nanmin(means) - 3 * spread, np.nanmax(means) + 3 * spread
             pad = max(hi - lo, 1e-3) * 0.15
             ax.set_ylim(max(0.0, lo - pad), hi + pad)  # the differences are small: zoom on them
+            if nulls is not None and len(nulls):
+                _null_marks(ax, nulls[(nulls["task"] == task) & (nulls["metric"] == metric)], methods)
             ax.set_xticks(range(len(methods)), methods, fontsize=7)
             ax.set_xlim(-0.6, len(methods) - 0.4)
             ax.set_ylabel(_LABELS[metric], fontsize=7)
@@ -52,6 +59,25 @@ def plot_fig4(summary: pd.DataFrame, *, title: str = "") -> Any:
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _null_marks(ax: Any, nulls: pd.DataFrame, methods: Sequence[str]) -> None:
+    """A grey dash at each method's permutation-null mean, or its value at the panel's foot when it lies off
+    the (zoomed) axis."""
+    low, high = ax.get_ylim()
+    off = []
+    for k, method in enumerate(methods):
+        value = nulls.loc[nulls["method"] == method, "null_mean"].astype(float)
+        if not len(value) or not np.isfinite(value.iloc[0]):
+            continue
+        v = float(value.iloc[0])
+        if low <= v <= high:
+            ax.plot([k + 0.12, k + 0.38], [v, v], color="0.55", lw=2.2, solid_capstyle="butt")
+        else:
+            off.append(f"{v:.3f}")
+    if off:
+        ax.text(0.02, 0.02, f"null off the zoomed axis: {', '.join(dict.fromkeys(off))}", transform=ax.transAxes,
+                fontsize=6, color="0.4", va="bottom")
 
 
 def plot_fig1(points: dict[str, GroupedDataset], *, group_names: Sequence[str], auc: dict[str, float],

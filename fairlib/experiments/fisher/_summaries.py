@@ -82,25 +82,19 @@ def table2(records: pd.DataFrame, *, cfg: Any, method: str = "OURS", penalty: st
 
     ``penalty`` is the fair models' penalty form (default ``cfg.fair_penalty``, the one the claims rest on);
     :func:`table2_by_penalty` gives every form of ``cfg.table2_penalties``."""
-    penalty = penalty or cfg.fair_penalty
     rows = {}
-    for kind in ("EO", "DP"):
+    for kind, intensity, pre, ft in _table2_blocks(records, cfg=cfg, method=method, penalty=penalty):
         bias = {"EO": "eo_sum", "DP": "dpd"}[kind]
-        for intensity in cfg.intensities:
-            name = AdultStudy.name_of(penalty=kind.lower(), intensity=intensity, form=penalty)
-            pre = select(records, pretrained=name, method="pre-trained")
-            extra = {"rank": cfg.rank, "alpha": 0.5} if method != "TL" else {}
-            ft = select(records, pretrained=name, method=method, **extra, **_settings(cfg))
-            row = {}
-            for label, part in (("pretrain", pre), ("finetune", ft)):
-                row[f"err_{label}_mean"] = part["weighted_f1_error"].mean()
-                row[f"err_{label}_std"] = part["weighted_f1_error"].std(ddof=1)
-                row[f"bias_{label}_mean"] = part[bias].mean()
-                row[f"bias_{label}_std"] = part[bias].std(ddof=1)
-            row["bias_change"] = row["bias_finetune_mean"] - row["bias_pretrain_mean"]
-            row["bias_metric"] = bias
-            row["n"] = len(ft)
-            rows[(kind, float(intensity))] = row
+        row = {}
+        for label, part in (("pretrain", pre), ("finetune", ft)):
+            row[f"err_{label}_mean"] = part["weighted_f1_error"].mean()
+            row[f"err_{label}_std"] = part["weighted_f1_error"].std(ddof=1)
+            row[f"bias_{label}_mean"] = part[bias].mean()
+            row[f"bias_{label}_std"] = part[bias].std(ddof=1)
+        row["bias_change"] = row["bias_finetune_mean"] - row["bias_pretrain_mean"]
+        row["bias_metric"] = bias
+        row["n"] = len(ft)
+        rows[(kind, float(intensity))] = row
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index = pd.MultiIndex.from_tuples(out.index, names=["constraint", "intensity"])
     return out
@@ -352,3 +346,162 @@ def fig1_points(task: NewTask, models: dict[str, Pretrained], *, run: int = 0) -
     """Fig. 1's points: the representations of run ``run``'s test examples that TL predicts positive."""
     return {label: positive_representations(task, model, task.trained_head(model, method="TL", run=run), run=run)
             for label, model in models.items()}
+
+
+# ------------------------------------------------------------------------------- permutation nulls of the gaps
+def _fig4_blocks(records: pd.DataFrame, *, cfg: Any, pretrained: dict[str, str]) -> list[tuple[str, str, pd.DataFrame]]:
+    """Fig. 4's ``(task, method, test records)``, in the figure's order (the selection of :func:`fig4_summary`)."""
+    blocks = []
+    for task, pre in pretrained.items():
+        base = select(records, task=task, pretrained=pre, split="")
+        blocks.append((task, "pre-trained", select(base, method="pre-trained")))
+        for method in ("TL", "f+SVD", "OURS"):
+            extra = {"rank": cfg.rank} if method != "TL" else {}
+            if method == "OURS":
+                extra["alpha"] = 0.5
+            blocks.append((task, method, select(base, method=method, **extra, **_settings(cfg))))
+    return blocks
+
+
+def _table2_blocks(records: pd.DataFrame, *, cfg: Any, method: str = "OURS", penalty: str | None = None
+                   ) -> list[tuple[str, float, pd.DataFrame, pd.DataFrame]]:
+    """Table 2's ``(constraint, intensity, pre-trained test records, fine-tuned test records)``, in its order, for
+    the fair models of penalty form ``penalty`` (default ``cfg.fair_penalty``)."""
+    penalty = penalty or cfg.fair_penalty
+    blocks = []
+    for kind in ("EO", "DP"):
+        for intensity in cfg.intensities:
+            name = AdultStudy.name_of(penalty=kind.lower(), intensity=intensity, form=penalty)
+            pre = select(records, pretrained=name, method="pre-trained")
+            extra = {"rank": cfg.rank, "alpha": 0.5} if method != "TL" else {}
+            ft = select(records, pretrained=name, method=method, **extra, **_settings(cfg))
+            blocks.append((kind, intensity, pre, ft))
+    return blocks
+
+
+def _table3_blocks(records: pd.DataFrame, *, cfg: Any) -> list[tuple[str, float, pd.DataFrame]]:
+    """Table 3's ``(model, intensity, test records)``, in its order (the selection of :func:`table3`)."""
+    base = select(records, pretrained="f_B", split="")
+    blocks = [("pre-trained", 0.0, select(base, method="pre-trained")),
+              ("Retrain", 0.0, select(base, method="Retrain"))]
+    for kind in ("EO", "DP"):
+        for intensity in cfg.intensities:
+            blocks.append((f"Retrain+{kind}", float(intensity),
+                           select(base, method=f"Retrain+{kind}", intensity=float(intensity))))
+    blocks.append(("OURS", 0.0, select(base, method="OURS", rank=cfg.rank, alpha=0.5, **_settings(cfg))))
+    return blocks
+
+
+#: The paper's gaps (Delta_DP = ``dpd``, Delta_EO = ``eo_sum``), each recorded beside its permutation null.
+NULL_GAPS = ("dpd", "eo_sum")
+#: Permutations of :func:`gap_nulls` per gap (p-values resolve 0.005; two-group counted gaps cost microseconds).
+NULL_PERMUTATIONS = 199
+
+
+def null_configurations(records: pd.DataFrame, *, cfg: Any, pretrained: dict[str, str]
+                        ) -> list[tuple[str, str, pd.DataFrame]]:
+    """The rows of Fig. 4, Table 2 and Table 3 whose gaps are reported: ``(table, row, test records)``.
+
+    ``table`` is ``"fig4"``, ``"table2"`` or ``"table3"``; ``row`` names the row as the table does
+    (Fig. 4: ``"<task> / <method>"``; Table 2: ``"<constraint> <intensity> / pre-train|finetune"``; Table 3:
+    ``"<model> <intensity>"``). ``pretrained`` is Fig. 4's pre-trained model per task (as :func:`fig4_summary`).
+    """
+    out = []
+    for task, method, part in _fig4_blocks(records, cfg=cfg, pretrained=pretrained):
+        out.append(("fig4", f"{task} / {method}", part))
+    for kind, intensity, pre, ft in _table2_blocks(records, cfg=cfg):
+        out.append(("table2", f"{kind} {float(intensity):g} / pre-train", pre))
+        out.append(("table2", f"{kind} {float(intensity):g} / finetune", ft))
+    for model, intensity, part in _table3_blocks(records, cfg=cfg):
+        out.append(("table3", f"{model} {float(intensity):g}", part))
+    return out
+
+
+def _models(experiment: Any) -> dict[tuple[str, str], tuple[NewTask, Pretrained]]:
+    """``(task name, pre-trained name) -> (task, pre-trained model)`` of every model the experiment built."""
+    adult = experiment.adult
+    out = {(adult.task.name, pre.name): (adult.task, pre)
+           for pre in (adult.pretrained(), *experiment.fair_models().values(), *experiment.deep_models().values())}
+    experiment.variant_names()  # builds every image model that can be built here
+    for study in experiment.images.values():
+        for pre in study.models.values():
+            if pre is not None:
+                out[(study.task.name, pre.name)] = (study.task, pre)
+    return out
+
+
+def stored_test_predictions(experiment: Any, record: Any, *, specs: dict | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(y, y_pred, s)`` of one test record: the stored logits of its run (``key``), or the pre-trained
+    model's own predictions on the run's test part (a ``"pre-trained"`` record, which has no run of its own).
+
+    Parameters
+    ----------
+    experiment : FisherExperiment
+    record : mapping or namedtuple
+        A test record of :meth:`FisherExperiment.records` (``task``, ``pretrained``, ``method``, ``run``, ``key``).
+    specs : dict, optional
+        ``{key: RunSpec}`` of the grid (default: :func:`jobs` of the experiment's profile).
+    """
+    get = record.get if isinstance(record, dict) else (lambda k: getattr(record, k))
+    task, pre = _models(experiment)[(get("task"), get("pretrained"))]
+    run = int(get("run"))
+    if get("method") == "pre-trained":
+        p = predict_on_features(pre.model.head, task.parts(pre.features, run)[2])
+        return np.asarray(p.y), np.asarray(p.y_pred), np.asarray(p.s)
+    if specs is None:
+        from ._grid import jobs  # the grid imports this module
+
+        specs = {spec.key: spec for spec in jobs(experiment.profile)}
+    spec = specs[get("key")]
+    stored = task.store.load(spec.to_dict())
+    if stored is None:
+        raise RuntimeError(f"run {spec.describe()} is not stored; run the grid first (run_jobs(jobs(profile)))")
+    data = task.pool if spec.method.startswith("Retrain") else pre.features
+    test = task.parts(data, run)[2]
+    return np.asarray(test.y), stored[1]["logits_test"].numpy().argmax(axis=1), np.asarray(test.s)
+
+
+def gap_nulls(experiment: Any, records: pd.DataFrame, *, cfg: Any, pretrained: dict[str, str],
+              gaps: Sequence[str] = NULL_GAPS, n_permutations: int = NULL_PERMUTATIONS) -> pd.DataFrame:
+    """Beside each gap of Fig. 4, Table 2 and Table 3, what exchangeable groups of the same sizes give.
+
+    Per row of those tables (:func:`null_configurations`) and gap (``dpd`` = Delta_DP, ``eo_sum`` = Delta_EO):
+    the observed gap's mean over runs, and :func:`fairlib.metrics.gap_permutation_null` on the test predictions
+    of the row's **first run** (the sex labels permuted over that run's test part, each group keeping its size,
+    ``random_state=0``; every run's test part has the same group sizes, and one run bounds the cost): the null's
+    mean and 95th percentile, that run's observed gap and its one-sided permutation p-value.
+
+    Returns
+    -------
+    DataFrame
+        ``table, row, task, pretrained, method, metric, observed_mean, n_runs, null_run, null_key`` (the run's
+        key; empty for the pre-trained model), ``null_observed, null_mean, null_q95, p_value, excess``
+        (``observed_mean - null_mean``), ``n_permutations``, ``group_sizes``.
+    """
+    from ._grid import jobs  # the grid imports this module
+
+    specs = {spec.key: spec for spec in jobs(experiment.profile)}
+    rows = []
+    for table, label, part in null_configurations(records, cfg=cfg, pretrained=pretrained):
+        if part.empty:
+            continue
+        first = part.sort_values("run", kind="stable").iloc[0]
+        y, y_pred, s = stored_test_predictions(experiment, first.to_dict(), specs=specs)
+        for gap in gaps:
+            observed = part[gap].to_numpy(dtype=float)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # an undefined gap is NaN
+                null = fm.gap_permutation_null(y, y_pred, sensitive_features=s, metric=gap, group_names=(0, 1),
+                                               n_permutations=n_permutations, random_state=0)
+            mean = float(np.nanmean(observed)) if np.isfinite(observed).any() else float("nan")
+            key = first.get("key")
+            rows.append({"table": table, "row": label, "task": first["task"], "pretrained": first["pretrained"],
+                         "method": first["method"], "metric": gap, "observed_mean": mean,
+                         "n_runs": int(np.isfinite(observed).sum()), "null_run": int(first["run"]),
+                         "null_key": key if isinstance(key, str) else "",
+                         "null_observed": null["observed"], "null_mean": null["null_mean"],
+                         "null_q95": null["null_q95"], "p_value": null["p_value"],
+                         "excess": mean - null["null_mean"], "n_permutations": null["n_permutations"],
+                         "group_sizes": null["group_sizes"]})
+    return pd.DataFrame(rows)
