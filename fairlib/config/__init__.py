@@ -28,13 +28,13 @@ from ._fairlora import (FAIRLORA_DATASETS, FAIRLORA_HUB_BACKBONES, FAIRLORA_PROF
                         FairLoRAConfig)
 from ._privacy import PRIVACY_PROFILES, PrivacyLoraConfig
 from ._benchmark import BENCHMARK_PROFILES, BenchmarkConfig, ModalityBudget
-from ._peft_family import PEFT_FAMILY_PROFILES, PeftFamilyConfig
+from ._peft_family import OWN_SIZE, PEFT_FAMILY_PROFILES, PeftFamilyConfig, budget_name
 from ._lora_fairness import (LORA_FAIRNESS_PROFILES, MINILM, STAND_IN_VIT_WEAK, TEXT_METHODS, VISION_METHODS,
                              LoRAFairnessConfig)
 
 __all__ = ["Profile", "get_profile", "overrides_of", "FrozenDict", "freeze", "thaw", "PROFILE_NAMES", "ConfigError",
            "FisherSVDConfig", "FairLoRAConfig", "FAIRLORA_READINGS", "FAIRLORA_DATASETS", "PrivacyLoraConfig",
-           "BenchmarkConfig", "ModalityBudget", "PeftFamilyConfig", "LoRAFairnessConfig", "STAND_IN_VIT",
+           "BenchmarkConfig", "ModalityBudget", "PeftFamilyConfig", "OWN_SIZE", "budget_name", "LoRAFairnessConfig", "STAND_IN_VIT",
            "STAND_IN_VIT_WEAK", "MINILM", "TEXT_METHODS", "VISION_METHODS", "FAIRLORA_HUB_BACKBONES"]
 
 PROFILE_NAMES = ("smoke", "full", "test")
