@@ -181,7 +181,7 @@ def test_per_group_f1_and_ece_are_direct_calls(results, runs, profile):
     task = bm.load_task("adult", profile, pretrained=False)
     split = task.splits(spec.seed, profile.benchmark.split_fractions).test
     _, tensors = RunStore(spec.namespace).load(spec.to_dict())
-    pred, prob = tensors["test_pred"].numpy(), tensors["test_prob"].numpy()
+    pred, prob = tensors["test_pred"].numpy(), tensors["test_prob"].numpy().astype(np.float64)
     row = runs[(runs["run"] == spec.key) & (runs["split"] == "test")].iloc[0]
     for i, group in enumerate(task.group_names):
         members = split.s == i

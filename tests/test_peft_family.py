@@ -175,3 +175,7 @@ def test_levels_and_variance_tasks_are_validated():
     smoke = get_profile("smoke").peft_family
     assert smoke.lambdas_of("adult") == (1.0, 10.0) and smoke.lambdas_of("standin:utk-like:upper-body") == ()
     assert get_profile("test").peft_family.lambdas_of("adult") == ()
+    assert get_profile("smoke").peft_family.budget_seed_limits == (("matched 0.1%", 3),)
+    for bad in ((("matched 3%", 3),), (("recipe", 1),), (("recipe", 2), ("recipe", 3))):
+        with pytest.raises(ConfigError, match="budget_seed_limits"):
+            PeftFamilyConfig(budget_seed_limits=bad)

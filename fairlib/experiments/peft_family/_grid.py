@@ -181,8 +181,9 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None) -> list[RunSpec]:
                 continue
             method = get_peft_method(row["method"])
             lams = (0.0,) + (cfg.lambdas_of(key) if method.kind == "adapter" and row["budget"] != "recipe" else ())
+            limit = dict(cfg.budget_seed_limits).get(row["budget"])
             for lam in lams:
-                for seed in seeds_of(profile, key):
+                for seed in seeds_of(profile, key)[:limit]:
                     out.append(RunSpec.make(
                         NOTEBOOK, profile, row["method"], seed, after=(pre,), task=key, budget=row["budget"],
                         level=row["level"],
