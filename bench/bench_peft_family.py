@@ -1,7 +1,7 @@
 """Cost of each PEFT method of notebook 06: seconds per optimiser step and trainable parameters, as ratios to LoRA.
 
 One run per method on one task of the profile (default: the image stand-in of the ``test`` profile), each method at
-its matched-budget placement (:func:`fairlib.experiments.peft_family.budget_choices`), trained for ``--epochs`` epochs of
+its placement at a matched level (``--budget``, default the largest; :func:`fairlib.experiments.peft_family.budget_choices`), trained for ``--epochs`` epochs of
 the task's training split (the fastest of ``--repeats`` runs is kept, after one untimed warm-up run) through :func:`fairlib.train.fit` (notebook 06's training loop, one torch thread). Prints a
 table: trainable parameters (head included, as ``fit`` trains them), adapter parameters (head excluded, peft's
 count), step seconds (training time / steps), each with its ratio to LoRA's. A method peft refuses is named.
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from fairlib.config import PROFILE_NAMES, get_profile  # noqa: E402
+from fairlib.config import OWN_SIZE, PROFILE_NAMES, get_profile  # noqa: E402
 from fairlib.experiments import benchmark as bm  # noqa: E402
 from fairlib.experiments import peft_family as pf  # noqa: E402
 from fairlib.train import TrainConfig, fit, seed_everything  # noqa: E402
@@ -63,6 +63,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=5, help="epochs per timed run")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per method (the fastest is kept)")
     parser.add_argument("--methods", nargs="+", default=list(pf.PEFT_METHODS), choices=list(pf.PEFT_METHODS))
+    parser.add_argument("--budget", default=None,
+                        help='the adapters\' budget, e.g. "matched 0.1%%" (default: the largest matched level); '
+                             "the references run at their own size")
     args = parser.parse_args()
     if "lora" not in args.methods:
         parser.error("--methods must include lora (the ratios' reference)")
@@ -72,8 +75,12 @@ def main() -> int:
     splits = task.splits(0, profile.benchmark.split_fractions)
     choices = pf.budget_choices(profile)
     rows = []
-    matched = {m: choices[(choices["method"] == m) & (choices["budget"] == "matched")].iloc[0].to_dict()
-               for m in args.methods}
+    levels = choices[choices["budget"].str.startswith("matched")].sort_values("level")["budget"].unique()
+    budget = args.budget or levels[-1]
+    if budget not in set(choices["budget"]):
+        parser.error(f"--budget {budget!r}: valid choices: {sorted(set(choices['budget']) - {OWN_SIZE})}")
+    matched = {m: choices[(choices["method"] == m) & (choices["budget"] == (
+        OWN_SIZE if pf.get_peft_method(m).kind == "reference" else budget))].iloc[0].to_dict() for m in args.methods}
     one_method(task, splits, "lora", matched["lora"], profile, 1)  # warm-up (first-call costs), not timed
     for method in args.methods:
         try:
@@ -87,7 +94,7 @@ def main() -> int:
     lora = table.loc["lora"]
     for column in ("trainable", "adapter", "step_seconds"):
         table[f"{column} / LoRA"] = table[column] / lora[column] if lora[column] else float("nan")
-    print(f"{task.label}, profile {args.profile}: {len(splits.train)} training examples, {args.epochs} epoch(s), "
+    print(f"{task.label}, profile {args.profile}, adapters at {budget}: {len(splits.train)} training examples, {args.epochs} epoch(s), "
           f"fastest of {args.repeats} runs per method, one thread")
     with pd.option_context("display.width", 250, "display.max_columns", None, "display.float_format", "{:.3g}".format):
         print(table)

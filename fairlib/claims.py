@@ -278,8 +278,8 @@ CATALOGUE: tuple[Claim, ...] = (
     Claim("x.p4.fisher_vs_tl", "05", "4", "Paper 4 on the common tasks: Fisher-neutralised SVD is fairer (Delta_DP, "
           "Delta_EO) and no less accurate than TL", "superiority", "dpd+eo_sum+error", -1, dataset=_X_DATA),
     # ---------------------------------------------------------------- notebook 06: the PEFT family (issue 15)
-    # Declared before any notebook-06 run. Paper 1's claim extended to peft's other methods at one matched
-    # budget: LoRA's gaps no larger than each other adapter's by more than the gap margin (0.05).
+    # Declared before any notebook-06 run. Paper 1's claim extended to peft's other methods at each matched
+    # budget level: LoRA's gaps no larger than each other adapter's by more than the gap margin (0.05).
     Claim("06.lora_not_less_fair", "06", "1", "LoRA is not less fair than the other PEFT methods at the same "
           "budget of trainable parameters (DPD, EOD)", "equivalence", "dpd+eo_max", -1, _m("dpd", "eo_max"),
           dataset=_X06_DATA),

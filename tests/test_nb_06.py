@@ -43,7 +43,7 @@ def test_outputs_exist(results):
     for name in names:
         for suffix in ("png", "pdf"):
             assert (paths.FIGURES / "test" / f"{name}.{suffix}").exists(), name
-    for name in ("06_budgets", "06_summary"):
+    for name in ("06_budgets", "06_summary", "06_groups_table"):
         for suffix in ("csv", "md"):
             assert (paths.FIGURES / "test" / f"{name}.{suffix}").exists(), name
 
@@ -59,16 +59,25 @@ def test_recorded_runs_are_the_declared_grid_one_to_one(results, runs, profile):
     assert seconds["runs_trained_now"] + seconds["runs_stored"] == len(grid)
     assert results["metrics"]["seeds"] == {key: list(pf.seeds_of(profile, key)) for key in profile.peft_family.tasks}
     assert all(v == list(profile.seeds) for v in results["metrics"]["seeds"].values())  # no limit at test
-    # every declared method ran on every seed of each task, unless listed as skipped (with its reason)
-    skipped = {(s["task"], s["method"]): s["reason"] for s in results["metrics"]["skipped"]}
+    # every declared method ran on every seed of each task and budget, unless listed as skipped (with its reason)
+    skipped = {(s["task"], s["budget"], s["method"]): s["reason"] for s in results["metrics"]["skipped"]}
     assert all(skipped.values())
-    for task in profile.peft_family.tasks:
-        for method in profile.peft_family.methods:
-            part = runs[(runs["task"] == task) & (runs["method"] == method) & (runs["split"] == "test")]
-            if (task, method) in skipped:
-                assert part.empty
-            else:
-                assert sorted(part["seed"]) == sorted(profile.seeds), (task, method)
+    budgets = pd.DataFrame(results["metrics"]["budgets"])
+    cfg = profile.peft_family
+    for task in cfg.tasks:
+        modality = "tabular" if task == "adult" else "image"
+        names = {f"matched {100 * level:.4g}%" for level in cfg.levels(modality)}
+        assert set(budgets.loc[budgets["task"] == task, "budget"]) == names | {"own size"}  # no recipe at test
+        for budget in names | {"own size"}:
+            for method in cfg.methods:
+                if (pf.get_peft_method(method).kind == "reference") != (budget == "own size"):
+                    continue
+                part = runs[(runs["task"] == task) & (runs["budget"] == budget) & (runs["method"] == method)
+                            & (runs["split"] == "test")]
+                if (task, budget, method) in skipped:
+                    assert part.empty
+                else:
+                    assert sorted(part["seed"]) == sorted(profile.seeds), (task, budget, method)
 
 
 def test_per_group_numbers_give_the_recorded_aggregates(runs):
@@ -93,7 +102,7 @@ def test_trainable_counts_are_peft_counts_and_hand_counts(results, runs, profile
 
     budgets = pd.DataFrame(results["metrics"]["budgets"])
     test = runs[runs["split"] == "test"]
-    counts = test.groupby(["task", "method"])[["trainable_parameters", "adapter_parameters"]].agg(set)
+    counts = test.groupby(["task", "budget", "method"])[["trainable_parameters", "adapter_parameters"]].agg(set)
     assert all(len(v) == 1 for v in counts["trainable_parameters"])  # one count per method, every seed
     spec = profile.stand_in_vit
     d, layers = spec.hidden_size, spec.num_hidden_layers
@@ -102,11 +111,11 @@ def test_trainable_counts_are_peft_counts_and_hand_counts(results, runs, profile
         model = make()
         head = sum(p.numel() for p in model.head.parameters())
         backbone = sum(p.numel() for p in model.backbone.parameters())
-        for (t, method), row in counts.loc[task:task].iterrows():
+        for (t, budget, method), row in counts.loc[task:task].iterrows():
             trainable, adapter = next(iter(row["trainable_parameters"])), next(iter(row["adapter_parameters"]))
             assert trainable == adapter + head
             choice = budgets[(budgets["task"] == task) & (budgets["method"] == method)
-                             & (budgets["budget"] == "matched")].iloc[0]
+                             & (budgets["budget"] == budget)].iloc[0]
             assert adapter == choice["adapter_parameters"]  # what ran is what the search chose
             placement = pf.Placement(choice["modules"], _int(choice["layers"]), _int(choice["width"])) \
                 if pf.get_peft_method(method).kind == "adapter" else None
@@ -118,27 +127,30 @@ def test_trainable_counts_are_peft_counts_and_hand_counts(results, runs, profile
             elif method == "bitfit":
                 assert adapter == sum(p.numel() for n, p in model.backbone.named_parameters() if n.endswith("bias"))
             elif method == "lora" and task.startswith("standin"):
-                assert choice["modules"] == "qv"  # query and value, d x d each: r (d + d) per module
+                modules = {"v": 1, "qv": 2}[choice["modules"]]  # value (and query), d x d each: r (d + d) per module
                 n_layers = _int(choice["layers"]) or layers  # None: every block
-                assert adapter == n_layers * 2 * int(choice["width"]) * 2 * d
+                assert adapter == n_layers * modules * int(choice["width"]) * 2 * d
             elif method == "lora" and task == "adult":
                 assert choice["modules"] == "hidden"  # the MLP's 34 -> 20 layer
                 assert adapter == int(choice["width"]) * (34 + profile.fisher.hidden)
-    # matched adapters within the tolerance of their target
-    matched = budgets[(budgets["budget"] == "matched") & budgets["within"]]
+    # matched adapters within the tolerance of their target, and each level's target its share of the backbone
+    matched = budgets[budgets["budget"].str.startswith("matched")]
+    assert (matched["target"] == (matched["level"] * matched["backbone_parameters"]).round()).all()
+    assert (matched["budget"] == matched["level"].map(lambda v: f"matched {100 * v:.4g}%")).all()
+    matched = matched[matched["within"]]
     assert (abs(matched["adapter_parameters"] - matched["target"]) <= profile.peft_family.tolerance * matched["target"]).all()
 
 
 def test_summary_and_heatmaps_are_means_of_the_recorded_runs(results, runs):
     from fairlib.metrics import METRICS
 
-    test = runs[(runs["split"] == "test") & (runs["budget"] == "matched") & (runs["lam"] == 0.0)]
+    test = runs[(runs["split"] == "test") & (runs["lam"] == 0.0)]
     summary = pd.DataFrame(results["metrics"]["summary"])
-    assert len(summary) == len(test.groupby(["task", "method"]))
+    assert len(summary) == len(test.groupby(["task", "budget", "method"]))
     for row in summary.itertuples(index=False):
-        part = test[(test["task"] == row.task) & (test["method"] == row.method)]
+        part = test[(test["task"] == row.task) & (test["budget"] == row.budget) & (test["method"] == row.method)]
         assert row.seeds == part["seed"].nunique()
-        for metric in ("accuracy", "worst_group_accuracy", "dpd", "eo_max"):
+        for metric in ("accuracy", "worst_group_accuracy", "dpd", "eo_max", "ece", "worst_group_ece"):
             values = part[metric].to_numpy(dtype=float)
             assert getattr(row, f"{metric}_mean") == pytest.approx(values.mean())
             low, high = METRICS[metric].bounds
@@ -146,10 +158,47 @@ def test_summary_and_heatmaps_are_means_of_the_recorded_runs(results, runs):
             assert getattr(row, f"{metric}_ci_high") <= values.max() + 1e-12 <= high + 1e-12
     for task, table in results["metrics"]["heatmaps"].items():
         table = pd.DataFrame(table).set_index("method")
-        part = test[test["task"] == task]
+        budget = results["metrics"]["heatmap_budgets"][task]
+        part = test[(test["task"] == task) & test["budget"].isin([budget, "own size"])]
+        # the heat map's budget is the matched level with the most adapters run
+        adapters = test[(test["task"] == task) & test["budget"].str.startswith("matched")]
+        assert adapters.groupby("budget")["method"].nunique().max() == part.loc[part["budget"] == budget, "method"].nunique()
         for label, row in table.iterrows():
             for group, value in row.items():
                 assert value == pytest.approx(part.loc[part["method_label"] == label, f"accuracy[{group}]"].mean())
+
+
+def test_per_group_f1_and_ece_are_direct_calls(results, runs, profile):
+    # the per-group table's F1 and ECE are the seeds' means of sklearn's F1 and a hand-computed 15-bin ECE
+    from sklearn.metrics import f1_score
+
+    from fairlib.experiments import benchmark as bm
+    from fairlib.experiments import peft_family as pf
+    from fairlib.train import RunStore
+
+    groups = pd.DataFrame(results["metrics"]["groups"])
+    spec = next(s for s in pf.jobs(profile) if s.method == "lora" and s.param("task") == "adult")
+    task = bm.load_task("adult", profile, pretrained=False)
+    split = task.splits(spec.seed, profile.benchmark.split_fractions).test
+    _, tensors = RunStore(spec.namespace).load(spec.to_dict())
+    pred, prob = tensors["test_pred"].numpy(), tensors["test_prob"].numpy().astype(np.float64)
+    row = runs[(runs["run"] == spec.key) & (runs["split"] == "test")].iloc[0]
+    for i, group in enumerate(task.group_names):
+        members = split.s == i
+        assert row[f"f1[{group}]"] == pytest.approx(f1_score(split.y[members], pred[members]), abs=1e-12)
+        confidence, correct = prob[members].max(axis=1), prob[members].argmax(axis=1) == split.y[members]
+        bins = np.clip(np.ceil(confidence * 15).astype(int) - 1, 0, 14)  # bins (k/15, (k+1)/15], the first holds 0
+        ece = sum(abs(correct[bins == b].mean() - confidence[bins == b].mean()) * (bins == b).mean()
+                  for b in range(15) if (bins == b).any())
+        assert row[f"ece[{group}]"] == pytest.approx(ece, abs=1e-9)
+    seeds_rows = runs[(runs["split"] == "test") & (runs["task"] == "adult") & (runs["budget"] == spec.param("budget"))
+                      & (runs["method"] == "lora") & (runs["lam"] == 0.0)]
+    for group in task.group_names:
+        mine = groups[(groups["task"] == "adult") & (groups["budget"] == spec.param("budget"))
+                      & (groups["method"] == "lora") & (groups["group"] == group)].iloc[0]
+        assert mine["seeds"] == len(seeds_rows)
+        for metric in ("accuracy", "f1", "ece"):
+            assert mine[metric] == pytest.approx(seeds_rows[f"{metric}[{group}]"].mean())
 
 
 def test_recorded_null_equals_a_direct_call(runs, profile):
@@ -194,8 +243,9 @@ def test_claims_are_valid_engine_rows_of_the_recorded_runs(results, runs, profil
     if lora["verdict"] != "not run":  # Adult (real data) decides: paired by seed, every seed
         assert lora["n"] == len(profile.seeds)
         assert lora["deciding"].startswith("Adult")
-        other, metric = lora["deciding"].split(" | ")[1].split(" - ")[1], lora["deciding"].split(" | ")[2]
-        part = test[test["task"] == "adult"]
+        _, budget, pair, metric = lora["deciding"].split(" | ")
+        other = pair.split(" - ")[1]
+        part = test[(test["task"] == "adult") & (test["budget"] == budget)]
         diff = (part[part["method"] == "lora"].set_index("seed")[metric]
                 - part[part["method"] == other].set_index("seed")[metric])
         assert lora["estimate"] == pytest.approx(diff.mean())

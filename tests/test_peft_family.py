@@ -2,6 +2,7 @@
 
 import copy
 import re
+import warnings
 
 import pytest
 import torch
@@ -64,15 +65,66 @@ def test_ia3_count_by_hand(vit):
     assert pf.adapter_parameters(model, 130) == 4 * 512
 
 
-@pytest.mark.parametrize("key", [k for k, m in pf.PEFT_METHODS.items() if m.kind == "adapter"])
-def test_matched_budget_within_ten_percent_on_the_vit(vit, key):
-    target = round(0.015 * 138_368)
+ADAPTERS = [k for k, m in pf.PEFT_METHODS.items() if m.kind == "adapter"]
+
+
+@pytest.mark.parametrize("level", [0.001, 0.01])
+@pytest.mark.parametrize("key", ADAPTERS)
+def test_matched_budget_within_ten_percent_on_the_vit(vit, key, level):
+    # the smoke profile's two image levels: ~0.1% and ~1% of the stand-in ViT's 138,368 backbone parameters
+    assert get_profile("smoke").peft_family.levels("image") == (0.001, 0.01)
+    target = round(level * 138_368)
     choice = pf.match_budget(vit, key, target, tolerance=0.10)
-    assert choice.within, choice.reason
-    assert abs(choice.adapter_parameters - target) <= 0.10 * target
-    # the count is peft's for the chosen placement
+    # the count is peft's for the chosen placement, reached or not
     model = pf.wrap(vit(), key, choice.placement)
     assert model.get_nb_trainable_parameters()[0] - 130 == choice.adapter_parameters
+    if choice.within:
+        assert abs(choice.adapter_parameters - target) <= 0.10 * target
+    else:  # recorded as skipped, with the nearest count in the reason
+        assert abs(choice.adapter_parameters - target) > 0.10 * target
+        assert "not reachable" in choice.reason and f"{choice.adapter_parameters:,}" in choice.reason
+
+
+def test_lora_reaches_both_levels_by_hand(vit):
+    # 0.1% = 138: rank 1 on the value projection of one block, 1 * (64 + 64) = 128 (-7%);
+    # 1% = 1,384: rank 11 there, 11 * 128 = 1,408 (+1.7%)
+    for level, count in ((0.001, 128), (0.01, 1408)):
+        choice = pf.match_budget(vit, "lora", round(level * 138_368), tolerance=0.10)
+        assert choice.within and choice.adapter_parameters == count
+
+
+@pytest.mark.parametrize("key", ADAPTERS)
+def test_recipe_is_peft_default(vit, key):
+    import dataclasses
+
+    import peft
+
+    # the recipe's width is the default of peft's config class, and its count that of peft's default config on the
+    # same modules (peft has no default module list for this ViT: the recipe's module set is given to both)
+    width_field = {"lora": "r", "dora": "r", "rslora": "r", "vera": "r", "loha": "r", "lokr": "r",
+                   "adalora": "init_r", "oft": "oft_block_size", "boft": "boft_block_size", "ia3": None}[key]
+    config_class = {"lora": peft.LoraConfig, "dora": peft.LoraConfig, "rslora": peft.LoraConfig,
+                    "vera": peft.VeraConfig, "loha": peft.LoHaConfig, "lokr": peft.LoKrConfig,
+                    "adalora": peft.AdaLoraConfig, "oft": peft.OFTConfig, "boft": peft.BOFTConfig,
+                    "ia3": peft.IA3Config}[key]
+    defaults = {f.name: f.default for f in dataclasses.fields(config_class)}
+    recipe = pf.get_peft_method(key).recipe
+    assert recipe.layers is None  # every block
+    if width_field:
+        assert recipe.width == defaults[width_field]
+    choice = pf.recipe_choice(vit, key)
+    assert choice.within and choice.reason is None and choice.target is None
+    model = vit()
+    targets = pf.target_regex(model, recipe.modules, None)
+    extra = {"use_dora": True} if key == "dora" else {"use_rslora": True} if key == "rslora" else {}
+    if key == "ia3":
+        extra = {"feedforward_modules": pf.target_regex(model, recipe.modules, None, names=("fc2",))}
+    if key == "adalora":
+        extra = {"total_step": 100}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        default = peft.get_peft_model(model, config_class(target_modules=targets, modules_to_save=["head"], **extra))
+    assert default.get_nb_trainable_parameters()[0] - 130 == choice.adapter_parameters
 
 
 def test_unreachable_budget_is_reported_not_hidden():
@@ -109,3 +161,21 @@ def test_seeds_and_seed_limits():
             PeftFamilyConfig(seed_limits=bad)
     with pytest.raises(ConfigError, match="seeds"):
         PeftFamilyConfig(seeds=(1, 1))
+
+
+def test_levels_and_variance_tasks_are_validated():
+    from fairlib.config import budget_name
+
+    assert budget_name(0.001) == "matched 0.1%" and budget_name(0.08) == "matched 8%" and budget_name(None) == "recipe"
+    for bad in ((), (0.0,), (1.0,), (0.01, 0.01), (True,)):
+        with pytest.raises(ConfigError, match="levels_image"):
+            PeftFamilyConfig(levels_image=bad)
+    with pytest.raises(ConfigError, match="variance_tasks"):
+        PeftFamilyConfig(variance_tasks=())
+    smoke = get_profile("smoke").peft_family
+    assert smoke.lambdas_of("adult") == (1.0, 10.0) and smoke.lambdas_of("standin:utk-like:upper-body") == ()
+    assert get_profile("test").peft_family.lambdas_of("adult") == ()
+    assert get_profile("smoke").peft_family.budget_seed_limits == (("matched 0.1%", 3),)
+    for bad in ((("matched 3%", 3),), (("recipe", 1),), (("recipe", 2), ("recipe", 3))):
+        with pytest.raises(ConfigError, match="budget_seed_limits"):
+            PeftFamilyConfig(budget_seed_limits=bad)

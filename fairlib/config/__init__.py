@@ -29,7 +29,7 @@ from ._fairlora import (FAIRLORA_DATASETS, FAIRLORA_HUB_BACKBONES, FAIRLORA_PROF
                         FairLoRAConfig)
 from ._privacy import PAPER_PRIVACY_TASKS, PRIVACY_PROFILES, VIT_BASE_IN21K, PrivacyLoraConfig
 from ._benchmark import BENCHMARK_PROFILES, BenchmarkConfig, ModalityBudget
-from ._peft_family import PEFT_FAMILY_PROFILES, PeftFamilyConfig
+from ._peft_family import OWN_SIZE, PEFT_FAMILY_PROFILES, PeftFamilyConfig, budget_name
 from ._lora_fairness import (AUTHORS_RECIPES, AUTHORS_SHADOW_RECIPES, LORA_FAIRNESS_PROFILES, MINILM,
                              PAPER_TEXT_BACKBONES, PAPER_VISION_BACKBONES, STAND_IN_VIT_WEAK, TEXT_METHODS,
                              VISION_METHODS, LoRAFairnessConfig)
@@ -37,7 +37,8 @@ from ._lora_fairness import (AUTHORS_RECIPES, AUTHORS_SHADOW_RECIPES, LORA_FAIRN
 __all__ = ["Profile", "get_profile", "overrides_of", "FrozenDict", "freeze", "thaw", "PROFILE_NAMES", "ConfigError",
            "FisherSVDConfig", "FAIR_PENALTY_FORMS", "ADULT_TABLE1_SIZES", "FairLoRAConfig", "FAIRLORA_READINGS",
            "FAIRLORA_DATASETS", "PrivacyLoraConfig",
-           "BenchmarkConfig", "ModalityBudget", "PeftFamilyConfig", "LoRAFairnessConfig", "STAND_IN_VIT",
+           "BenchmarkConfig", "ModalityBudget", "PeftFamilyConfig", "OWN_SIZE", "budget_name",
+           "LoRAFairnessConfig", "STAND_IN_VIT",
            "STAND_IN_VIT_WEAK", "MINILM", "TEXT_METHODS", "VISION_METHODS", "FAIRLORA_HUB_BACKBONES",
            # the papers' and the authors' own values (the paper side of fairlib.fidelity)
            "PAPER_VISION_BACKBONES", "PAPER_TEXT_BACKBONES", "AUTHORS_RECIPES", "AUTHORS_SHADOW_RECIPES",

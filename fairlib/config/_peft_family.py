@@ -8,15 +8,36 @@ from typing import ClassVar, Optional
 from .._validation import ConfigError, bounded, check_seed_limits, check_seed_list, choice, validate_fields
 from ._tasks import check_task_key
 
-__all__ = ["PeftFamilyConfig", "PEFT_FAMILY_PROFILES", "PEFT_FAMILY_METHODS", "PEFT_FAMILY_BUDGETS"]
+__all__ = ["PeftFamilyConfig", "PEFT_FAMILY_PROFILES", "PEFT_FAMILY_METHODS", "PEFT_FAMILY_BUDGETS", "OWN_SIZE",
+           "budget_name"]
 
 #: Every method of notebook 06, in display order (keys of :data:`fairlib.experiments.peft_family.PEFT_METHODS`).
 #: The last three are references (linear probe, BitFit, full fine-tuning), not adapters with a width.
 PEFT_FAMILY_METHODS = ("lora", "dora", "rslora", "vera", "ia3", "loha", "lokr", "adalora", "oft", "boft",
                        "bitfit", "probe", "full")
-#: ``matched``: each adapter's width (rank, block size, module set, layers) chosen so its trainable parameters
-#: are nearest to ``target_fraction`` of the backbone; ``recipe``: each method's recommended setting.
+#: ``matched``: at each level of ``levels_<modality>``, each adapter's width (rank, block size, module set, layers)
+#: chosen so its trainable parameters are nearest that share of the backbone; ``recipe``: each method's
+#: recommended setting (peft's default width on peft's default module set). The references (probe, BitFit,
+#: full) have one size of their own and run once per task, under the budget :data:`OWN_SIZE`.
 PEFT_FAMILY_BUDGETS = ("matched", "recipe")
+#: The budget name of the references' runs (their own size, never matched).
+OWN_SIZE = "own size"
+
+
+def budget_name(level: float | None) -> str:
+    """The budget's name in records, tables and figures: ``"matched 0.1%"`` for ``level=0.001``; None: ``"recipe"``."""
+    return "recipe" if level is None else f"matched {100 * float(level):.4g}%"
+
+
+def _check_levels(cfg: "PeftFamilyConfig") -> None:
+    import math
+
+    for modality in ("image", "tabular", "text"):
+        levels = getattr(cfg, f"levels_{modality}")
+        if (not levels or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                              or not 0 < v < 1 for v in levels) or len(set(levels)) != len(levels)):
+            raise ConfigError(f"PeftFamilyConfig.levels_{modality} = {levels!r} is invalid: one or more distinct "
+                              f"shares of the backbone in (0, 1), e.g. (0.001, 0.01)")
 
 
 @dataclass(frozen=True)
@@ -36,10 +57,13 @@ class PeftFamilyConfig:
         applicable with peft's reason.
     budgets : tuple of str
         Keys of :data:`PEFT_FAMILY_BUDGETS`.
-    target_fraction_image, target_fraction_tabular, target_fraction_text : float
-        Matched budget: trainable adapter parameters (the classification head, trained by every method, not
-        counted) as a share of the backbone's parameters. A method whose nearest width misses the target by
-        more than ``tolerance`` is recorded as "budget not reachable" and left out of the matched comparisons.
+    levels_image, levels_tabular, levels_text : tuple of float
+        Matched budgets: trainable adapter parameters (the classification head, trained by every method, not
+        counted) as shares of the backbone's parameters, one matched budget per level (issue 15: ~0.1% and
+        ~1%). A method whose nearest width misses a level's target by more than ``tolerance`` is recorded as
+        "budget not reachable" at that level and left out of its comparisons. Adult's MLP has 700 backbone
+        parameters: 0.1% and 1% (0.7 and 7 parameters) are below every adapter's smallest size, so the tabular
+        levels add 8% (56 parameters), the level at which Adult's methods can be compared.
     tolerance : float
         Largest relative distance of a matched budget from its target.
     epochs_image, epochs_tabular, epochs_text : int
@@ -51,6 +75,10 @@ class PeftFamilyConfig:
     variance_lambdas : tuple of float
         FairLoRA's loss-variance term (``lambda * Var_g(per-group loss)``) added to each adapter at these
         strengths, the strength chosen on validation; empty: not run.
+    variance_tasks : tuple of str, optional
+        The tasks whose adapters run the variance term (None: every task; a key not in ``tasks`` has no
+        effect). Smoke: Adult only, the task that decides the claim (the stand-in image task at two levels would
+        add ~300 runs).
     variance_groups : {"class", "attribute", "class_attribute"}
     permutations : int
         Permutations of the group labels for the gap's null distribution (:func:`fairlib.metrics.gap_permutation_null`).
@@ -61,6 +89,10 @@ class PeftFamilyConfig:
     seed_limits : tuple of (str, int) pairs
         Tasks that run only the first ``n`` of the seeds, to keep a profile's cost: ``(("standin:...", 3),)``
         (a limit for a task not in ``tasks`` has no effect). No profile limits a task today.
+    budget_seed_limits : tuple of (str, int) pairs
+        Budgets (by name, ``"matched 0.1%"``, ``"recipe"``) that run only the first ``n`` of a task's seeds.
+        Smoke: the 0.1% level on 3 seeds (the 1% level, and Adult's 8%, keep 10: >= 10 seeds per compared
+        method at a matched budget).
     """
 
     notebook: ClassVar[str] = "06"
@@ -68,9 +100,9 @@ class PeftFamilyConfig:
     tasks: tuple[str, ...] = ("adult", "standin:utk-like:upper-body")
     methods: tuple[str, ...] = PEFT_FAMILY_METHODS
     budgets: tuple[str, ...] = ("matched",)
-    target_fraction_image: float = bounded(0.015, gt=0, lt=1)
-    target_fraction_tabular: float = bounded(0.08, gt=0, lt=1)
-    target_fraction_text: float = bounded(0.01, gt=0, lt=1)
+    levels_image: tuple[float, ...] = (0.001, 0.01)
+    levels_tabular: tuple[float, ...] = (0.001, 0.01, 0.08)
+    levels_text: tuple[float, ...] = (0.001, 0.01)
     tolerance: float = bounded(0.10, gt=0, lt=1)
     epochs_image: int = bounded(3, ge=1)
     epochs_tabular: int = bounded(5, ge=1)
@@ -80,10 +112,12 @@ class PeftFamilyConfig:
     lr_adapter_tabular: float = bounded(1e-2, gt=0)
     lr_full_tabular: float = bounded(3e-3, gt=0)
     variance_lambdas: tuple[float, ...] = ()
+    variance_tasks: Optional[tuple[str, ...]] = None
     variance_groups: str = choice("class_attribute", ("class", "attribute", "class_attribute"))
     permutations: int = bounded(200, ge=10)
     seeds: Optional[tuple[int, ...]] = None
     seed_limits: tuple[tuple[str, int], ...] = ()
+    budget_seed_limits: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -101,6 +135,20 @@ class PeftFamilyConfig:
             raise ConfigError(f"PeftFamilyConfig.variance_lambdas = {self.variance_lambdas!r} is invalid: distinct "
                               f"finite numbers > 0 (or empty: not run)")
         check_seed_limits(self)
+        _check_levels(self)
+        names = {budget_name(None)} | {budget_name(v) for m in ("image", "tabular", "text") for v in self.levels(m)}
+        if (any(not (isinstance(p, tuple) and len(p) == 2 and p[0] in names and isinstance(p[1], int)
+                     and not isinstance(p[1], bool) and p[1] >= 2) for p in self.budget_seed_limits)
+                or len({p[0] for p in self.budget_seed_limits}) != len(self.budget_seed_limits)):
+            raise ConfigError(f"PeftFamilyConfig.budget_seed_limits = {self.budget_seed_limits!r} is invalid: "
+                              f"distinct (budget, n >= 2) pairs, budget one of {sorted(names)}")
+        if self.variance_tasks is not None:
+            if not self.variance_tasks or len(set(self.variance_tasks)) != len(self.variance_tasks):
+                raise ConfigError(f"PeftFamilyConfig.variance_tasks = {self.variance_tasks!r} is invalid: distinct "
+                                  f"task keys (or None: every task)")
+            for task in self.variance_tasks:
+                check_task_key(task, where="PeftFamilyConfig.variance_tasks", kinds=("adult", "standin", "celeba",
+                               "utkface", "waterbirds", "text"), default_target=True)
         for name, valid in (("methods", PEFT_FAMILY_METHODS), ("budgets", PEFT_FAMILY_BUDGETS)):
             values = getattr(self, name)
             bad = [v for v in values if v not in valid]
@@ -109,17 +157,23 @@ class PeftFamilyConfig:
             if len(set(values)) != len(values):
                 raise ConfigError(f"PeftFamilyConfig.{name} = {values!r} repeats a value")
 
-    def target_fraction(self, modality: str) -> float:
-        """The matched budget's share of the backbone for ``"tabular"``, ``"image"`` or ``"text"``."""
+    def levels(self, modality: str) -> tuple[float, ...]:
+        """The matched budgets' shares of the backbone for ``"tabular"``, ``"image"`` or ``"text"``."""
         if modality not in ("tabular", "image", "text"):
             raise ConfigError(f"modality={modality!r}; valid choices: ('tabular', 'image', 'text')")
-        return getattr(self, f"target_fraction_{modality}")
+        return tuple(float(v) for v in getattr(self, f"levels_{modality}"))
 
     def epochs(self, modality: str) -> int:
         """Fine-tuning epochs of ``modality``."""
         if modality not in ("tabular", "image", "text"):
             raise ConfigError(f"modality={modality!r}; valid choices: ('tabular', 'image', 'text')")
         return getattr(self, f"epochs_{modality}")
+
+    def lambdas_of(self, task: str) -> tuple[float, ...]:
+        """The variance term's strengths run on ``task`` (empty when ``variance_tasks`` leaves it out)."""
+        if self.variance_tasks is not None and task not in self.variance_tasks:
+            return ()
+        return tuple(float(v) for v in self.variance_lambdas)
 
     def lr(self, modality: str, *, full: bool) -> float:
         """Learning rate of full fine-tuning (``full=True``) or of every other method, for ``modality``."""
@@ -142,12 +196,18 @@ PEFT_FAMILY_PROFILES = {
     # 10 seeds on every task: every paired comparison of a claim rests on 10 seeds (issue 15). Measured with the image
     # stand-in at 3 seeds: 188 CPU s for the whole notebook (108 runs, the budget search, the notebook), an image run
     # ~1.7 s of training against Adult's ~0.3 s; 10 image seeds add ~90 such runs, within the ~600 CPU s budget.
-    "smoke": PeftFamilyConfig(seeds=tuple(range(10))),
+    # The matched budget at 0.1% and 1% of the backbone (8% too on Adult's MLP, where 0.1% and 1% are below every
+    # adapter's smallest size); the recipe budget at the full profile only (it would add ~100 image runs). The
+    # variance term at lambda 1 and 10 on Adult, the task that decides the claim (4 adapters reach 8% there).
+    # Estimate (per-run costs measured before: image 1.7 s, Adult 0.3 s of training, ~1 s per run of loading and
+    # evaluation): 0.1% on 10 image seeds would give ~180 image + ~150 Adult runs, ~700 CPU s, ~350 s on 2 cores;
+    # the 0.1% level on 3 seeds cuts 42 image runs (~110 CPU s): ~590 CPU s, ~5 min.
+    "smoke": PeftFamilyConfig(seeds=tuple(range(10)), variance_lambdas=(1.0, 10.0), variance_tasks=("adult",),
+                              budget_seed_limits=(("matched 0.1%", 3),)),
     # The papers' data (notebook 05's full tasks): ViT-Base on UTK-Face (five race groups) and CelebA, Adult;
-    # both budgets, two matched sizes would need two target fractions: the issue's 0.1% and 1% are left as one
-    # fraction per profile here.
+    # both budgets, the matched one at 0.1% and 1% of the backbone (and 8% on Adult's small MLP).
     "full": PeftFamilyConfig(tasks=("adult", "utkface:gender", "celeba:Smiling"), budgets=PEFT_FAMILY_BUDGETS,
-                             target_fraction_image=0.01, epochs_image=5, lr_adapter=5e-4, lr_full=1e-5,
+                             epochs_image=5, lr_adapter=5e-4, lr_full=1e-5,
                              variance_lambdas=(0.1, 1.0, 10.0), permutations=1000),
     # Small: three adapters and two references at two seeds, on both tasks (the notebook test's budget).
     "test": PeftFamilyConfig(methods=("lora", "ia3", "vera", "bitfit", "full"), epochs_image=1,

@@ -6,7 +6,8 @@ trainable adapter parameters are within ``tolerance`` of a share of the backbone
 Grid: :func:`jobs` / :func:`run_job`; records: :func:`collect`; outputs in :mod:`._analysis`.
 """
 
-from ._analysis import (SUMMARY_METRICS, claim_rows, group_accuracy_table, plot_accuracy_vs_gap, plot_gap_vs_parameters,
+from ._analysis import (SUMMARY_METRICS, claim_rows, comparison_budget, group_accuracy_table, group_metrics_long,
+                        group_table, plot_accuracy_vs_gap, plot_gap_vs_parameters,
                         plot_group_heatmap, summary_table)
 from ._grid import NOTEBOOK, backbone_parameters, budget_choices, collect, jobs, run_job, seeds_of, skipped, train_job
 from ._methods import (FEEDFORWARD, MODULE_SETS, PEFT_METHODS, BudgetChoice, NotApplicable, PeftMethod, Placement,
@@ -17,5 +18,6 @@ __all__ = ["NOTEBOOK", "seeds_of", "jobs", "run_job", "train_job", "collect", "b
            "PEFT_METHODS", "PeftMethod", "Placement", "BudgetChoice", "NotApplicable", "MODULE_SETS", "FEEDFORWARD",
            "get_peft_method", "placements", "target_regex", "wrap", "trainable_names", "adapter_parameters",
            "head_parameters", "match_budget", "recipe_choice", "adalora_allocation", "SUMMARY_METRICS",
+           "comparison_budget", "group_table", "group_metrics_long",
            "summary_table", "group_accuracy_table", "plot_gap_vs_parameters", "plot_group_heatmap",
            "plot_accuracy_vs_gap", "claim_rows"]

@@ -10,20 +10,25 @@ import pandas as pd
 from ... import evidence
 from ... import metrics as fm
 from ...claims import claims_of
+from ...config import OWN_SIZE
 
-__all__ = ["SUMMARY_METRICS", "summary_table", "group_accuracy_table", "plot_gap_vs_parameters",
+__all__ = ["SUMMARY_METRICS", "summary_table", "comparison_budget", "group_table", "group_accuracy_table",
+           "group_metrics_long", "plot_gap_vs_parameters",
            "plot_group_heatmap", "plot_accuracy_vs_gap", "claim_rows"]
 
-SUMMARY_METRICS = ("accuracy", "worst_group_accuracy", "dpd", "eo_max")
+SUMMARY_METRICS = ("accuracy", "worst_group_accuracy", "dpd", "eo_max", "ece", "worst_group_ece")
 
 
-def summary_table(records: pd.DataFrame, *, budget: str = "matched", lam: float = 0.0) -> pd.DataFrame:
-    """Test metrics per (task, method): mean and bounded 95% interval over seeds, seeds, adapter parameters."""
-    part = records[(records["split"] == "test") & (records["budget"] == budget) & (records["lam"] == lam)]
+def summary_table(records: pd.DataFrame, *, lam: float = 0.0) -> pd.DataFrame:
+    """Test metrics per (task, budget, method): mean and bounded 95% interval over seeds, seeds, adapter parameters.
+
+    ``budget`` names the budget (``"matched 0.1%"``, ``"recipe"``, ``"own size"`` for the references).
+    """
+    part = records[(records["split"] == "test") & (records["lam"] == lam)]
     rows = []
-    for (task, method), g in part.groupby(["task", "method"], sort=False):
-        row = {"task": task, "method": method, "method_label": g["method_label"].iloc[0], "kind": g["kind"].iloc[0],
-               "task_label": g["task_label"].iloc[0], "stand_in": bool(g["stand_in"].iloc[0]),
+    for (task, budget, method), g in part.groupby(["task", "budget", "method"], sort=False):
+        row = {"task": task, "budget": budget, "method": method, "method_label": g["method_label"].iloc[0],
+               "kind": g["kind"].iloc[0], "task_label": g["task_label"].iloc[0], "stand_in": bool(g["stand_in"].iloc[0]),
                "seeds": int(g["seed"].nunique()), "adapter_parameters": int(g["adapter_parameters"].iloc[0]),
                "step_seconds": float(g["step_seconds"].mean())}
         for metric in SUMMARY_METRICS:
@@ -33,34 +38,71 @@ def summary_table(records: pd.DataFrame, *, budget: str = "matched", lam: float 
             if f"{gap}_null_mean" in g:
                 row[f"{gap}_null_mean"] = float(g[f"{gap}_null_mean"].dropna().mean())
         rows.append(row)
-    return pd.DataFrame(rows).set_index(["task", "method"])
+    return pd.DataFrame(rows).set_index(["task", "budget", "method"])
 
 
-def group_accuracy_table(records: pd.DataFrame, *, task: str, budget: str = "matched",
-                         groups: Sequence[str] | None = None) -> pd.DataFrame:
-    """Method x group mean test accuracy over seeds (the heat map's numbers), at ``lam = 0``.
+def comparison_budget(records: pd.DataFrame, task: str) -> str:
+    """The matched budget of ``task`` at which the most adapters ran (ties: the larger level): the heat maps'."""
+    part = records[(records["task"] == task) & records["budget"].str.startswith("matched")]
+    if part.empty:
+        raise ValueError(f"task {task!r} has no run at a matched budget; budgets run: "
+                         f"{sorted(records.loc[records['task'] == task, 'budget'].unique())}")
+    counts = part.groupby("budget").agg(methods=("method", "nunique"), level=("level", "first"))
+    return counts.sort_values(["methods", "level"]).index[-1]
 
-    ``groups``: the task's group names, in order (default: every group with a recorded accuracy for ``task``).
+
+def group_table(records: pd.DataFrame, *, task: str, budget: str, metric: str = "accuracy",
+                groups: Sequence[str] | None = None) -> pd.DataFrame:
+    """Method x group mean test ``metric`` over seeds at ``budget`` (and the references, ``"own size"``), ``lam = 0``.
+
+    ``metric``: a per-group column of the records (``accuracy``, ``f1``, ``ece``, ``selection_rate``, ...).
+    ``groups``: the task's group names, in order (default: every group with a recorded value for ``task``).
 
     Raises
     ------
     ValueError
-        If a group of ``groups`` has no recorded accuracy column.
+        If a group of ``groups`` has no recorded column, or ``budget`` has no run for ``task``.
     """
-    part = records[(records["split"] == "test") & (records["budget"] == budget) & (records["lam"] == 0.0)
+    part = records[(records["split"] == "test") & records["budget"].isin([budget, OWN_SIZE]) & (records["lam"] == 0.0)
                    & (records["task"] == task)]
+    if not (part["budget"] == budget).any():
+        raise ValueError(f"budget {budget!r} has no run for task {task!r}; budgets run: "
+                         f"{sorted(records.loc[records['task'] == task, 'budget'].unique())}")
     if groups is None:
-        columns = [c for c in part.columns if c.startswith("accuracy[") and part[c].notna().any()]
+        columns = [c for c in part.columns if c.startswith(f"{metric}[") and part[c].notna().any()]
     else:
-        columns = [f"accuracy[{g}]" for g in groups]
+        columns = [f"{metric}[{g}]" for g in groups]
         missing = [c for c in columns if c not in part.columns]
         if missing:
-            raise ValueError(f"groups {missing} of task {task!r} have no recorded accuracy; recorded: "
-                             f"{[c for c in part.columns if c.startswith('accuracy[')]}")
+            raise ValueError(f"groups {missing} of task {task!r} have no recorded {metric}; recorded: "
+                             f"{[c for c in part.columns if c.startswith(f'{metric}[')]}")
     table = part.groupby("method_label", sort=False)[columns].mean()
-    table.columns = [c[len("accuracy["):-1] for c in columns]
+    table.columns = [c[len(metric) + 1:-1] for c in columns]
     table.index.name = "method"
     return table
+
+
+def group_accuracy_table(records: pd.DataFrame, *, task: str, budget: str,
+                         groups: Sequence[str] | None = None) -> pd.DataFrame:
+    """Method x group mean test accuracy over seeds (the heat map's numbers): :func:`group_table` of accuracy."""
+    return group_table(records, task=task, budget=budget, metric="accuracy", groups=groups)
+
+
+def group_metrics_long(records: pd.DataFrame, *, metrics: Sequence[str] = ("accuracy", "f1", "ece")) -> pd.DataFrame:
+    """Per task, budget, method and group: each per-group ``metric``'s test mean over seeds, and the seeds (``lam = 0``).
+
+    The names are :data:`fairlib.metrics.METRICS`' (``f1``: the group's F1 of the positive class, macro over
+    classes for more than two; ``ece``: the group's expected calibration error, 15 bins).
+    """
+    part = records[(records["split"] == "test") & (records["lam"] == 0.0)]
+    rows = []
+    for (task, budget, method), g in part.groupby(["task", "budget", "method"], sort=False):
+        groups = [c[len("accuracy["):-1] for c in g.columns if c.startswith("accuracy[") and g[c].notna().any()]
+        for group in groups:
+            rows.append({"task": task, "budget": budget, "method": method, "method_label": g["method_label"].iloc[0],
+                         "group": group, "seeds": int(g["seed"].nunique()),
+                         **{m: float(g[f"{m}[{group}]"].mean()) for m in metrics}})
+    return pd.DataFrame(rows)
 
 
 def _colours(records: pd.DataFrame) -> dict:
@@ -77,7 +119,11 @@ def _panel_title(records: pd.DataFrame, task: str) -> str:
 
 
 def plot_gap_vs_parameters(records: pd.DataFrame, *, metric: str = "dpd", title: str = "") -> Any:
-    """Gap against trainable adapter parameters (log x), one marker per method and budget, one panel per task."""
+    """Gap against trainable adapter parameters (log x), one marker per method and budget, one panel per task.
+
+    Markers: circles at the matched budgets, squares at the recipe, diamonds for the references (own size); the
+    legend names each point's budget and seeds.
+    """
     import matplotlib.pyplot as plt
 
     part = records[(records["split"] == "test") & (records["lam"] == 0.0) & (records["adapter_parameters"] > 0)]
@@ -89,7 +135,7 @@ def plot_gap_vs_parameters(records: pd.DataFrame, *, metric: str = "dpd", title:
             s = fm.summarize_over_seeds(g[metric].to_numpy(dtype=float), metric=metric)
             x = g["adapter_parameters"].iloc[0]
             ax.errorbar([x], [s["mean"]], yerr=[[s["mean"] - s["ci_low"]], [s["ci_high"] - s["mean"]]],
-                        fmt="o" if budget == "matched" else "s", capsize=3, color=colours[label], alpha=0.8,
+                        fmt={"recipe": "s", OWN_SIZE: "D"}.get(budget, "o"), capsize=3, color=colours[label], alpha=0.8,
                         label=f"{label} ({budget}, {g['seed'].nunique()} seeds)")
         ax.set_xscale("log")
         ax.minorticks_off()
@@ -118,23 +164,28 @@ def plot_group_heatmap(table: pd.DataFrame, *, title: str = "") -> Any:
     return fig
 
 
-def plot_accuracy_vs_gap(summary: pd.DataFrame, *, metric: str = "dpd", title: str = "") -> Any:
-    """Accuracy against a gap per method, bounded 95% intervals on both axes, one panel per task."""
+def plot_accuracy_vs_gap(summary: pd.DataFrame, *, budgets: dict, metric: str = "dpd", title: str = "") -> Any:
+    """Accuracy against a gap per method, bounded 95% intervals on both axes, one panel per task.
+
+    ``budgets``: per task, the budget shown (with the references, own size); each panel's title names it.
+    """
     import matplotlib.pyplot as plt
 
     tasks = list(dict.fromkeys(summary.index.get_level_values("task")))
     colours = _colours(summary)
     fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        for method, r in summary.loc[task].iterrows():
+        shown = summary.loc[task]
+        shown = shown[shown.index.get_level_values("budget").isin([budgets[task], OWN_SIZE])]
+        for (budget, method), r in shown.iterrows():
             ax.errorbar([r[f"{metric}_mean"]], [r["accuracy_mean"]],
                         xerr=[[r[f"{metric}_mean"] - r[f"{metric}_ci_low"]], [r[f"{metric}_ci_high"] - r[f"{metric}_mean"]]],
                         yerr=[[r["accuracy_mean"] - r["accuracy_ci_low"]], [r["accuracy_ci_high"] - r["accuracy_mean"]]],
                         fmt="o", capsize=3, color=colours[r["method_label"]], alpha=0.8,
-                        label=f"{r['method_label']} ({r['seeds']} seeds)")
+                        label=f"{r['method_label']} ({budget}, {r['seeds']} seeds)")
         ax.set_xlabel(f"{fm.METRICS[metric].label} (test; lower is fairer)")
         ax.set_ylabel("accuracy (test)")
-        ax.set_title(_panel_title(summary.reset_index(), task), fontsize=9)
+        ax.set_title(f"{_panel_title(summary.reset_index(), task)}, {budgets[task]}", fontsize=9)
         ax.legend(fontsize=6, ncol=2)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -150,24 +201,25 @@ def _paired(part: pd.DataFrame, a: str, b: str, metric: str) -> tuple[np.ndarray
 def claim_rows(records: pd.DataFrame, *, tasks: dict, profile: str) -> list[dict]:
     """Notebook 06's catalogue claims (:func:`fairlib.claims.claims_of` ``"06"``) through the claims engine.
 
-    ``06.lora_not_less_fair``: LoRA minus every other adapter at the matched budget, per task and gap, paired by
+    ``06.lora_not_less_fair``: LoRA minus every other adapter at each matched budget, per task and gap, paired by
     seed, Holm-corrected together (non-inferiority with the catalogue's margin). ``06.gap_vs_parameters``: the
     slope of DPD on log2(adapter parameters) over every run of every adapter and budget (and BitFit, full FT).
-    ``06.variance_term_worst_group``: each adapter with the variance term (best lambda on validation) minus
-    without, worst-group accuracy; not run when the profile runs no lambda. Stand-in tasks never decide.
+    ``06.variance_term_worst_group``: each adapter at each matched budget with the variance term (its lambda the
+    best mean validation worst-group accuracy, as notebook 02 chooses) minus without, worst-group accuracy; not run when the profile runs no lambda. Stand-in tasks never decide.
     """
     test = records[records["split"] == "test"]
     rows = []
     for c in claims_of("06"):
         real, stand = {}, {}
         if c.id == "06.lora_not_less_fair":
-            part = test[(test["budget"] == "matched") & (test["lam"] == 0.0) & (test["kind"] == "adapter")]
-            for task, g in part.groupby("task"):
+            part = test[test["budget"].str.startswith("matched") & (test["lam"] == 0.0) & (test["kind"] == "adapter")]
+            for (task, budget), g in part.groupby(["task", "budget"]):
                 for other in [m for m in dict.fromkeys(g["method"]) if m != "lora"]:
                     for metric in c.metric.split("+"):
                         a, b = _paired(g, "lora", other, metric)
                         if len(a) >= 2:
-                            (stand if tasks[task].stand_in else real)[f"{tasks[task].label} | LoRA - {other} | {metric}"] = \
+                            (stand if tasks[task].stand_in else real)[
+                                f"{tasks[task].label} | {budget} | LoRA - {other} | {metric}"] = \
                                 {"a": a, "b": b, "metric": metric}
         elif c.id == "06.gap_vs_parameters":
             part = test[(test["lam"] == 0.0) & (test["adapter_parameters"] > 0)]
@@ -175,18 +227,19 @@ def claim_rows(records: pd.DataFrame, *, tasks: dict, profile: str) -> list[dict
                 (stand if tasks[task].stand_in else real)[tasks[task].label] = {
                     "x": g["adapter_parameters"].to_numpy(dtype=float), "y": g[c.metric].to_numpy(dtype=float)}
         elif c.id == "06.variance_term_worst_group":
-            val = records[(records["split"] == "val") & (records["budget"] == "matched") & (records["lam"] > 0)]
+            val = records[(records["split"] == "val") & records["budget"].str.startswith("matched") & (records["lam"] > 0)]
             if val.empty:
                 rows.append(evidence.not_run(c.id, evidence.Reason.PROFILE,
                                              data=f"no variance_lambdas at the {profile} profile"))
                 continue
-            for (task, method), g in val.groupby(["task", "method"]):
+            for (task, budget, method), g in val.groupby(["task", "budget", "method"]):
                 lam = g.groupby("lam")[c.metric].mean().idxmax()
-                t = test[(test["task"] == task) & (test["method"] == method) & (test["budget"] == "matched")]
+                t = test[(test["task"] == task) & (test["method"] == method) & (test["budget"] == budget)]
                 both = t[t["lam"].isin([0.0, lam])].assign(method=lambda d: np.where(d["lam"] > 0, "with", "without"))
                 a, b = _paired(both, "with", "without", c.metric)
                 if len(a) >= 2:
-                    (stand if tasks[task].stand_in else real)[f"{tasks[task].label} | {method}"] = {"a": a, "b": b}
+                    (stand if tasks[task].stand_in else real)[f"{tasks[task].label} | {budget} | {method}"] = \
+                        {"a": a, "b": b}
         if real:
             rows.append(evidence.evaluate(c.id, comparisons=real, data=f"test split; {profile} profile"))
         elif stand:

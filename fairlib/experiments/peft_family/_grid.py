@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from ... import paths
-from ...config import ConfigError, get_profile, overrides_of
+from ...config import OWN_SIZE, ConfigError, budget_name, get_profile, overrides_of
 from .. import benchmark as bm
 from .._spec import RunSpec
 from ._methods import Placement, adalora_allocation, get_peft_method, head_parameters, match_budget, recipe_choice, wrap
@@ -92,10 +92,11 @@ def _choices_cached(key: str, profile: Any) -> tuple[dict, ...]:
     make = task.make_classifier
     modality = task.modality
     model = make()
-    target = round(cfg.target_fraction(modality) * backbone_parameters(model))
+    backbone = backbone_parameters(model)
+    levels = cfg.levels(modality) if "matched" in cfg.budgets else ()
     ident = json.dumps({"task": bm.task_params(key, profile), "methods": list(cfg.methods), "budgets": list(cfg.budgets),
-                        "target": target, "tolerance": cfg.tolerance, "peft": peft.__version__,
-                        "code": _methods_source_hash()}, sort_keys=True, default=str)
+                        "levels": list(levels), "backbone": backbone, "tolerance": cfg.tolerance,
+                        "peft": peft.__version__, "code": _methods_source_hash()}, sort_keys=True, default=str)
     digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
     if digest in _CHOICES:
         return _CHOICES[digest]
@@ -103,15 +104,21 @@ def _choices_cached(key: str, profile: Any) -> tuple[dict, ...]:
     if path.exists():
         _CHOICES[digest] = tuple(json.loads(path.read_text()))
         return _CHOICES[digest]
+    base = {"task": key, "backbone_parameters": backbone, "head_parameters": head_parameters(model)}
     rows = []
-    for budget in cfg.budgets:
-        for method in cfg.methods:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                choice = (match_budget(make, method, target, tolerance=cfg.tolerance) if budget == "matched"
-                          else recipe_choice(make, method))
-            rows.append({"task": key, "budget": budget, "backbone_parameters": backbone_parameters(model),
-                         "head_parameters": head_parameters(model), **choice.to_dict()})
+    adapters = [m for m in cfg.methods if get_peft_method(m).kind == "adapter"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for level in levels:
+            target = round(level * backbone)
+            for method in adapters:
+                choice = match_budget(make, method, target, tolerance=cfg.tolerance)
+                rows.append({**base, "budget": budget_name(level), "level": level, **choice.to_dict()})
+        if "recipe" in cfg.budgets:
+            for method in adapters:
+                rows.append({**base, "budget": budget_name(None), "level": None, **recipe_choice(make, method).to_dict()})
+        for method in [m for m in cfg.methods if get_peft_method(m).kind == "reference"]:
+            rows.append({**base, "budget": OWN_SIZE, "level": None, **recipe_choice(make, method).to_dict()})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(rows))
@@ -123,9 +130,11 @@ def _choices_cached(key: str, profile: Any) -> tuple[dict, ...]:
 def budget_choices(profile: Any, *, tasks: Sequence[str] | None = None) -> pd.DataFrame:
     """Per task, budget and method: the placement, its trainable adapter parameters and the target.
 
-    Columns: ``task, budget, method, modules, layers, width, adapter_parameters, target, relative_error,
-    within, reason, backbone_parameters, head_parameters``. At the matched budget the references (probe,
-    BitFit, full) are shown against the target too, and always run (they are the references).
+    Columns: ``task, budget, level, method, modules, layers, width, adapter_parameters, target, relative_error,
+    within, reason, backbone_parameters, head_parameters``. ``budget`` names the budget: ``"matched 0.1%"``
+    (``level`` 0.001: the adapters matched to 0.1% of the backbone), ``"recipe"`` (each adapter at its
+    recommended setting, no target) or ``"own size"`` (the references, probe, BitFit and full fine-tuning, at
+    their only size, run once per task).
     """
     profile = _profile(profile)
     rows = [r for key in (tasks or profile.peft_family.tasks) for r in _choices_cached(key, profile)]
@@ -133,10 +142,9 @@ def budget_choices(profile: Any, *, tasks: Sequence[str] | None = None) -> pd.Da
 
 
 def _runs_at(row: dict) -> bool:
-    method = get_peft_method(row["method"])
-    if method.kind == "reference":
-        return row["budget"] == "matched" or row["reason"] is None
-    return bool(row["within"]) if row["budget"] == "matched" else row["reason"] is None
+    if row["budget"].startswith("matched"):
+        return bool(row["within"])
+    return row["reason"] is None or (isinstance(row["reason"], float) and np.isnan(row["reason"]))
 
 
 def skipped(profile: Any) -> pd.DataFrame:
@@ -157,7 +165,9 @@ def _uses(profile: Any, modality: str, method: str) -> dict:
 def jobs(profile: Any, *, tasks: Sequence[str] | None = None) -> list[RunSpec]:
     """Every run of notebook 06 at ``profile``: per task the pre-trained model, then budget x method x lambda x seed.
 
-    ``lam`` is 0 (no variance term) and each of ``variance_lambdas`` for the adapters.
+    Budgets: each matched level and the recipe for the adapters that reach it (:func:`skipped` lists the others),
+    ``"own size"`` for the references. ``lam`` is 0 (no variance term) and each of ``variance_lambdas`` for the
+    adapters at the matched budgets of the tasks in ``variance_tasks``.
     """
     profile = _profile(profile)
     cfg = profile.peft_family
@@ -170,11 +180,13 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None) -> list[RunSpec]:
             if not _runs_at(row):
                 continue
             method = get_peft_method(row["method"])
-            lams = (0.0,) + (tuple(float(v) for v in cfg.variance_lambdas) if method.kind == "adapter" else ())
+            lams = (0.0,) + (cfg.lambdas_of(key) if method.kind == "adapter" and row["budget"] != "recipe" else ())
+            limit = dict(cfg.budget_seed_limits).get(row["budget"])
             for lam in lams:
-                for seed in seeds_of(profile, key):
+                for seed in seeds_of(profile, key)[:limit]:
                     out.append(RunSpec.make(
                         NOTEBOOK, profile, row["method"], seed, after=(pre,), task=key, budget=row["budget"],
+                        level=row["level"],
                         placement={"modules": row["modules"], "layers": row["layers"], "width": row["width"]},
                         adapter_parameters=row["adapter_parameters"], lam=lam, pretrained=pre.key,
                         split_fractions=list(profile.benchmark.split_fractions),
@@ -252,8 +264,10 @@ def run_job(spec: RunSpec) -> None:
 
 
 def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, store: Any = None) -> pd.DataFrame:
-    """One row per stored run and split (``run``: the run's key): metrics (:func:`fairlib.experiments.benchmark.evaluate_split`, with
-    per-group accuracy and worst-group accuracy), the run's counts and seconds.
+    """One row per stored run and split (``run``: the run's key): metrics (:func:`fairlib.experiments.benchmark.evaluate_split`:
+    accuracy, ECE, the gaps and per-group count, F1, selection rate, recall, FPR; with per-group ``accuracy[g]``,
+    ``ece[g]``, worst-group accuracy and worst-group ECE from :func:`fairlib.metrics.evaluate`), the run's counts
+    and seconds.
 
     Raises
     ------
@@ -281,7 +295,7 @@ def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, store: Any 
         method = get_peft_method(spec.method)
         base = {"run": spec.key, "task": key, "task_label": task.label, "stand_in": task.stand_in, "modality": task.modality,
                 "method": spec.method, "method_label": method.label, "kind": method.kind,
-                "budget": spec.param("budget"), "lam": float(spec.param("lam")), "seed": int(spec.seed),
+                "budget": spec.param("budget"), "level": spec.param("level"), "lam": float(spec.param("lam")), "seed": int(spec.seed),
                 **{k: record[k] for k in ("trainable_parameters", "adapter_parameters", "train_seconds",
                                           "step_seconds")}}
         for name in ("val", "test"):
@@ -293,9 +307,12 @@ def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, store: Any 
                 warnings.simplefilter("ignore", UserWarning)
                 extra = fm.evaluate(part.y.astype(np.int64), pred.astype(np.int64),
                                     sensitive_features=part.s.astype(np.int64), group_names=list(task.group_names),
-                                    metrics=["worst_group_accuracy"], classes=list(range(task.num_classes)))
+                                    y_prob=tensors[f"{name}_prob"].numpy(),
+                                    metrics=["worst_group_accuracy", "worst_group_ece"],
+                                    classes=list(range(task.num_classes)))
             per_group = {f"accuracy[{g}]": float((pred[part.s == i] == part.y[part.s == i]).mean())
                          if (part.s == i).any() else float("nan") for i, g in enumerate(task.group_names)}
+            per_group.update({f"ece[{g}]": extra[f"ece[{g}]"] for g in task.group_names})
             null = {}
             if name == "test" and spec.seed == min(seeds_of(profile, key)):  # the gap beside its null, one seed per method
                 with warnings.catch_warnings():
@@ -308,5 +325,6 @@ def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, store: Any 
                         null.update({f"{gap}_null_mean": res["null_mean"], f"{gap}_null_q95": res["null_q95"],
                                      f"{gap}_p_value": res["p_value"]})
             rows.append({**base, "split": name, **metrics, "worst_group_accuracy": extra["worst_group_accuracy"],
+                         "worst_group_ece": extra["worst_group_ece"],
                          **per_group, **null})
     return pd.DataFrame(rows)
