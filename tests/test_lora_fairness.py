@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 from fairlib import metrics as M
 from fairlib.claims import claims_of
 from fairlib.config import ConfigError, LoRAFairnessConfig, get_profile
-from fairlib.config._lora_fairness import (AUTHORS_RECIPES, AUTHORS_SHADOW_RECIPES, MINILM, PAPER_TEXT_BACKBONES,
+from fairlib.config._lora_fairness import (AUTHORS_RECIPES, MINILM, PAPER_TEXT_BACKBONES,
                                            PAPER_VISION_BACKBONES, STAND_IN_VIT, STAND_IN_VIT_WEAK)
 from fairlib.data import IDENTITY_TERMS, RELIGION_GROUPS, TEXT_CATEGORIES, religion_standin
 from fairlib.data._text_standin import CATEGORY_SEVERITY, DEFAULT_CATEGORY_MIX, DEFAULT_NOISE_SD
@@ -108,10 +108,50 @@ def test_full_profile_names_the_papers_models_data_and_the_authors_hyperparamete
     assert c.recipe("meta-llama/Llama-2-7b-hf", "religion", "full") == AUTHORS_RECIPES[
         "meta-llama/Llama-2-7b-hf|religion|full"]
     assert max(c.ranks) >= 64 and min(c.ranks) == 1
-    # the attacked models train like the authors' shadows (always LoRA): same epochs and learning rate
-    for backbone, task, epochs in ((c.vision_backbones[0], c.mia_vision_task, c.mia_vision_epochs),
-                                   (c.text_backbones[0], c.text_attribute, c.mia_text_epochs)):
-        assert (epochs, c.recipe(backbone, task, "lora")[1]) == AUTHORS_SHADOW_RECIPES[backbone]
+
+
+def test_full_profile_attacks_and_calibrates_swin_v2_large_with_targets_trained_by_the_fig1_recipe():
+    full = get_profile("full")
+    c = full.lora_fairness
+    swin = "microsoft/swinv2-large-patch4-window12-192-22k"  # the paper's Figs. 3 and 4
+    assert c.mia_vision_backbone == c.calibration_vision_backbone == swin
+    experiment = lx.LoRAFairnessExperiment(full)
+    assert experiment.mia_backbone_and_task("vision") == (swin, "gender")
+    fig1 = {(s.param("backbone"), s.param("task"), s.method): s for s in experiment.vision_specs()}
+    fig2 = {(s.param("backbone"), s.param("task"), s.method): s for s in experiment.text_specs()}
+    for domain, figure in (("vision", fig1), ("text", fig2)):
+        specs = experiment.mia_specs(domain)
+        assert len(specs) == 2 + c.n_shadows
+        for role, spec in specs:
+            backbone, task = spec.param("backbone"), spec.param("task")
+            assert (backbone, task) == ((swin, "gender") if domain == "vision" else (c.text_backbones[0], "religion"))
+            # a target trains as the Fig. 1 (Fig. 2) run of its backbone, task and method; a shadow as the LoRA run
+            same = figure[(backbone, task, spec.method if role.startswith("target") else "lora")]
+            assert (spec.param("epochs"), spec.param("lr"), spec.param("train")) == (
+                same.param("epochs"), same.param("lr"), {**same.param("train"), "seed": spec.seed})
+    # by hand, from the authors' seed-repetition recipes of Swin-v2-L / UTK-Face gender
+    targets = {spec.method: spec for role, spec in experiment.mia_specs("vision") if role.startswith("target")}
+    assert (targets["full"].param("epochs"), targets["full"].param("lr")) == (6, 3e-6)
+    assert (targets["lora"].param("epochs"), targets["lora"].param("lr")) == (2, 1e-3)
+    assert targets["lora"].param("train")["batch_size"] * targets["lora"].param("train")["grad_accum_steps"] == 32
+    # the budget kept (a 4,000-candidate pool, not the whole training split) is said in the figure's sentence
+    sentence = c.mia_budget("vision")
+    assert swin in sentence and "2000 members of a 4000-candidate pool" in sentence and "Fig. 1 recipe" in sentence
+    assert "the paper: 16 shadows" not in sentence
+
+
+def test_stand_in_profiles_state_where_the_lira_budget_differs_from_their_fig1_recipe():
+    c = get_profile("smoke").lora_fairness
+    assert c.mia_vision_backbone is None and c.attacked_vision_backbone() == c.vision_backbones[0]
+    sentence = c.mia_budget("vision")
+    epochs, lr = c.recipe(c.vision_backbones[0], c.mia_vision_task, "full")
+    assert f"full target {c.mia_vision_epochs} epochs at lr {lr:g} (the Fig. 1 recipe has {epochs} epochs" \
+        in sentence
+    assert f"{c.n_shadows} LoRA shadows" in sentence and "(the paper: 16 shadows)" in sentence
+    with pytest.raises(ConfigError, match="mia_vision_backbone"):
+        LoRAFairnessConfig(mia_vision_backbone="stand-in-vit-weak", vision_backbones=(STAND_IN_VIT,))
+    with pytest.raises(ConfigError, match="mia_text_epochs"):
+        LoRAFairnessConfig(mia_text_epochs=0)
 
 
 def test_smoke_profile_is_a_named_stand_in_with_fewer_shadows_and_ten_seeds():
@@ -221,6 +261,11 @@ def test_dry_run_plan_of_the_full_profile_comes_from_the_jobs():
     c = full.lora_fairness
     plan = {b.what: b for b in plan_from_jobs(lx.jobs("full"))["01"]}
     assert "pretrain" not in plan  # hub backbones
+    # the LiRA blocks name the attacked model and the targets' recipe (Swin-v2-L, Fig. 1's)
+    swin = "microsoft/swinv2-large-patch4-window12-192-22k / gender"
+    assert plan[f"LiRA vision target full on {swin}, 6 epochs at lr 3e-06, on half of a 4000-candidate pool"].runs == 1
+    assert plan[f"LiRA vision shadows on {swin}, 2 epochs at lr 0.001, on half of a 4000-candidate pool"].runs \
+        == c.n_shadows
     seeds = len(full.seeds)
     vision = 3 * seeds * len(c.vision_backbones) * len(c.vision_tasks)
     ranks = seeds * len(c.ranks)  # alpha = 2 rank never equals the Fig. 1 alpha at rank 16

@@ -115,8 +115,11 @@ class LoRAFairnessConfig:
     ece_bins : int
         Equal-width confidence bins of the ECE and the reliability diagrams.
     mia_domains : tuple of {"vision", "text"}
-        Domains attacked by LiRA (Fig. 4: vision, Fig. 5: text). Attacked models: the first backbone of the
-        domain, task ``mia_vision_task`` for vision, one LoRA and one full fine-tuning target.
+        Domains attacked by LiRA (Fig. 4: vision, Fig. 5: text). Attacked models: ``mia_vision_backbone`` (vision)
+        or the first text backbone, task ``mia_vision_task`` for vision, one LoRA and one full fine-tuning target.
+    mia_vision_backbone, calibration_vision_backbone : str, optional
+        The vision backbone LiRA attacks (Fig. 4) and the one whose predictions Fig. 3 draws; None: the first
+        of ``vision_backbones``. The paper uses Swin-v2-Large for both (the full profile).
     mia_vision_task : str
         Vision task of the attack (the paper: UTK-Face gender). The smoke and test profiles attack the ten-class
         stand-in task: at their budget the binary stand-in task is learnt with no measurable generalisation gap
@@ -125,9 +128,13 @@ class LoRAFairnessConfig:
         Shadow models per domain (authors: 16). Shadows are LoRA whatever the target, as in the authors' code.
     mia_vision_candidates, mia_text_candidates : int
         Candidate pool size: the target trains on a random half, each shadow on a random half.
-    mia_vision_epochs, mia_text_epochs : int
-        Epochs of the targets and shadows of each domain (the authors' shadows: 3, Llama-2 4); the learning rate
-        is the LoRA / full recipe's of the attacked backbone and task.
+    mia_vision_epochs, mia_text_epochs : int, optional
+        Epochs of the targets and shadows of each domain; the learning rate and batch are the LoRA / full
+        recipe's of the attacked backbone and task. None: the Fig. 1 / Fig. 2 recipe's epochs as well (each
+        target trains exactly as that figure's run of its backbone, task and method; the LoRA shadows as its
+        LoRA run), which is what the full profile does. The stand-in profiles train longer than their Fig. 1
+        recipe so that their small targets leave a measurable membership signal; the notebook states both
+        budgets at Figs. 4-5 (:meth:`LoRAFairnessConfig.mia_budget`).
     lira_online, lira_global_variance : bool
         Online (IN and OUT fits) or offline LiRA; one pooled variance per side (advised below ~64 shadows).
     mia_fprs : tuple of float
@@ -195,8 +202,10 @@ class LoRAFairnessConfig:
     n_shadows: int = bounded(8, ge=2)
     mia_vision_candidates: int = bounded(200, ge=8)
     mia_text_candidates: int = bounded(100, ge=8)
-    mia_vision_epochs: int = bounded(8, ge=1)
-    mia_text_epochs: int = bounded(4, ge=1)
+    mia_vision_backbone: Optional[str] = None
+    calibration_vision_backbone: Optional[str] = None
+    mia_vision_epochs: Optional[int] = 8
+    mia_text_epochs: Optional[int] = 4
     lira_online: bool = True
     lira_global_variance: bool = True
     mia_fprs: tuple[float, ...] = bounded((0.001, 0.01), gt=0, lt=1)
@@ -227,6 +236,16 @@ class LoRAFairnessConfig:
             if getattr(self, attr) not in self.vision_tasks:
                 raise ConfigError(f"{name}.{attr} = {getattr(self, attr)!r} is invalid: must be one of "
                                   f"vision_tasks = {self.vision_tasks}")
+        for attr in ("mia_vision_backbone", "calibration_vision_backbone"):
+            value = getattr(self, attr)
+            if value is not None and value not in self.vision_backbones:
+                raise ConfigError(f"{name}.{attr} = {value!r} is invalid: must be None (the first vision backbone) "
+                                  f"or one of vision_backbones = {self.vision_backbones}")
+        for attr in ("mia_vision_epochs", "mia_text_epochs"):
+            value = getattr(self, attr)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name}.{attr} = {value!r} is invalid: must be >= 1, or None (the Fig. 1 / "
+                                  f"Fig. 2 recipe's epochs)")
         if any(d not in _DOMAINS for d in self.mia_domains) or len(set(self.mia_domains)) != len(self.mia_domains):
             raise ConfigError(f"{name}.mia_domains = {self.mia_domains!r} is invalid; valid choices: {_DOMAINS}")
         if self.vision_dataset == "utk_like":
@@ -274,6 +293,45 @@ class LoRAFairnessConfig:
         return self.vision_epochs, {"probe": self.vision_lr_probe, "lora": self.vision_lr_lora,
                                     "full": self.vision_lr_full}[method]
 
+    def attacked_vision_backbone(self) -> str:
+        """The vision backbone of Fig. 4 (``mia_vision_backbone``, else the first vision backbone)."""
+        return self.mia_vision_backbone or self.vision_backbones[0]
+
+    def calibrated_vision_backbone(self) -> str:
+        """The vision backbone of Fig. 3's panels (``calibration_vision_backbone``, else the first)."""
+        return self.calibration_vision_backbone or self.vision_backbones[0]
+
+    def mia_recipe(self, domain: str, method: str) -> tuple[int, float]:
+        """``(epochs, lr)`` of a LiRA run of ``domain`` (a target of ``method``, or a LoRA shadow: ``"lora"``):
+        the attacked backbone's Fig. 1 / Fig. 2 recipe, with ``mia_<domain>_epochs`` epochs where set."""
+        if domain not in _DOMAINS:
+            raise ConfigError(f"domain = {domain!r} is invalid; valid choices: {_DOMAINS}")
+        backbone, task = ((self.attacked_vision_backbone(), self.mia_vision_task) if domain == "vision"
+                          else (self.text_backbones[0], self.text_attribute))
+        epochs, lr = self.recipe(backbone, task, method)
+        fixed = self.mia_vision_epochs if domain == "vision" else self.mia_text_epochs
+        return (epochs if fixed is None else fixed), lr
+
+    def mia_budget(self, domain: str) -> str:
+        """One sentence on what the LiRA models of ``domain`` train on and for how long, against the Fig. 1 / 2
+        run of the same backbone, task and method: where a smaller (or different) budget is kept, it says so."""
+        backbone, task = ((self.attacked_vision_backbone(), self.mia_vision_task) if domain == "vision"
+                          else (self.text_backbones[0], self.text_attribute))
+        n = self.mia_vision_candidates if domain == "vision" else self.mia_text_candidates
+        figure = "Fig. 1" if domain == "vision" else "Fig. 2"
+        parts = []
+        for method in ("lora", "full"):
+            used, paper = self.mia_recipe(domain, method), self.recipe(backbone, task, method)
+            same = "= the " + figure + " recipe" if used == paper else (
+                f"the {figure} recipe has {paper[0]} epochs at lr {paper[1]:g}")
+            parts.append(f"{method} target {used[0]} epochs at lr {used[1]:g} ({same})")
+        shadow = self.mia_recipe(domain, "lora")
+        shadows = (f"{self.n_shadows} LoRA shadows at {shadow[0]} epochs, lr {shadow[1]:g}"
+                   + ("" if self.n_shadows >= 16 else " (the paper: 16 shadows)"))
+        return (f"LiRA on {backbone} / {task}: {'; '.join(parts)}; effective batch {self.effective_batch_size} "
+                f"as {figure}; each target trains on {n // 2} members of a {n}-candidate pool drawn from the "
+                f"training split (smaller than {figure}'s training split); {shadows}.")
+
     # -- dry run ---------------------------------------------------------------------------------------------
     def requirements(self, profile) -> list:
         """Datasets and checkpoints this section needs (``python -m fairlib reproduce --dry-run``)."""
@@ -300,8 +358,7 @@ class LoRAFairnessConfig:
 LORA_FAIRNESS_PROFILES = {
     # 10 seeds: every seed-paired comparison a claim rests on has 10 seeds (issue 12's power at smoke).
     "smoke": LoRAFairnessConfig(seeds=tuple(range(10))),
-    # Paper scale: the paper's models, data and the authors' recipes. Shadows follow AUTHORS_SHADOW_RECIPES'
-    # epochs (3); their learning rate is the LoRA recipe's of the same backbone and task, close to the authors'.
+    # Paper scale: the paper's models, data and the authors' recipes.
     "full": LoRAFairnessConfig(
         vision_dataset="utkface", vision_n_train=0, vision_n_test=0, text_dataset="measuring_hate_speech",
         text_n_train=0, text_n_test=0, max_length=256,
@@ -309,7 +366,10 @@ LORA_FAIRNESS_PROFILES = {
         vision_rank=16, vision_alpha=16.0, text_rank=8, text_alpha=16.0,
         batch_size=8, grad_accum_steps=4, weight_decay=0.001, warmup_ratio=0.01, recipes=dict(AUTHORS_RECIPES),
         mia_vision_task="gender", n_shadows=16, mia_vision_candidates=4000, mia_text_candidates=4000,
-        mia_vision_epochs=3, mia_text_epochs=4,
+        # Figs. 3 and 4 on the paper's model; the LiRA targets train by the Fig. 1 / 2 recipe (the shadows by the
+        # LoRA recipe of the same backbone and task), on half of a 4,000-candidate pool (stated at Fig. 4).
+        mia_vision_backbone=PAPER_VISION_BACKBONES[1], calibration_vision_backbone=PAPER_VISION_BACKBONES[1],
+        mia_vision_epochs=None, mia_text_epochs=None,
         ranks=(1, 2, 4, 8, 16, 32, 64, 128, 256), rank_alpha_over_rank=2.0, num_threads=0,
     ),
     # One stand-in base model (the test profile's stand-in ViT is already the small one), fewer and smaller runs.

@@ -32,7 +32,7 @@ from ...methods import membership as mi
 from .._spec import RunSpec
 from ._models import sequence_classifier, vision_classifier
 
-__all__ = ["NOTEBOOK", "STANDIN_TASKS", "LoRAFairnessExperiment", "jobs", "run_job", "require"]
+__all__ = ["NOTEBOOK", "STANDIN_TASKS", "LoRAFairnessExperiment", "jobs", "run_job", "require", "plan_label"]
 
 NOTEBOOK = "01"
 #: The stand-in's garment task for each paper task: gender -> binary, age (9 bins) -> ten classes.
@@ -285,7 +285,7 @@ class LoRAFairnessExperiment:
         extra: dict[str, Any] = {}
         hours = GPU_HOURS[domain]
         if role != "test":
-            epochs = self.cfg.mia_vision_epochs if domain == "vision" else self.cfg.mia_text_epochs
+            epochs, lr = self.cfg.mia_recipe(domain, method)
             digest = hashlib.sha256(np.packbits(members).tobytes()).hexdigest()[:16]
             extra = dict(members=f"{len(members)}:{digest}", mia_pool=int(len(members)))
             hours = GPU_HOURS[f"mia {domain}"]
@@ -331,7 +331,7 @@ class LoRAFairnessExperiment:
 
     def mia_backbone_and_task(self, domain: str) -> tuple[str, str]:
         c = self.cfg
-        return ((c.vision_backbones[0], c.mia_vision_task) if domain == "vision"
+        return ((c.attacked_vision_backbone(), c.mia_vision_task) if domain == "vision"
                 else (c.text_backbones[0], c.text_attribute))
 
     def mia_specs(self, domain: str) -> list[tuple[str, RunSpec]]:
@@ -487,6 +487,18 @@ def _experiment(profile: tuple) -> LoRAFairnessExperiment:
 def jobs(profile: Any) -> list:
     """Every run of notebook 01 at ``profile`` (a name or a Profile, overrides included), as RunSpecs, each once."""
     return LoRAFairnessExperiment(_profile(profile)).jobs()
+
+
+def plan_label(spec: RunSpec) -> str:
+    """The dry run's block of a run: its method, or for a LiRA run its role, backbone, task and recipe (so the
+    plan shows which model Fig. 4-5 attack and how their targets train)."""
+    role = spec.param("role", "test")
+    if role == "test" or spec.method == "pretrain":
+        return spec.method
+    kind = "shadows" if role.startswith("shadow") else f"target {spec.method}"
+    return (f"LiRA {spec.param('domain')} {kind} on {spec.param('backbone')} / {spec.param('task')}, "
+            f"{spec.param('epochs')} epochs at lr {spec.param('lr'):g}, on half of a {spec.param('mia_pool')}-candidate "
+            f"pool")
 
 
 def run_job(spec: RunSpec) -> None:
