@@ -213,6 +213,12 @@ class Evaluation:
 # Tables
 # --------------------------------------------------------------------------------------------------------
 
+def seeds_by_backbone(records: pd.DataFrame) -> str:
+    """``"minilm: 10 seeds, gemma3-270m: 2 seeds"``: the seeds each backbone's records rest on, for a title."""
+    counts = records.groupby("backbone", sort=False)["seed"].nunique()
+    return ", ".join(f"{backbone}: {n} seed{'s' if n != 1 else ''}" for backbone, n in counts.items())
+
+
 def data_summary(parts: dict[str, GroupedDataset]) -> pd.DataFrame:
     """Examples and label-1 (or majority-class) rate per group of each named dataset part."""
     rows = []
