@@ -219,8 +219,8 @@ def test_jobs_count_every_run_of_the_smoke_profile_once():
     assert count(role="test", domain="vision") == 3 * seeds * len(c.vision_backbones) * len(c.vision_tasks) \
         + seeds * (len(c.ranks) - 1)  # the main rank of the ablation is the Fig. 1 run (alpha = rank there)
     assert count(role="test", domain="text") == 2 * sum(c.text_seed_limits.get(b, seeds) for b in c.text_backbones)
-    assert c.text_backbones == (MINILM, "gemma3-270m") and c.text_seed_limits == {"gemma3-270m": 2}
-    assert count(role="test", domain="text", backbone="gemma3-270m") == 2 * 2  # LoRA and full FT, seeds 0 and 1
+    assert c.text_backbones == (MINILM, "gemma3-270m") and c.text_seed_limits == {"gemma3-270m": 1}
+    assert count(role="test", domain="text", backbone="gemma3-270m") == 2  # LoRA and full FT, seed 0
     for domain in ("vision", "text"):
         runs = [s for s in grid if s.param("domain", None) == domain and s.param("role") != "test"]
         assert len(runs) == 2 + c.n_shadows
@@ -856,10 +856,14 @@ def test_the_shipped_gemma_converts_to_a_language_model_that_still_knows_its_fac
     path = gemma3_270m_path(verbose=False)
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     causal = AutoModelForCausalLM.from_pretrained(str(path)).eval()
-    prompt = tokenizer("The capital of France is", return_tensors="pt")
+    # a broken de-quantisation (or random weights) would not continue these: the top next token, then the top five
+    for text, top1 in (("Monday, Tuesday, Wednesday,", " Thursday"), ("one, two, three, four,", " five")):
+        with torch.no_grad():
+            logits = causal(**tokenizer(text, return_tensors="pt")).logits[0, -1]
+        assert tokenizer.decode(logits.argmax()) == top1
     with torch.no_grad():
-        out = causal.generate(**prompt, max_new_tokens=3, do_sample=False)
-    assert "Paris" in tokenizer.decode(out[0, prompt["input_ids"].shape[1]:])
+        logits = causal(**tokenizer("The capital of France is", return_tensors="pt")).logits[0, -1]
+    assert " Paris" in [tokenizer.decode(i) for i in logits.topk(5).indices]
     torch.manual_seed(0)
     classifier = gemma_sequence_classifier(path, num_labels=2).eval()
     tokenizer.padding_side = "right"
