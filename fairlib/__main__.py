@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="run the notebook's missing jobs here on every core (local) or on SLURM via submitit; "
                           "without it, the notebook's code runs as a script")
     run.add_argument("--workers", type=_positive_int, metavar="N", help="local worker processes")
+    run.add_argument("--dry-run", action="store_true",
+                     help="check that the notebook's datasets and checkpoints are present and print its plan; "
+                          "train nothing")
     slurm = run.add_argument_group("SLURM (with --executor slurm)")
     slurm.add_argument("--partition")
     slurm.add_argument("--gpus-per-job", type=int)
@@ -89,6 +92,20 @@ def _parser() -> argparse.ArgumentParser:
 def _fail(message: str, code: int = 2) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code
+
+
+def _dry_run(profile: str, only: list[str] | None) -> int:
+    """Print what the notebooks ``only`` (all if None) need at ``profile`` and their plan; 1 if anything is
+    missing."""
+    from ._plan import format_plan, plan_from_jobs
+    from .config import get_profile
+    from .experiments import jobs_for
+
+    needs, plans = get_profile(profile).requirements_and_plans(only)
+    plans.update(plan_from_jobs(jobs_for(profile, only=only)))  # declared grids replace estimates
+    text, missing = format_plan(needs, plans)
+    print(f"Dry run, profile {profile}:\n{text}")
+    return 1 if missing else 0
 
 
 def _run_grid(args: argparse.Namespace) -> int:
@@ -187,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             return _fail(str(error))
         args.notebook = path.name[:2]
+        if args.dry_run:
+            return _dry_run(args.profile, [args.notebook])
         if args.executor is not None:
             return _run_grid(args)
         if args.workers is not None or any(getattr(args, name) is not None for name in _SLURM_FLAGS):
@@ -214,15 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(error), 1)
 
     if args.dry_run:
-        from ._plan import format_plan, plan_from_jobs
-        from .config import get_profile
-        from .experiments import jobs_for
-
-        needs, plans = get_profile(args.profile).requirements_and_plans(args.only)
-        plans.update(plan_from_jobs(jobs_for(args.profile, only=args.only)))  # declared grids replace estimates
-        text, missing = format_plan(needs, plans)
-        print(f"Dry run, profile {args.profile}:\n{text}")
-        return 1 if missing else 0
+        return _dry_run(args.profile, args.only)
 
     from .config import ConfigError
     from .experiments import RunsFailed, default_workers, jobs_for, run_jobs

@@ -94,7 +94,8 @@ def plan_from_jobs(jobs: list) -> dict[str, list[PlannedJobs]]:
     Parameters
     ----------
     jobs : list of fairlib.experiments.RunSpec
-        Runs listed twice (same key) count once.
+        Runs listed twice (same key) count once. A block is a method, or what the notebook's experiment module
+        names it with its optional ``plan_label(spec)`` (notebook 01: its LiRA runs, by backbone and recipe).
 
     Returns
     -------
@@ -103,17 +104,32 @@ def plan_from_jobs(jobs: list) -> dict[str, list[PlannedJobs]]:
     """
     seen: set[str] = set()
     blocks: dict[tuple[str, str], list] = {}
+    labels: dict[str, Any] = {}
     for spec in jobs:
         if spec.key in seen:
             continue
         seen.add(spec.key)
-        blocks.setdefault((spec.notebook, spec.method), []).append(spec)
+        if spec.notebook not in labels:
+            labels[spec.notebook] = _plan_label(spec.notebook)
+        label = labels[spec.notebook]
+        blocks.setdefault((spec.notebook, label(spec) if label else spec.method), []).append(spec)
     plans: dict[str, list[PlannedJobs]] = {}
     for (notebook, method), specs in blocks.items():
         plans.setdefault(notebook, []).append(PlannedJobs(
             notebook=notebook, what=method, runs=len(specs), seeds=len({s.seed for s in specs}),
             gpu_hours=sum(s.gpu_hours for s in specs)))
     return plans
+
+
+def _plan_label(notebook: str) -> Any:
+    """The ``plan_label`` of a registered notebook's experiment module, or None."""
+    from .experiments import EXPERIMENTS
+
+    if notebook not in EXPERIMENTS:
+        return None
+    import importlib
+
+    return getattr(importlib.import_module(EXPERIMENTS[notebook]), "plan_label", None)
 
 
 def check_requirement(requirement: Requirement) -> bool:

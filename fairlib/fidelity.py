@@ -147,10 +147,9 @@ def _show_recipes(value: dict) -> str:
 
 
 def _mia_epochs(domain: str) -> Callable[[Profile], tuple]:
-    # Today's code trains both LiRA targets and every shadow for mia_<domain>_epochs (LoRA/full recipe's rate).
+    # (LoRA target, full target, LoRA shadow) epochs: the Fig. 1 / 2 recipe unless mia_<domain>_epochs fixes them.
     def read(p: Profile) -> tuple:
-        e = getattr(p.lora_fairness, f"mia_{domain}_epochs")
-        return (e, e, e)
+        return tuple(p.lora_fairness.mia_recipe(domain, m)[0] for m in ("lora", "full", "lora"))
     return read
 
 
@@ -210,26 +209,24 @@ _NB01 = (
     Aspect("Fig. 2", "epochs, learning rate", "the authors' per-model recipes: " + _show_recipes(_TEXT_RECIPES),
            _TEXT_RECIPES, _recipes("text"), "shorter budgets than the authors' recipes", show=_show_recipes,
            reads=("lora_fairness.recipes", "text_epochs", "text_lr_*")),
-    # Today's code: the calibration figure's vision column is the first vision backbone, first vision task.
     Aspect("Fig. 3", "models calibrated (figure)", "Llama-2 7B on religion; Swin-v2-Large on UTK-Face gender",
            (_LLAMA, _SWIN, "gender"),
-           lambda p: (p.lora_fairness.text_backbones[0], p.lora_fairness.vision_backbones[0],
+           lambda p: (p.lora_fairness.text_backbones[0], p.lora_fairness.calibrated_vision_backbone(),
                       p.lora_fairness.vision_tasks[0]),
-           "use the first vision backbone, not Swin-v2-Large as the paper does",
-           reads=("lora_fairness.text_backbones[0]", "vision_backbones[0]", "vision_tasks[0]")),
-    # Today's code: the attacked vision model is the first vision backbone (lora_vs_full._grid).
+           "the stand-in profiles calibrate and attack the main stand-in ViT",
+           reads=("lora_fairness.text_backbones[0]", "calibration_vision_backbone", "vision_tasks[0]")),
     Aspect("Fig. 4", "attacked model, task", "Swin-v2-Large, UTK-Face gender", (_SWIN, "gender"),
-           lambda p: (p.lora_fairness.vision_backbones[0], p.lora_fairness.mia_vision_task),
-           "use the first vision backbone, not Swin-v2-Large as the paper does",
-           reads=("lora_fairness.vision_backbones[0]", "mia_vision_task")),
+           lambda p: (p.lora_fairness.attacked_vision_backbone(), p.lora_fairness.mia_vision_task),
+           "the stand-in profiles calibrate and attack the main stand-in ViT",
+           reads=("lora_fairness.mia_vision_backbone", "mia_vision_task")),
     Aspect("Figs. 4–5", "shadow models", "16 (LoRA, also for full-FT targets)", 16, "lora_fairness.n_shadows",
            "The paper uses 16 shadows; this profile uses the number printed above"),
     Aspect("Fig. 4", "candidate pool", "not stated in the text (shadows on random halves)", NOT_STATED,
            "lora_fairness.mia_vision_candidates", "the paper's text gives no pool size"),
     Aspect("Fig. 4", "target and shadow epochs", "targets: the Fig. 1 recipe; shadows: the authors' "
            + _show_mia_epochs(_paper_mia_epochs(_SWIN, "gender")), _paper_mia_epochs(_SWIN, "gender"),
-           _mia_epochs("vision"), "not the Fig. 1 recipe by which the authors train their targets", show=_show_mia_epochs,
-           reads=("lora_fairness.mia_vision_epochs",)),
+           _mia_epochs("vision"), "not the Fig. 1 / Fig. 2 recipe", show=_show_mia_epochs,
+           reads=("lora_fairness.mia_vision_epochs", "recipes")),
     Aspect("Fig. 5", "attacked model, task", "Llama-2 7B, religion", (_LLAMA, "religion"),
            lambda p: (p.lora_fairness.text_backbones[0], p.lora_fairness.text_attribute),
            "The text attack uses the first text backbone", reads=("lora_fairness.text_backbones[0]", "text_attribute")),
@@ -237,7 +234,7 @@ _NB01 = (
            "the paper's text gives no pool size"),
     Aspect("Fig. 5", "target and shadow epochs", "targets: the Fig. 2 recipe; shadows: the authors' "
            + _show_mia_epochs(_paper_mia_epochs(_LLAMA, "religion")), _paper_mia_epochs(_LLAMA, "religion"),
-           _mia_epochs("text"), "not the Fig. 1 recipe by which the authors train their targets", show=_show_mia_epochs,
+           _mia_epochs("text"), "not the Fig. 1 / Fig. 2 recipe", show=_show_mia_epochs,
            reads=("lora_fairness.mia_text_epochs",)),
     Aspect("Rank ablation", "ranks", "a sweep of ranks (values not stated in the text)", NOT_STATED,
            "lora_fairness.ranks", "The ranks of the sweep are ours"),

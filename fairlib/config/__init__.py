@@ -30,8 +30,8 @@ from ._fairlora import (FAIRLORA_DATASETS, FAIRLORA_HUB_BACKBONES, FAIRLORA_PROF
 from ._privacy import PAPER_PRIVACY_TASKS, PRIVACY_PROFILES, VIT_BASE_IN21K, PrivacyLoraConfig
 from ._benchmark import BENCHMARK_PROFILES, BenchmarkConfig, ModalityBudget
 from ._peft_family import OWN_SIZE, PEFT_FAMILY_PROFILES, PeftFamilyConfig, budget_name
-from ._lora_fairness import (AUTHORS_RECIPES, AUTHORS_SHADOW_RECIPES, LORA_FAIRNESS_PROFILES, MINILM,
-                             PAPER_TEXT_BACKBONES, PAPER_VISION_BACKBONES, STAND_IN_VIT_WEAK, TEXT_METHODS,
+from ._lora_fairness import (AUTHORS_RECIPES, AUTHORS_SHADOW_RECIPES, DECODER_BACKBONES, GEMMA3_270M, GEMMA3_TINY,
+                             LORA_FAIRNESS_PROFILES, MINILM, PAPER_TEXT_BACKBONES, PAPER_VISION_BACKBONES, STAND_IN_VIT_WEAK, TEXT_METHODS,
                              VISION_METHODS, LoRAFairnessConfig)
 
 __all__ = ["Profile", "get_profile", "overrides_of", "FrozenDict", "freeze", "thaw", "PROFILE_NAMES", "ConfigError",
@@ -40,6 +40,7 @@ __all__ = ["Profile", "get_profile", "overrides_of", "FrozenDict", "freeze", "th
            "BenchmarkConfig", "ModalityBudget", "PeftFamilyConfig", "OWN_SIZE", "budget_name",
            "LoRAFairnessConfig", "STAND_IN_VIT",
            "STAND_IN_VIT_WEAK", "MINILM", "TEXT_METHODS", "VISION_METHODS", "FAIRLORA_HUB_BACKBONES",
+           "GEMMA3_270M", "GEMMA3_TINY", "DECODER_BACKBONES",
            # the papers' and the authors' own values (the paper side of fairlib.fidelity)
            "PAPER_VISION_BACKBONES", "PAPER_TEXT_BACKBONES", "AUTHORS_RECIPES", "AUTHORS_SHADOW_RECIPES",
            "PAPER_PRIVACY_TASKS", "VIT_BASE_IN21K", "ADULT_TABLE1_FRACTIONS", "FISHER_VARIANTS"]

@@ -5,6 +5,8 @@ from ._backbones import (BACKBONE_PREPROCESSING, CheckpointMissingError, TimmUna
                          load_backbone, load_timm_backbone, load_tokenizer, mean_pool, minilm_path, mlp_classifier,
                          preprocessing, text_classifier, vit_from_config)
 from ._classifier import MLP, Classifier
+from ._gemma import (GEMMA3_270M, GEMMA_PACKAGE, convert_gguf_causal_lm, gemma3_270m_path, gemma_gguf_file,
+                     gemma_sequence_classifier, tiny_gemma3_config)
 from ._memory import training_state_gb
 from ._tiny_vit import TinyViTSpec, images_to_tensor
 
@@ -14,4 +16,6 @@ __all__ = [
     "load_backbone", "load_tokenizer", "minilm_path", "image_classifier", "text_classifier", "mlp_classifier",
     "vit_from_config", "cls_pool", "mean_pool", "TinyViTSpec",
     "images_to_tensor", "training_state_gb", "BACKBONE_PREPROCESSING", "preprocessing",
+    "GEMMA3_270M", "GEMMA_PACKAGE", "convert_gguf_causal_lm", "gemma3_270m_path", "gemma_gguf_file",
+    "gemma_sequence_classifier", "tiny_gemma3_config",
 ]

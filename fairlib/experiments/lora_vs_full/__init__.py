@@ -11,9 +11,9 @@ from ._claims import FAIRNESS_CLAIMS, MIN_SEEDS, RANK_CLAIMS, claim_rows, claims
 from ._evaluation import (FAIRNESS_METRICS, INTERVAL, METHOD_LABELS, NULL_GAPS, RECORD_METRICS, RENAMED,
                           RENAMED_GROUP_COLUMNS, UNIT_INTERVAL_PREFIXES, Evaluation, column_bounds, data_summary,
                           ece_table, evaluate_predictions, example_texts, gap_nulls, group_columns,
-                          paired_differences, renamed, summarize_records)
+                          paired_differences, renamed, seeds_by_backbone, summarize_records)
 from ._figures import plot_calibration, plot_ece_by_group, plot_group_fairness, plot_mia, plot_rank_ablation
-from ._grid import NOTEBOOK, STANDIN_TASKS, LoRAFairnessExperiment, jobs, require, run_job
+from ._grid import NOTEBOOK, STANDIN_TASKS, LoRAFairnessExperiment, jobs, plan_label, require, run_job
 from ._membership import MIAResult, auc_by_ranks, bootstrap_auc, membership_inference
 from ._models import last_token_pool, sequence_classifier, vision_classifier
 
@@ -21,10 +21,10 @@ from ._models import last_token_pool, sequence_classifier, vision_classifier
 MIA_FIGURES = {"vision": "01_fig4_mia_vision", "text": "01_fig5_mia_text"}
 
 __all__ = [
-    "NOTEBOOK", "STANDIN_TASKS", "LoRAFairnessExperiment", "jobs", "run_job", "require",
+    "NOTEBOOK", "STANDIN_TASKS", "LoRAFairnessExperiment", "jobs", "run_job", "require", "plan_label",
     "Evaluation", "evaluate_predictions", "RECORD_METRICS", "FAIRNESS_METRICS", "METHOD_LABELS", "RENAMED",
     "RENAMED_GROUP_COLUMNS", "renamed", "group_columns", "summarize_records", "paired_differences", "ece_table",
-    "data_summary", "example_texts", "INTERVAL", "UNIT_INTERVAL_PREFIXES", "column_bounds", "NULL_GAPS", "gap_nulls",
+    "data_summary", "seeds_by_backbone", "example_texts", "INTERVAL", "UNIT_INTERVAL_PREFIXES", "column_bounds", "NULL_GAPS", "gap_nulls",
     "MIAResult", "membership_inference", "auc_by_ranks", "bootstrap_auc", "MIA_FIGURES",
     "plot_group_fairness", "plot_calibration", "plot_ece_by_group", "plot_mia", "plot_rank_ablation",
     "claim_rows", "claims_table", "underpowered", "MIN_SEEDS", "FAIRNESS_CLAIMS", "RANK_CLAIMS",

@@ -60,7 +60,14 @@ def _pairs(records: pd.DataFrame, metric: str, a: str = "lora", b: str = "full")
 def _row(claim_id: str, comparisons: Mapping[str, dict], *, data: str, stand_in: bool) -> dict:
     if not comparisons:
         return not_run(claim_id, Reason.MISSING, data=f"{data}: no comparison has a defined value")
-    return evaluate(claim_id, comparisons=dict(comparisons), data=data, stand_in=stand_in)
+    row = evaluate(claim_id, comparisons=dict(comparisons), data=data, stand_in=stand_in)
+    few = {label: len(c["a"]) for label, c in comparisons.items() if "a" in c and len(c["a"]) < MIN_SEEDS}
+    if few:
+        row["detail"] = {**(row.get("detail") or {}), "power": (
+            "underpowered: " + "; ".join(f"{label} rests on {n} seed(s)" for label, n in few.items())
+            + f" (< {MIN_SEEDS}; text_seed_limits runs the decoder LLM on fewer seeds to keep the CPU budget, as "
+              f"Fig. 2 states)")}
+    return row
 
 
 def claim_rows(*, records: pd.DataFrame, ranks: pd.DataFrame, vision: pd.DataFrame, mia: Mapping[str, Any],

