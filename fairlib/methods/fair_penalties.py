@@ -53,6 +53,17 @@ def _as_1d(name: str, value: Any, n: int | None = None) -> torch.Tensor:
     return value
 
 
+def _binary_batch(function: str, name: str, values: Any, labels: Any, groups: Any
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``values``, ``labels``, ``groups`` as 1-d tensors of one length; ``labels`` must be in ``{0, 1}``."""
+    values = _as_1d(name, values)
+    labels = _as_1d("labels", labels, values.shape[0])
+    groups = _as_1d("groups", groups, values.shape[0])
+    if ((labels != 0) & (labels != 1)).any():
+        raise ValueError(f"{function} needs binary labels in {{0, 1}}")
+    return values, labels, groups
+
+
 def _group_gap(probs: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
     # Groups absent from the batch have no mean: the gap is over the groups present, and 0 below two groups
     # (a batch with one group carries no disparity signal, and NaN would poison the whole loss).
@@ -113,11 +124,7 @@ def equalized_odds_penalty(probs: torch.Tensor, labels: torch.Tensor, groups: to
     ValueError
         If ``labels`` holds values other than 0 and 1.
     """
-    probs = _as_1d("probs", probs)
-    labels = _as_1d("labels", labels, probs.shape[0])
-    groups = _as_1d("groups", groups, probs.shape[0])
-    if ((labels != 0) & (labels != 1)).any():
-        raise ValueError("equalized_odds_penalty needs binary labels in {0, 1}")
+    probs, labels, groups = _binary_batch("equalized_odds_penalty", "probs", probs, labels, groups)
     total = (probs * 0).sum()
     for y in (0, 1):
         mask = labels == y
@@ -306,11 +313,7 @@ def zafar_eo_covariance(margin: torch.Tensor, labels: torch.Tensor, groups: torc
     ValueError
         If ``labels`` holds values other than 0 and 1.
     """
-    margin = _as_1d("margin", margin)
-    labels = _as_1d("labels", labels, margin.shape[0])
-    groups = _as_1d("groups", groups, margin.shape[0])
-    if ((labels != 0) & (labels != 1)).any():
-        raise ValueError("zafar_eo_covariance needs binary labels in {0, 1}")
+    margin, labels, groups = _binary_batch("zafar_eo_covariance", "margin", margin, labels, groups)
     signed = (2 * labels.to(margin.dtype) - 1) * margin.float()  # y d_theta(x), y in {-1, +1}
     mistreated = torch.clamp(signed, max=0.0)  # min(0, y d)
     total = (margin * 0).sum()

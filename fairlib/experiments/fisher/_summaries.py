@@ -111,16 +111,8 @@ def table2_by_penalty(records: pd.DataFrame, *, cfg: Any, method: str = "OURS") 
 def table3(records: pd.DataFrame, *, cfg: Any) -> pd.DataFrame:
     """Table 3: Retrain (no penalty), Retrain+EO/DP at each intensity and OURS against the pre-trained model
     ``f_B``: mean and std of error, Delta_EO, Delta_DP, and each mean's change from the pre-trained mean."""
-    base = select(records, pretrained="f_B", split="")
-    blocks = [("pre-trained", 0.0, select(base, method="pre-trained")),
-              ("Retrain", 0.0, select(base, method="Retrain"))]
-    for kind in ("EO", "DP"):
-        for intensity in cfg.intensities:
-            blocks.append((f"Retrain+{kind}", float(intensity),
-                           select(base, method=f"Retrain+{kind}", intensity=float(intensity))))
-    blocks.append(("OURS", 0.0, select(base, method="OURS", rank=cfg.rank, alpha=0.5, **_settings(cfg))))
     rows = {}
-    for method, intensity, part in blocks:
+    for method, intensity, part in _table3_blocks(records, cfg=cfg):
         row = {}
         for metric in ("weighted_f1_error", "eo_sum", "dpd"):
             row[f"{metric}_mean"] = part[metric].mean()
