@@ -125,7 +125,7 @@ def _run_grid(args: argparse.Namespace) -> int:
             return _fail(f"SLURM options {sorted('--' + n.replace('_', '-') for n in given)} apply only to "
                          f"--executor slurm (valid choices: local, slurm)")
         jobs = jobs_for(args.profile, only=[args.notebook])
-        prepare_shared_backbones(args.profile)  # once here, not raced by the workers
+        prepare_shared_backbones(args.profile, [args.notebook])  # once here, not raced by the workers
         report = run_jobs(jobs, executor=args.executor, workers=args.workers, slurm=slurm)
     except ConfigError as error:
         return _fail(str(error))
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     from .experiments import RunsFailed, default_workers, jobs_for, run_jobs
 
     try:
-        prepare_shared_backbones(args.profile)
+        prepare_shared_backbones(args.profile, args.only)
         # With parameters, each notebook's grid is its parameters' (it trains its missing runs itself).
         jobs = [] if parameters else jobs_for(args.profile, only=args.only)
         if jobs:  # every selected notebook's missing runs in one pool, for the best use of the cores

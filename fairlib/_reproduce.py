@@ -42,19 +42,27 @@ def notebook_paths(only: list[str] | None = None) -> list[Path]:
     return [found[k] for k in sorted(found)]
 
 
-def prepare_shared_backbones(profile: str) -> None:
-    """Pre-train (once; then cached) the stand-in backbone that several notebooks share.
+def prepare_shared_backbones(profile: str, only: list[str] | None = None) -> None:
+    """Prepare (once; then cached) the backbones that several runs share, before any worker needs them.
 
-    Done before the first notebook so that its one-off cost is not charged to whichever notebook happens to
-    need it first; a profile without stand-ins has nothing to prepare.
+    The stand-in ViT is pre-trained, and where notebook 01 is selected (``only`` None or naming "01") and its
+    text backbones include Gemma-3 270M, the GGUF checkpoint is converted. Done before the pool so that the
+    one-off cost is not charged to whichever run happens to need it first and no two workers do it at once
+    (the conversion also holds a file lock, for runs started some other way). A profile without stand-ins has
+    nothing to prepare.
     """
-    from .config import get_profile
+    from .config import GEMMA3_270M, get_profile
 
     cfg = get_profile(profile)
     if cfg.stand_in:
         from .train import pretrained_tiny_vit
 
         pretrained_tiny_vit(cfg.stand_in_vit)
+    wants_01 = only is None or any(str(n).zfill(2) == "01" for n in only)
+    if wants_01 and GEMMA3_270M in cfg.lora_fairness.text_backbones:
+        from .models import gemma3_270m_path
+
+        gemma3_270m_path()
 
 
 def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, parameters: dict | None = None,

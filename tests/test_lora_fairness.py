@@ -874,3 +874,47 @@ def test_the_shipped_gemma_converts_to_a_language_model_that_still_knows_its_fac
         last = batch["attention_mask"].sum(1) - 1
         torch.testing.assert_close(classifier(**batch).logits, classifier.score(hidden[torch.arange(2), last]),
                                    rtol=1e-4, atol=1e-4)
+
+
+def test_two_workers_asking_for_gemma_at_once_convert_it_once(tmp_path, monkeypatch):
+    """The conversion holds a file lock: a second caller waits, then finds the checkpoint (no half-written
+    directory, no second conversion). The GGUF reading is replaced by stubs; the locking is the real code."""
+    import threading
+    import time
+    from pathlib import Path
+
+    import transformers
+
+    from fairlib import paths
+    from fairlib.models import _gemma
+
+    monkeypatch.setattr(paths, "CACHE", tmp_path)
+    monkeypatch.setattr(_gemma, "gemma_gguf_file", lambda directory: Path(directory) / "model.gguf")
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", lambda *a, **k: object())
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: object())
+    conversions = []
+
+    def convert(causal_lm, tokenizer, directory):
+        conversions.append(directory)
+        directory.mkdir(parents=True)
+        time.sleep(0.3)  # long enough for the other caller to arrive while this one converts
+        (directory / "config.json").write_text("{}")
+        (directory / "tokenizer_config.json").write_text("{}")
+
+    monkeypatch.setattr(_gemma, "convert_gguf_causal_lm", convert)
+    results, errors = [], []
+
+    def ask():
+        try:
+            results.append(_gemma.gemma3_270m_path(verbose=False))
+        except Exception as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(conversions) == 1
+    assert results[0] == results[1] and (results[0] / "config.json").exists()
+    assert not list(tmp_path.glob("*.partial*"))

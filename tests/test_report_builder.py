@@ -113,7 +113,7 @@ def test_reproduce_ends_by_writing_the_report(tmp_path, monkeypatch):
     # The grid's jobs are the executor's business (tests/test_executor.py): here the notebooks' part only.
     grids = []
     monkeypatch.setattr(experiments, "jobs_for", lambda profile, only=None: grids.append((profile, only)) or [])
-    monkeypatch.setattr(reproduce, "prepare_shared_backbones", lambda profile: None)
+    monkeypatch.setattr(reproduce, "prepare_shared_backbones", lambda profile, only=None: None)
     assert main(["reproduce", "--profile", "test", "--only", "05"]) == 0
     assert grids == [("test", ["05"])]
     # without --workers, as many notebooks at a time as the pool's default workers

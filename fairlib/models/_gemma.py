@@ -12,6 +12,8 @@ and this conversion's version), from where it reloads in seconds, also as ``Auto
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -121,20 +123,30 @@ def gemma3_270m_path(*, verbose: bool = True) -> Path:
     from .. import paths
 
     directory = paths.CACHE / f"{GEMMA3_270M}-{_cache_key()}"
-    if (directory / "config.json").exists() and (directory / "tokenizer_config.json").exists():
+    if _converted(directory):
         return directory
-    work = paths.CACHE / f"{directory.name}.partial"
-    shutil.rmtree(work, ignore_errors=True)
-    gguf_dir = paths.CACHE / "gemma3-270m-gguf"
-    gguf_file = gemma_gguf_file(gguf_dir)
-    if verbose:
-        print(f"Converting Gemma-3 270M from {gguf_file.name} (once; cached in {directory})", flush=True)
-    causal_lm = AutoModelForCausalLM.from_pretrained(str(gguf_dir), gguf_file=gguf_file.name, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf_dir), gguf_file=gguf_file.name)
-    convert_gguf_causal_lm(causal_lm, tokenizer, work)
-    shutil.rmtree(directory, ignore_errors=True)
-    work.rename(directory)
+    paths.CACHE.mkdir(parents=True, exist_ok=True)
+    # One process converts; any other that asks meanwhile waits for it and then finds the checkpoint.
+    with open(paths.CACHE / f"{directory.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _converted(directory):
+            return directory
+        work = paths.CACHE / f"{directory.name}.partial-{os.getpid()}"
+        shutil.rmtree(work, ignore_errors=True)
+        gguf_dir = paths.CACHE / "gemma3-270m-gguf"
+        gguf_file = gemma_gguf_file(gguf_dir)
+        if verbose:
+            print(f"Converting Gemma-3 270M from {gguf_file.name} (once; cached in {directory})", flush=True)
+        causal_lm = AutoModelForCausalLM.from_pretrained(str(gguf_dir), gguf_file=gguf_file.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf_dir), gguf_file=gguf_file.name)
+        convert_gguf_causal_lm(causal_lm, tokenizer, work)
+        shutil.rmtree(directory, ignore_errors=True)
+        work.rename(directory)
     return directory
+
+
+def _converted(directory: Path) -> bool:
+    return (directory / "config.json").exists() and (directory / "tokenizer_config.json").exists()
 
 
 def gemma_sequence_classifier(directory: str | Path, *, num_labels: int) -> nn.Module:
