@@ -270,7 +270,7 @@ def test_cli_run_executes_the_registered_grid_and_refuses_misplaced_options(toy,
     from fairlib.__main__ import main
 
     # the toy needs no stand-in backbone (pre-training one in the empty store would take minutes)
-    monkeypatch.setattr(fairlib._reproduce, "prepare_shared_backbones", lambda profile: None)
+    monkeypatch.setattr(fairlib._reproduce, "prepare_shared_backbones", lambda profile, only=None: None)
 
     assert main(["run", "01", "--profile", "test", "--executor", "local"]) == 2
     assert "declares no grid" in capsys.readouterr().err

@@ -88,7 +88,7 @@ def test_known_parameters_reach_the_notebooks_and_the_pool_is_left_to_them(monke
     import fairlib.experiments as experiments
 
     seen = {}
-    monkeypatch.setattr(reproduce, "prepare_shared_backbones", lambda profile: None)
+    monkeypatch.setattr(reproduce, "prepare_shared_backbones", lambda profile, only=None: None)
     monkeypatch.setattr(experiments, "run_jobs", lambda *a, **k: pytest.fail("the pool runs the registered grid"))
     monkeypatch.setattr(reproduce, "run_notebooks", lambda **kw: seen.update(kw) or {"02_fairlora.ipynb": 1.0})
     assert main(["reproduce", "--profile", "test", "--only", "02", "-p", "seeds", "[0, 1]", "-p", "tag", "x"]) == 0
