@@ -149,7 +149,35 @@ def positive_probs(logits: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class FairnessPenalty:
+class _BatchPenalty:
+    """A fairness penalty on the batch as a :class:`fairlib.train.LossTerm`: ``intensity * penalty`` of the scores
+    a subclass derives from the logits (``_scores``), by its demographic-parity (``_dp(scores, groups)``) or
+    equalized-odds (``_eo(scores, labels, groups)``) function, with ``batch["y"]`` and ``batch["s"]``."""
+
+    kind: str = field(metadata={"choices": ("dp", "eo")})
+    intensity: float = field(metadata={"ge": 0.0})
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        if math.isinf(self.intensity):
+            raise ConfigError(f"{type(self).__name__}.intensity = {self.intensity!r} is invalid: must be finite")
+
+    def __call__(self, logits: torch.Tensor, batch: dict, *, per_sample_loss: torch.Tensor | None = None,
+                 accelerator: Any = None) -> torch.Tensor:
+        """``intensity * penalty`` of the batch; ``per_sample_loss`` and ``accelerator`` are accepted for
+        :class:`fairlib.train.LossTerm` and unused."""
+        scores = self._scores(logits)
+        groups = torch.as_tensor(batch["s"], device=scores.device).reshape(-1)
+        if self.kind == "dp":
+            value = self._dp(scores, groups)
+        else:
+            labels = torch.as_tensor(batch["y"], device=scores.device).reshape(-1)
+            value = self._eo(scores, labels, groups)
+        return self.intensity * value
+
+
+@dataclass(frozen=True)
+class FairnessPenalty(_BatchPenalty):
     """Extra loss term ``intensity * gap`` for :func:`fairlib.train.fit` (``loss_terms=[FairnessPenalty(...)]``).
 
     Parameters
@@ -169,29 +197,14 @@ class FairnessPenalty:
     only, 0 below two).
     """
 
-    # No defaults: which constraint and how strong are the experiment's choice, never implicit.
-    kind: str = field(metadata={"choices": ("dp", "eo")})
-    intensity: float = field(metadata={"ge": 0.0})
+    # No defaults (fields of _BatchPenalty): which constraint and how strong are the experiment's choice.
 
-    def __post_init__(self) -> None:
-        validate_fields(self)
-        if math.isinf(self.intensity):
-            raise ConfigError(f"FairnessPenalty.intensity = {self.intensity!r} is invalid: must be finite")
+    @staticmethod
+    def _scores(logits: torch.Tensor) -> torch.Tensor:
+        return positive_probs(logits)
 
-    def __call__(self, logits: torch.Tensor, batch: dict, *, per_sample_loss: torch.Tensor | None = None,
-                 accelerator: Any = None) -> torch.Tensor:
-        """``intensity * gap(positive_probs(logits))`` with ``batch["y"]`` and ``batch["s"]``.
-
-        ``per_sample_loss`` and ``accelerator`` are accepted for :class:`fairlib.train.LossTerm` and unused.
-        """
-        probs = positive_probs(logits)
-        groups = torch.as_tensor(batch["s"], device=probs.device).reshape(-1)
-        if self.kind == "dp":
-            gap = demographic_parity_penalty(probs, groups)
-        else:
-            labels = torch.as_tensor(batch["y"], device=probs.device).reshape(-1)
-            gap = equalized_odds_penalty(probs, labels, groups)
-        return self.intensity * gap
+    _dp = staticmethod(demographic_parity_penalty)
+    _eo = staticmethod(equalized_odds_penalty)
 
 
 # ------------------------------------------------------------------------------------ Zafar et al. covariances
@@ -324,7 +337,7 @@ def zafar_eo_covariance(margin: torch.Tensor, labels: torch.Tensor, groups: torc
 
 
 @dataclass(frozen=True)
-class CovariancePenalty:
+class CovariancePenalty(_BatchPenalty):
     """Extra loss term ``intensity * |Cov|`` (Zafar et al.) for :func:`fairlib.train.fit`.
 
     ``loss = mean cross-entropy + intensity * |Cov|``: the covariance enters **in absolute value, not squared**.
@@ -348,25 +361,12 @@ class CovariancePenalty:
     share of the batch, as for :class:`FairnessPenalty`.
     """
 
-    kind: str = field(metadata={"choices": ("dp", "eo")})
-    intensity: float = field(metadata={"ge": 0.0})
+    @staticmethod
+    def _scores(logits: torch.Tensor) -> torch.Tensor:
+        return decision_margin(logits)
 
-    def __post_init__(self) -> None:
-        validate_fields(self)
-        if math.isinf(self.intensity):
-            raise ConfigError(f"CovariancePenalty.intensity = {self.intensity!r} is invalid: must be finite")
-
-    def __call__(self, logits: torch.Tensor, batch: dict, *, per_sample_loss: torch.Tensor | None = None,
-                 accelerator: Any = None) -> torch.Tensor:
-        """``intensity * |Cov|`` of :func:`decision_margin` ``(logits)`` with ``batch["y"]`` and ``batch["s"]``."""
-        margin = decision_margin(logits)
-        groups = torch.as_tensor(batch["s"], device=margin.device).reshape(-1)
-        if self.kind == "dp":
-            value = zafar_dp_covariance(margin, groups)
-        else:
-            labels = torch.as_tensor(batch["y"], device=margin.device).reshape(-1)
-            value = zafar_eo_covariance(margin, labels, groups)
-        return self.intensity * value
+    _dp = staticmethod(zafar_dp_covariance)
+    _eo = staticmethod(zafar_eo_covariance)
 
 
 def make_penalty(form: str, *, kind: str, intensity: float) -> FairnessPenalty | CovariancePenalty:
