@@ -31,3 +31,21 @@ class MissingDataError(FileNotFoundError):
             f"(Set FAIRLIB_DATA or pass root=... to read it from elsewhere; see data/README.md.)"
         )
         self.path = Path(path)
+
+
+def find_table(dataset: str, root: Path, table: str, sub_folder: str, *, how_to_get: str, layout: str) -> Path:
+    """Path of a release's ``table`` file in ``root``, or in its ``sub_folder`` (the archive extracted in place).
+
+    Raises
+    ------
+    MissingDataError
+        Naming ``root`` when it is not a folder, else the missing table, with ``how_to_get`` and ``layout``.
+    """
+    if not root.is_dir():
+        raise MissingDataError(dataset, root, how_to_get=how_to_get, layout=layout)
+    if not (root / table).exists() and (root / sub_folder / table).exists():
+        root = root / sub_folder
+    path = root / table
+    if not path.exists():
+        raise MissingDataError(dataset, path, how_to_get=how_to_get, layout=layout)
+    return path

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .. import paths
-from ._errors import DataFormatError, MissingDataError
+from ._errors import DataFormatError, MissingDataError, find_table
 from ._images import check_images
 from ._types import GroupedDataset
 
@@ -30,14 +30,7 @@ def _locate_geode(root: str | Path | None) -> Path:
     """Path of ``index.csv`` (in ``root`` or its ``geode/`` sub-folder); MissingDataError if absent."""
     root = Path(root) if root is not None else paths.DATA / "geode"
     layout = f"{root}/index.csv and the images at {root}/<file_path> (or {root}/images/<file_path>)"
-    if not root.is_dir():
-        raise MissingDataError("geode", root, how_to_get=_HOW_TO_GET, layout=layout)
-    if not (root / "index.csv").exists() and (root / "geode" / "index.csv").exists():
-        root = root / "geode"
-    path = root / "index.csv"
-    if not path.exists():
-        raise MissingDataError("geode", path, how_to_get=_HOW_TO_GET, layout=layout)
-    return path
+    return find_table("geode", root, "index.csv", "geode", how_to_get=_HOW_TO_GET, layout=layout)
 
 
 def _drawn_split(y: np.ndarray, s: np.ndarray, *, seed: int, fractions: tuple[float, float, float]) -> np.ndarray:

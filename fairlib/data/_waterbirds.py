@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .. import paths
-from ._errors import DataFormatError, MissingDataError
+from ._errors import DataFormatError, MissingDataError, find_table
 from ._images import check_images
 from ._types import GroupedDataset
 
@@ -26,14 +26,7 @@ def _locate_waterbirds(root: str | Path | None) -> Path:
     """Path of ``metadata.csv`` (in ``root`` or its release sub-folder); MissingDataError if absent."""
     root = Path(root) if root is not None else paths.DATA / "waterbirds"
     layout = f"{root}/metadata.csv and {root}/<img_filename> for every row (the contents of {_RELEASE}/)"
-    if not root.is_dir():
-        raise MissingDataError("waterbirds", root, how_to_get=_HOW_TO_GET, layout=layout)
-    if not (root / "metadata.csv").exists() and (root / _RELEASE / "metadata.csv").exists():
-        root = root / _RELEASE
-    path = root / "metadata.csv"
-    if not path.exists():
-        raise MissingDataError("waterbirds", path, how_to_get=_HOW_TO_GET, layout=layout)
-    return path
+    return find_table("waterbirds", root, "metadata.csv", _RELEASE, how_to_get=_HOW_TO_GET, layout=layout)
 
 
 def load_waterbirds(*, root: str | Path | None = None, verify: bool = False, verbose: bool = True) -> GroupedDataset:
