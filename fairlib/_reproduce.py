@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -50,19 +51,35 @@ def prepare_shared_backbones(profile: str, only: list[str] | None = None) -> Non
     one-off cost is not charged to whichever run happens to need it first and no two workers do it at once
     (the conversion also holds a file lock, for runs started some other way). A profile without stand-ins has
     nothing to prepare.
+
+    The two are independent, so the conversion (de-quantisation in numpy, one core) runs in a second process
+    while this one pre-trains; an error in either is raised here.
     """
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
     from .config import GEMMA3_270M, get_profile
 
     cfg = get_profile(profile)
-    if cfg.stand_in:
-        from .train import pretrained_tiny_vit
-
-        pretrained_tiny_vit(cfg.stand_in_vit)
     wants_01 = only is None or any(str(n).zfill(2) == "01" for n in only)
-    if wants_01 and GEMMA3_270M in cfg.lora_fairness.text_backbones:
-        from .models import gemma3_270m_path
+    convert = wants_01 and GEMMA3_270M in cfg.lora_fairness.text_backbones
+    with contextlib.ExitStack() as stack:
+        conversion = None
+        if convert:
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")))
+            conversion = pool.submit(_convert_gemma)
+        if cfg.stand_in:
+            from .train import pretrained_tiny_vit
 
-        gemma3_270m_path()
+            pretrained_tiny_vit(cfg.stand_in_vit)
+        if conversion is not None:
+            conversion.result()
+
+
+def _convert_gemma() -> str:
+    from .models import gemma3_270m_path
+
+    return str(gemma3_270m_path())
 
 
 def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, parameters: dict | None = None,

@@ -233,6 +233,27 @@ def test_permutation_null_distribution_is_fairlearn_on_permuted_groups():
     assert out["group_sizes"] == {0: 30, 1: 20, 2: 10}
 
 
+def test_permutation_null_reuses_its_permutations_across_gaps_and_models_of_one_split():
+    # The permutations of one split and seed are drawn once and reused (notebooks ask for several gaps of
+    # several models on the same split): every reuse must still be fairlearn on the documented permutations.
+    from fairlearn.metrics import demographic_parity_difference as fl_dpd
+
+    rng = np.random.default_rng(1)
+    y, p, s = _null_data(rng, [25, 15, 10], [0.3, 0.5, 0.6])
+    other = (rng.random(len(s)) < 0.5).astype(int)  # a second model's predictions on the same split
+    for preds in (p, other, p):
+        for metric, reference in (("dpd", fl_dpd), ("eo_max", fl_eod)):
+            out = M.gap_permutation_null(y, preds, sensitive_features=s, metric=metric, n_permutations=30,
+                                         random_state=3)
+            perms = np.random.default_rng(3)
+            expected = [reference(y, preds, sensitive_features=perms.permutation(s)) for _ in range(30)]
+            np.testing.assert_allclose(out["null"], expected, atol=1e-12)
+    fresh = M.gap_permutation_null(y, p, sensitive_features=s, metric="dpd", n_permutations=30, random_state=4)
+    perms = np.random.default_rng(4)
+    np.testing.assert_allclose(fresh["null"], [fl_dpd(y, p, sensitive_features=perms.permutation(s)) for _ in range(30)],
+                               atol=1e-12)
+
+
 def test_permutation_p_value_is_roughly_uniform_without_a_difference():
     rng = np.random.default_rng(1)
     p_values = [M.gap_permutation_null(*_null_data(rng, [40, 30, 20, 10], [0.4] * 4)[:2],

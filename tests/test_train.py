@@ -136,3 +136,77 @@ def test_mixed_precision_bf16_where_supported_fp16_otherwise_off_on_cpu():
     assert resolve_mixed_precision("bf16", on_gpu=False, bf16_supported=False) == "no"
     with pytest.raises(ValueError, match="valid choices"):
         resolve_mixed_precision("fp8", on_gpu=True, bf16_supported=True)
+
+
+# -- tokenised texts: batches cut to their own longest text ----------------------------------------------------
+class _MaskedMean(torch.nn.Module):
+    """Logits from the mean embedding of the real tokens; records the width of every batch it sees."""
+
+    def __init__(self, vocab=50, classes=3):
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb = torch.nn.Embedding(vocab, 8)
+        self.head = torch.nn.Linear(8, classes)
+        self.widths, self.longest = [], []
+
+    def forward(self, x):
+        self.widths.append(x["input_ids"].shape[1])
+        self.longest.append(int(x["attention_mask"].sum(1).max()))
+        mask = x["attention_mask"].unsqueeze(-1).float()
+        return self.head((self.emb(x["input_ids"]) * mask).sum(1) / mask.sum(1))
+
+
+def _texts(n=37, width=12, seed=0):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, width + 1, n)
+    lengths[5] = width  # the dataset's longest text
+    ids = np.zeros((n, width), dtype=np.int64)
+    for i, k in enumerate(lengths):
+        ids[i, :k] = rng.integers(1, 50, k)
+    mask = (ids > 0).astype(np.int64)
+    return lengths, {"input_ids": torch.as_tensor(ids), "attention_mask": torch.as_tensor(mask)}
+
+
+def test_trim_padding_drops_only_columns_that_are_padding_in_every_row():
+    from fairlib.train import trim_padding
+
+    right = {"input_ids": torch.tensor([[5, 6, 0, 0], [7, 0, 0, 0]]), "attention_mask": torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]])}
+    out = trim_padding(right)
+    assert torch.equal(out["input_ids"], torch.tensor([[5, 6], [7, 0]]))
+    assert torch.equal(out["attention_mask"], torch.tensor([[1, 1], [1, 0]]))
+    left = {"input_ids": torch.tensor([[0, 0, 5, 6], [0, 0, 0, 7]]), "attention_mask": torch.tensor([[0, 0, 1, 1], [0, 0, 0, 1]])}
+    assert trim_padding(left) is left  # left padding: the last column is real, nothing to drop
+    images = torch.zeros(2, 1, 28, 28)
+    assert trim_padding(images) is images
+
+
+def test_predict_on_texts_visits_short_texts_together_and_returns_the_original_order():
+    from fairlib.train import as_torch
+
+    lengths, enc = _texts()
+    n = len(lengths)
+    data = GroupedDataset(name="t", x=np.arange(n), y=np.arange(n) % 3, s=np.arange(n) % 2, group_names=("a", "b"),
+                          class_names=("0", "1", "2"), sensitive_name="g")
+    model = _MaskedMean()
+    pred = predict(model, data, encode=lambda _: enc, batch_size=8)
+    with torch.no_grad():
+        direct = model({k: v for k, v in enc.items()}).numpy()  # one batch, full width, in order
+    np.testing.assert_allclose(pred.logits, direct, rtol=0, atol=1e-6)
+    assert np.array_equal(pred.y, data.y) and np.array_equal(pred.s, data.s)
+    # batches of 8 shortest-first: each as wide as its own longest text, never wider
+    widths = model.widths[:-1]
+    expected = [int(np.sort(lengths)[i:i + 8].max()) for i in range(0, n, 8)]
+    assert widths == expected and max(widths) == 12 and min(widths) < 12
+    assert len(as_torch(data, encode=lambda _: enc)) == n
+
+
+def test_fit_on_texts_trains_on_batches_cut_to_their_longest_text():
+    lengths, enc = _texts(n=64)
+    y = (lengths > 6).astype(np.int64)
+    data = GroupedDataset(name="t", x=np.arange(64), y=y, s=np.arange(64) % 2, group_names=("a", "b"),
+                          class_names=("0", "1"), sensitive_name="g")
+    model = _MaskedMean(classes=2)
+    fit(model, data, config=TrainConfig(epochs=1, lr=0.01, batch_size=16, seed=0), encode=lambda _: enc, progress=False)
+    assert len(model.widths) == 4
+    # each training batch is exactly as wide as its longest text (the dataset is 12 wide)
+    assert model.widths == model.longest and min(model.widths) <= 12

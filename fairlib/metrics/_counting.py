@@ -42,14 +42,13 @@ def counted_metric(is_pos: np.ndarray, is_sel: np.ndarray, codes: np.ndarray, n_
         NaN where the metric is undefined.
     """
     rows = codes.shape[0]
-    flat = (codes + n_groups * np.arange(rows)[:, None]).ravel()
-
-    def per_group(weights: np.ndarray) -> np.ndarray:
-        return np.bincount(flat, weights=np.broadcast_to(weights, codes.shape).ravel().astype(float),
-                           minlength=rows * n_groups).reshape(rows, n_groups)
-
-    count = per_group(np.ones(codes.shape[1]))
-    pos, sel, tp = per_group(is_pos), per_group(is_sel), per_group(is_pos & is_sel)
+    # One integer count per (row, group, cell), the cell being 2 * is_pos + is_sel: TN, FP, FN, TP.
+    cell = 2 * np.asarray(is_pos, dtype=np.int64) + np.asarray(is_sel, dtype=np.int64)
+    flat = ((codes.astype(np.int64) + n_groups * np.arange(rows, dtype=np.int64)[:, None]) * 4 + cell).ravel()
+    cells = np.bincount(flat, minlength=rows * n_groups * 4).reshape(rows, n_groups, 4).astype(float)
+    count = cells.sum(axis=2)
+    tp = cells[..., 3]
+    pos, sel = cells[..., 2] + tp, cells[..., 1] + tp
     fp, fn = sel - tp, pos - tp
     neg = count - pos
     with np.errstate(invalid="ignore", divide="ignore"):

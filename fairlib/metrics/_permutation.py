@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from collections import OrderedDict
 from typing import Any, Sequence
 
 import numpy as np
@@ -12,6 +14,34 @@ from ._counting import COUNTED, counted_metric
 from ._vocabulary import GAP_METRICS
 
 _CHUNK = 64
+
+
+#: The permutation blocks drawn most recently, by (group codes, n_permutations, random_state). A notebook asks for
+#: the nulls of several gaps of several models on one test split with one seed: the same permutations each time.
+_RECENT: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
+_RECENT_SIZE = 8
+
+
+def _permutations(codes: np.ndarray, n_permutations: int, random_state: int) -> np.ndarray:
+    """Rows ``k = 0 .. n_permutations - 1``: the ``k``-th ``rng.permutation(codes)`` of
+    ``rng = numpy.random.default_rng(random_state)``, as a read-only array (drawn once, then reused)."""
+    codes = np.ascontiguousarray(codes)
+    seeded = isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool)
+    key = (hashlib.sha1(codes.tobytes()).hexdigest(), str(codes.dtype), len(codes), int(n_permutations),
+           int(random_state) if seeded else None)
+    if seeded and key in _RECENT:
+        _RECENT.move_to_end(key)
+        return _RECENT[key]
+    rng = np.random.default_rng(random_state)
+    block = np.empty((n_permutations, len(codes)), dtype=codes.dtype)
+    for k in range(n_permutations):
+        block[k] = rng.permutation(codes)
+    block.setflags(write=False)
+    if seeded:  # a draw from an unseeded or shared generator is never reused
+        _RECENT[key] = block
+        while len(_RECENT) > _RECENT_SIZE:
+            _RECENT.popitem(last=False)
+    return block
 
 
 def gap_permutation_null(y_true: Any, y_pred: Any, *, sensitive_features: Any, metric: str = "dpd",
@@ -65,13 +95,13 @@ def gap_permutation_null(y_true: Any, y_pred: Any, *, sensitive_features: Any, m
         kwargs = dict(y_prob=y_prob, group_names=names, metrics=[metric], pos_label=pos_label, classes=declared,
                       n_bins=n_bins, per_group=False)
         observed = evaluate(y_true, y_pred, sensitive_features=codes, **kwargs)[metric]
-    rng = np.random.default_rng(random_state)
-    permuted = (rng.permutation(codes) for _ in range(n_permutations))
+    permutations = _permutations(codes, n_permutations, random_state)
+    permuted = iter(permutations)
     null = np.empty(n_permutations)
     if metric in COUNTED and not multiclass:
         is_pos, is_sel = y_true == pos_label, y_pred == pos_label
         for start in range(0, n_permutations, _CHUNK):
-            block = np.stack([next(permuted) for _ in range(min(_CHUNK, n_permutations - start))])
+            block = permutations[start:start + _CHUNK]
             null[start:start + len(block)] = counted_metric(is_pos, is_sel, block, len(names), metric)
     else:
         with warnings.catch_warnings():

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 from ..data import GroupedDataset
 from ._config import TrainConfig
 from ._seed import seed_everything
-from ._torchdata import as_torch
+from ._torchdata import as_torch, text_lengths, trim_padding
 
 __all__ = ["LossTerm", "FitResult", "Predictions", "fit", "predict", "extract_features", "make_accelerator",
            "unwrap_classifier", "show_progress", "resolve_mixed_precision", "end_processes"]
@@ -227,7 +227,7 @@ def fit(model: nn.Module, train: GroupedDataset | Any, *, config: TrainConfig,
         total, count = torch.zeros((), dtype=torch.float64), 0
         for batch in loader:
             with accelerator.accumulate(prepared_model):
-                logits = prepared_model(batch["x"])
+                logits = prepared_model(trim_padding(batch["x"]))
                 per_sample = F.cross_entropy(logits.float(), batch["y"], reduction="none")
                 loss = per_sample.mean()
                 for term in loss_terms:
@@ -275,14 +275,25 @@ def _batched(model_fn: Callable, data: GroupedDataset | Any, *, batch_size: int,
              transform: Callable | None, num_workers: int = 0, device: torch.device | None = None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     dataset = as_torch(data, encode=encode, transform=transform)
+    # Tokenised texts are visited shortest first, each batch cut to its own longest text (trim_padding), and
+    # put back in order; other inputs in order. Which examples share a batch does not change any output.
+    lengths = text_lengths(dataset)
+    order = np.argsort(lengths, kind="stable") if lengths is not None else None
     outputs, ys, ss = [], [], []
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers):
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                            sampler=order.tolist() if order is not None else None):
         # Inputs go where the model's weights are (a GPU at full scale); outputs come back as numpy.
-        x = batch["x"] if device is None else _to_device(batch["x"], device)
+        x = trim_padding(batch["x"])
+        x = x if device is None else _to_device(x, device)
         outputs.append(model_fn(x).float().cpu().numpy())
         ys.append(batch["y"].numpy())
         ss.append(batch["s"].numpy())
-    return np.concatenate(outputs), np.concatenate(ys), np.concatenate(ss)
+    out, y, s = np.concatenate(outputs), np.concatenate(ys), np.concatenate(ss)
+    if order is not None:
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        out, y, s = out[back], y[back], s[back]
+    return out, y, s
 
 
 def predict(model: nn.Module, data: GroupedDataset | Any, *, batch_size: int = 512, encode: Callable | None = None,
