@@ -4,6 +4,8 @@ import copy
 import re
 import warnings
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -179,3 +181,51 @@ def test_levels_and_variance_tasks_are_validated():
     for bad in ((("matched 3%", 3),), (("recipe", 1),), (("recipe", 2), ("recipe", 3))):
         with pytest.raises(ConfigError, match="budget_seed_limits"):
             PeftFamilyConfig(budget_seed_limits=bad)
+
+
+def _figure_records():
+    rng = np.random.default_rng(0)
+    rows = []
+    spec = [("lora", "LoRA", "matched 0.1%", 120), ("lora", "LoRA", "matched 1%", 1280),
+            ("loha", "LoHa", "matched 1%", 1300), ("vera", "VeRA", "matched 1%", 1250), ("full", "Full FT", "own size", 10**5)]
+    for task, label, stand_in in (("adult", "Adult", False), ("standin:x", "X stand-in", True)):
+        for method, method_label, budget, params in spec:
+            for seed in range(3 if budget == "matched 0.1%" else 5):
+                rows.append({"task": task, "task_label": label, "stand_in": stand_in, "method": method,
+                             "method_label": method_label, "kind": "adapter", "budget": budget, "seed": seed,
+                             "split": "test", "lam": 0.0, "adapter_parameters": params, "step_seconds": 0.01,
+                             **{m: float(rng.uniform(0.1, 0.9)) for m in ("accuracy", "worst_group_accuracy", "dpd",
+                                                                           "eo_max", "ece", "worst_group_ece")}})
+    return pd.DataFrame(rows)
+
+
+def test_peft_figures_give_each_method_one_colour_and_each_budget_one_marker_in_every_figure():
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    from fairlib.experiments import peft_family as pf
+
+    records = _figure_records()
+    figs = [pf.plot_gap_vs_parameters(records, metric="dpd"),
+            pf.plot_accuracy_vs_gap(pf.summary_table(records), budgets={"adult": "matched 1%", "standin:x": "matched 1%"})]
+    seen = []
+    for fig in figs:
+        legends = fig.legends
+        assert len(legends) == 2  # under the panels: methods by colour, budgets by marker (with their seeds)
+        methods = {t.get_text(): to_hex(h.get_color()) for t, h in zip(legends[0].get_texts(), legends[0].legend_handles)}
+        budgets = {t.get_text(): h.get_marker() for t, h in zip(legends[1].get_texts(), legends[1].legend_handles)}
+        assert len(set(methods.values())) == len(methods)  # no colour repeats
+        assert len(set(budgets.values())) == len(budgets)
+        seen.append((methods, budgets))
+        # every point drawn uses its method's colour and its budget's marker
+        for ax in fig.axes:
+            for line in ax.get_lines():
+                if line.get_marker() not in ("None", "", None, "_") and len(line.get_xdata()) == 1:
+                    assert to_hex(line.get_color()) in methods.values()
+        plt.close(fig)
+    (m1, b1), (m2, b2) = seen
+    for label in set(m1) & set(m2):
+        assert m1[label] == m2[label]  # the same method, the same colour in both figures
+    assert b1["matched 1% (5 seeds)"] == b2["matched 1% (5 seeds)"]
+    assert b1["matched 0.1% (3 seeds)"] != b1["matched 1% (5 seeds)"] and b1["own size (5 seeds)"] == "D"
+

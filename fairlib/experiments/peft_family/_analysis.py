@@ -106,11 +106,50 @@ def group_metrics_long(records: pd.DataFrame, *, metrics: Sequence[str] = ("accu
 
 
 def _colours(records: pd.DataFrame) -> dict:
-    # One colour per method in every panel and figure (the methods' display order).
+    # One distinct colour per method, fixed by the family's display order (PEFT_METHODS), so a method has the
+    # same colour in every panel, figure and selection: tab20's ten strong colours first, then their light pairs;
+    # a label outside the registry gets one after them.
     import matplotlib.pyplot as plt
+    import seaborn as sns
 
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    return {label: cycle[i % len(cycle)] for i, label in enumerate(dict.fromkeys(records["method_label"]))}
+    from ._methods import PEFT_METHODS
+
+    labels = list(dict.fromkeys([m.label for m in PEFT_METHODS.values()] + list(records["method_label"])))
+    tab20 = plt.get_cmap("tab20").colors
+    palette = (tab20[0::2] + tab20[1::2]) if len(labels) <= 20 else sns.color_palette("husl", len(labels))
+    return {label: palette[i] for i, label in enumerate(labels)}
+
+
+#: Marker per budget: each matched level its own, the recipe a square, the references (own size) a diamond.
+_MARKERS = ("v", "o", "^", "P", "X", "*")
+
+
+def _markers(budgets: Sequence[str]) -> dict:
+    matched = sorted({b for b in budgets if b.startswith("matched")}, key=lambda b: float(b.split()[1].rstrip("%")))
+    out = {b: _MARKERS[i % len(_MARKERS)] for i, b in enumerate(matched)}
+    out.update({"recipe": "s", OWN_SIZE: "D"})
+    return out
+
+
+def _legend_below(fig: Any, colours: dict, markers: dict, seeds: dict) -> None:
+    """Two legends under the panels, where they cover no point: colour = method, marker = budget (with its seeds)."""
+    from matplotlib.lines import Line2D
+
+    methods = [Line2D([], [], color=c, marker="o", linestyle="", label=label) for label, c in colours.items()]
+    budgets = [Line2D([], [], color="0.35", marker=markers[b], linestyle="", label=f"{b} ({seeds[b]} seeds)")
+               for b in markers if b in seeds]
+    fig.legend(handles=methods, title="method (colour)", loc="upper left", bbox_to_anchor=(0.0, 0.0),
+               ncol=min(len(methods), 7), fontsize=7, title_fontsize=7, frameon=False)
+    fig.legend(handles=budgets, title="budget (marker); whiskers: 95% interval over seeds", loc="upper right", bbox_to_anchor=(1.0, 0.0),
+               ncol=1, fontsize=7, title_fontsize=7, frameon=False)
+
+
+def _seed_counts(part: pd.DataFrame, budget_column: str = "budget") -> dict:
+    out = {}
+    for budget, g in part.groupby(budget_column, sort=False):
+        counts = sorted(set(g.groupby("method_label")["seed"].nunique()) if "seed" in g else set(g["seeds"]))
+        out[budget] = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return out
 
 
 def _panel_title(records: pd.DataFrame, task: str) -> str:
@@ -119,32 +158,40 @@ def _panel_title(records: pd.DataFrame, task: str) -> str:
 
 
 def plot_gap_vs_parameters(records: pd.DataFrame, *, metric: str = "dpd", title: str = "") -> Any:
-    """Gap against trainable adapter parameters (log x), one marker per method and budget, one panel per task.
+    """Gap against trainable adapter parameters (log x), one point per method and budget, one panel per task.
 
-    Markers: circles at the matched budgets, squares at the recipe, diamonds for the references (own size); the
-    legend names each point's budget and seeds.
+    Colour = method (the same in every panel and figure), marker = budget (one per matched level, squares at
+    the recipe, diamonds for the references at their own size); the legends under the panels name both and the
+    seeds behind each budget. Whiskers: 95% interval over seeds. Methods at one budget share a parameter count
+    (that is what matching means), so their points are spread sideways by at most +-8% of x to stay legible.
     """
     import matplotlib.pyplot as plt
 
     part = records[(records["split"] == "test") & (records["lam"] == 0.0) & (records["adapter_parameters"] > 0)]
     tasks = list(dict.fromkeys(part["task"]))
-    colours = _colours(records)
+    colours = _colours(records[records["split"] == "test"])  # the same colours as every other figure of 06
+    markers = _markers(list(dict.fromkeys(records["budget"])))
+    order = {label: i for i, label in enumerate(colours)}
     fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        for (label, budget), g in part[part["task"] == task].groupby(["method_label", "budget"], sort=False):
+        here = part[part["task"] == task]
+        for (label, budget), g in here.groupby(["method_label", "budget"], sort=False):
             s = fm.summarize_over_seeds(g[metric].to_numpy(dtype=float), metric=metric)
-            x = g["adapter_parameters"].iloc[0]
+            peers = list(dict.fromkeys(here.loc[here["budget"] == budget, "method_label"]))
+            k, i = len(peers), peers.index(label)
+            x = g["adapter_parameters"].iloc[0] * 10 ** (0.035 * (i - (k - 1) / 2) / max(1, (k - 1) / 2) if k > 1 else 0.0)
             ax.errorbar([x], [s["mean"]], yerr=[[s["mean"] - s["ci_low"]], [s["ci_high"] - s["mean"]]],
-                        fmt={"recipe": "s", OWN_SIZE: "D"}.get(budget, "o"), capsize=3, color=colours[label], alpha=0.8,
-                        label=f"{label} ({budget}, {g['seed'].nunique()} seeds)")
+                        fmt=markers[budget], capsize=3, color=colours[label], alpha=0.85, markersize=6,
+                        zorder=2 + order[label] / 100)
         ax.set_xscale("log")
         ax.minorticks_off()
         ax.set_xlabel("trainable adapter parameters (head excluded, log scale)")
         ax.set_ylabel(f"{fm.METRICS[metric].label} (test)")
         ax.set_title(_panel_title(records, task), fontsize=9)
-        ax.legend(fontsize=6, ncol=2)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    _legend_below(fig, {k: c for k, c in colours.items() if k in set(part["method_label"])}, markers,
+                  _seed_counts(part))
     return fig
 
 
@@ -165,14 +212,18 @@ def plot_group_heatmap(table: pd.DataFrame, *, title: str = "") -> Any:
 
 
 def plot_accuracy_vs_gap(summary: pd.DataFrame, *, budgets: dict, metric: str = "dpd", title: str = "") -> Any:
-    """Accuracy against a gap per method, bounded 95% intervals on both axes, one panel per task.
+    """Accuracy against a gap per method, bounded 95% intervals over seeds on both axes, one panel per task.
 
     ``budgets``: per task, the budget shown (with the references, own size); each panel's title names it.
+    Colour = method, marker = budget, as in :func:`plot_gap_vs_parameters`; the legends are under the panels.
     """
     import matplotlib.pyplot as plt
 
     tasks = list(dict.fromkeys(summary.index.get_level_values("task")))
-    colours = _colours(summary)
+    everything = summary.reset_index()
+    flat = everything[everything.apply(lambda r: r["budget"] in (budgets[r["task"]], OWN_SIZE), axis=1)]
+    colours = _colours(everything)  # the same colours and markers as every other figure of 06
+    markers = _markers(list(dict.fromkeys(everything["budget"])))
     fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         shown = summary.loc[task]
@@ -181,14 +232,14 @@ def plot_accuracy_vs_gap(summary: pd.DataFrame, *, budgets: dict, metric: str = 
             ax.errorbar([r[f"{metric}_mean"]], [r["accuracy_mean"]],
                         xerr=[[r[f"{metric}_mean"] - r[f"{metric}_ci_low"]], [r[f"{metric}_ci_high"] - r[f"{metric}_mean"]]],
                         yerr=[[r["accuracy_mean"] - r["accuracy_ci_low"]], [r["accuracy_ci_high"] - r["accuracy_mean"]]],
-                        fmt="o", capsize=3, color=colours[r["method_label"]], alpha=0.8,
-                        label=f"{r['method_label']} ({budget}, {r['seeds']} seeds)")
+                        fmt=markers[budget], capsize=3, color=colours[r["method_label"]], alpha=0.85, markersize=6)
         ax.set_xlabel(f"{fm.METRICS[metric].label} (test; lower is fairer)")
         ax.set_ylabel("accuracy (test)")
         ax.set_title(f"{_panel_title(summary.reset_index(), task)}, {budgets[task]}", fontsize=9)
-        ax.legend(fontsize=6, ncol=2)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    _legend_below(fig, {k: c for k, c in colours.items() if k in set(flat["method_label"])}, markers,
+                  _seed_counts(flat))
     return fig
 
 
