@@ -202,7 +202,8 @@ def test_damaged_entry_is_detected_warned_moved_aside_and_retrained(tmp_path, ca
 def test_a_run_without_weights_needs_none_and_an_unexpected_weights_file_is_damage(tmp_path):
     store, calls = RunStore("t", root=tmp_path), []
     store.run(SPEC, lambda: (calls.append(1) or {"acc": 1.0}, None))
-    assert store.contains(SPEC) and json.loads((store.folder(SPEC) / "manifest.json").read_text()) == {"weights": None}
+    manifest = json.loads((store.folder(SPEC) / "manifest.json").read_text())
+    assert store.contains(SPEC) and manifest["weights"] is None and set(manifest) == {"weights", "seconds"}
     save_file({"x": torch.zeros(1)}, str(store.folder(SPEC) / "weights.safetensors"))
     with pytest.warns(UserWarning, match="manifest records no weights"):
         store.run(SPEC, lambda: (calls.append(1) or {"acc": 1.0}, None))
@@ -226,3 +227,28 @@ def test_manifest_records_names_shapes_dtypes_size_and_sha256(tmp_path):
     assert weights["bytes"] == len(data) and weights["sha256"] == hashlib.sha256(data).hexdigest()
     assert weights["tensors"] == {"lora.A": {"dtype": "F32", "shape": [2, 3]},
                                   "lora.B": {"dtype": "F16", "shape": [3, 2]}}
+
+
+def test_a_stored_run_records_its_wall_time_and_pool_costs_sums_it(tmp_path):
+    import importlib.util
+    import time as _time
+
+    store = RunStore("nb-test", root=tmp_path / "runs" / "nb-test")
+
+    def slow(delay):
+        def train():
+            _time.sleep(delay)
+            return {"acc": 1.0}, None
+        return train
+
+    for seed, delay in ((0, 0.05), (1, 0.15)):
+        store.run({"method": "m", "seed": seed, "params": {"task": "adult"}}, slow(delay))
+    store.run({"method": "m", "seed": 0, "params": {"task": "adult"}}, slow(5.0))  # reused: not timed again
+    spec = importlib.util.spec_from_file_location("pool_costs", Path(__file__).resolve().parent.parent / "bench" / "pool_costs.py")
+    pool_costs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pool_costs)
+    table = pool_costs.costs(tmp_path / "runs")
+    entry = table["nb-test"]
+    assert entry["runs"] == 2 and entry["untimed"] == 0
+    assert 0.2 <= entry["seconds"] < 2.0  # the two runs' sleeps, not the reused call's
+    assert dict(entry["by_label"]) == {"m / adult": [2, pytest.approx(entry["seconds"])]}

@@ -15,8 +15,8 @@ building, cache command, file locations), which cannot change a stored number.
 What makes a stored run trusted
 -------------------------------
 A run folder holds ``spec.json`` (configuration, fingerprint, versions), ``manifest.json`` (which tensors were
-saved, their dtypes and shapes, the weights file's size and sha256) and ``metrics.json``, written last: a folder
-without it is an interrupted run and is simply trained again. A folder whose files are unreadable, truncated or
+saved, their dtypes and shapes, the weights file's size and sha256, and the run's wall seconds) and
+``metrics.json``, written last: a folder without it is an interrupted run and is simply trained again. A folder whose files are unreadable, truncated or
 disagree with the manifest is *damaged*: :meth:`RunStore.run` warns (naming the folder), moves it aside to
 ``<key>.damaged`` and trains again.
 """
@@ -280,7 +280,10 @@ class RunStore:
             return None
         return metrics, tensors
 
-    def save(self, spec: dict, *, metrics: dict, tensors: dict[str, torch.Tensor] | None = None) -> Path:
+    def save(self, spec: dict, *, metrics: dict, tensors: dict[str, torch.Tensor] | None = None,
+             seconds: float | None = None) -> Path:
+        """Store a run. ``seconds``: its whole wall time (training, evaluation, everything ``run`` timed), kept in
+        ``manifest.json`` so that where a grid's time went can be read from the store (``bench/pool_costs.py``)."""
         from safetensors.torch import save_file
 
         folder = self.folder(spec)
@@ -298,7 +301,7 @@ class RunStore:
             path = folder / "weights.safetensors"
             weights = {"bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                        "tensors": _describe(_safetensors_header(path))}
-        manifest = {"weights": weights}
+        manifest = {"weights": weights, **({"seconds": round(float(seconds), 3)} if seconds is not None else {})}
         atomic_write(folder / "manifest.json", lambda t: t.write_text(json.dumps(manifest, indent=1)))
         atomic_write(folder / "metrics.json", lambda t: t.write_text(json.dumps(to_jsonable(metrics), indent=1)))
         return folder
@@ -321,8 +324,9 @@ class RunStore:
             stored = self.load(spec)
             if stored is not None:
                 return stored
+        start = time.perf_counter()
         metrics, tensors = train_and_evaluate()
-        self.save(spec, metrics=metrics, tensors=tensors)
+        self.save(spec, metrics=metrics, tensors=tensors, seconds=time.perf_counter() - start)
         stored = self.load(spec) if _is_main_process() else None
         if stored is None:  # a non-main process under `accelerate launch`: only rank 0 writes
             return to_jsonable(metrics), {k: v.detach().cpu() for k, v in (tensors or {}).items()}
