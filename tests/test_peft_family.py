@@ -229,3 +229,36 @@ def test_peft_figures_give_each_method_one_colour_and_each_budget_one_marker_in_
     assert b1["matched 1% (5 seeds)"] == b2["matched 1% (5 seeds)"]
     assert b1["matched 0.1% (3 seeds)"] != b1["matched 1% (5 seeds)"] and b1["own size (5 seeds)"] == "D"
 
+
+
+def test_plan_without_data_bounds_the_grid_method_by_method():
+    # From the configuration alone, the most runs jobs() can list: never fewer than the real grid, the same for
+    # what is never dropped (the pre-trained model, the references at their own size).
+    from collections import Counter
+
+    bound = pf.plan_without_data("test")
+    real = Counter(spec.method for spec in pf.jobs("test"))
+    assert set(real) <= set(bound)
+    for method, entry in bound.items():
+        assert entry["runs"] >= real.get(method, 0)
+    for method in ("pretrain", "bitfit", "full"):
+        assert bound[method]["runs"] == real[method]
+    dropped = pf.skipped("test")
+    for method, entry in bound.items():  # what the bound adds is exactly what skipped() names
+        n_dropped = len(dropped[dropped["method"] == method])
+        if n_dropped == 0:
+            assert entry["runs"] == real.get(method, 0)
+        else:
+            assert entry["runs"] > real.get(method, 0)
+
+
+def test_full_dry_run_plans_notebook_06_without_its_data(tmp_path, monkeypatch, capsys):
+    from fairlib.__main__ import main
+
+    monkeypatch.setenv("FAIRLIB_DATA", str(tmp_path / "no-data"))
+    code = main(["reproduce", "--profile", "full", "--dry-run", "--only", "06"])
+    out = capsys.readouterr().out
+    bound = pf.plan_without_data("full")
+    assert code == 1  # the data is missing: said, and the plan is still printed
+    assert f"lora (at most): {bound['lora']['runs']} runs" in out and "Traceback" not in out
+    assert "notebook 06: its grid is sized on its data and backbone" in out and "utkface" in out

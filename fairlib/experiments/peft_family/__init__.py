@@ -9,7 +9,8 @@ Grid: :func:`jobs` / :func:`run_job`; records: :func:`collect`; outputs in :mod:
 from ._analysis import (SUMMARY_METRICS, claim_rows, comparison_budget, group_accuracy_table, group_metrics_long,
                         group_table, plot_accuracy_vs_gap, plot_gap_vs_parameters,
                         plot_group_heatmap, summary_table)
-from ._grid import NOTEBOOK, backbone_parameters, budget_choices, collect, jobs, run_job, seeds_of, skipped, train_job
+from ._grid import (NOTEBOOK, backbone_parameters, budget_choices, collect, jobs, plan_without_data, run_job, seeds_of,
+                    skipped, train_job)
 from ._methods import (FEEDFORWARD, MODULE_SETS, PEFT_METHODS, BudgetChoice, NotApplicable, PeftMethod, Placement,
                        adalora_allocation, adapter_parameters, get_peft_method, head_parameters, match_budget,
                        placements, recipe_choice, target_regex, trainable_names, wrap)
@@ -20,4 +21,4 @@ __all__ = ["NOTEBOOK", "seeds_of", "jobs", "run_job", "train_job", "collect", "b
            "head_parameters", "match_budget", "recipe_choice", "adalora_allocation", "SUMMARY_METRICS",
            "comparison_budget", "group_table", "group_metrics_long",
            "summary_table", "group_accuracy_table", "plot_gap_vs_parameters", "plot_group_heatmap",
-           "plot_accuracy_vs_gap", "claim_rows"]
+           "plot_accuracy_vs_gap", "claim_rows", "plan_without_data"]

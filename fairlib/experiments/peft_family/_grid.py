@@ -28,7 +28,8 @@ from .. import benchmark as bm
 from .._spec import RunSpec
 from ._methods import Placement, adalora_allocation, get_peft_method, head_parameters, match_budget, recipe_choice, wrap
 
-__all__ = ["NOTEBOOK", "seeds_of", "jobs", "run_job", "train_job", "collect", "budget_choices", "skipped", "backbone_parameters"]
+__all__ = ["NOTEBOOK", "seeds_of", "jobs", "run_job", "train_job", "collect", "budget_choices", "skipped", "backbone_parameters",
+           "plan_without_data"]
 
 NOTEBOOK = "06"
 _HOURS = {"whole": 0.3}
@@ -152,6 +153,46 @@ def skipped(profile: Any) -> pd.DataFrame:
     choices = budget_choices(profile)
     mask = [not _runs_at(r) for r in choices.to_dict(orient="records")]
     return choices.loc[mask, ["task", "budget", "method", "reason"]].reset_index(drop=True)
+
+
+def plan_without_data(profile: Any, *, tasks: Sequence[str] | None = None) -> dict[str, dict]:
+    """The most runs :func:`jobs` can list, from the configuration alone: for a dry run before the data and the
+    backbone are in place.
+
+    :func:`jobs` sizes each adapter's rank or width on the task's classifier (the matched budgets), which needs the
+    task's data and the backbone's weights. Without them this counts what the grid would hold if every adapter
+    reached every budget: the same tasks, budgets, variance-term lambdas, seeds and per-budget seed limits as
+    :func:`jobs`. An adapter that cannot get within the tolerance of a budget, or that peft cannot apply, is
+    dropped by :func:`jobs` (:func:`skipped`), so the real grid has at most these runs.
+
+    Returns
+    -------
+    dict
+        Method -> ``{"runs", "seeds", "gpu_hours"}`` (``"pretrain"``: one per task), in :func:`jobs`' order.
+    """
+    profile = _profile(profile)
+    cfg = profile.peft_family
+    out: dict[str, dict] = {}
+
+    def add(method: str, seeds: Sequence[int], runs: int, hours: float) -> None:
+        entry = out.setdefault(method, {"runs": 0, "seeds": set(), "gpu_hours": 0.0})
+        entry["runs"] += runs
+        entry["seeds"].update(seeds)
+        entry["gpu_hours"] += runs * hours
+
+    hours = 0.0 if profile.stand_in else _HOURS["whole"]
+    for key in tasks or cfg.tasks:
+        modality = bm.task_traits(key, profile=profile).modality
+        add("pretrain", [profile.benchmark.data_seed], 1, 0.0)
+        levels = cfg.levels(modality) if "matched" in cfg.budgets else ()
+        adapter_budgets = [budget_name(level) for level in levels] + (["recipe"] if "recipe" in cfg.budgets else [])
+        for method in cfg.methods:
+            kind = get_peft_method(method).kind
+            for budget in (adapter_budgets if kind == "adapter" else [OWN_SIZE]):
+                lams = (0.0,) + (cfg.lambdas_of(key) if kind == "adapter" and budget != "recipe" else ())
+                seeds = seeds_of(profile, key)[:dict(cfg.budget_seed_limits).get(budget)]
+                add(method, seeds, len(lams) * len(seeds), hours)
+    return {m: {**e, "seeds": len(e["seeds"])} for m, e in out.items()}
 
 
 def _uses(profile: Any, modality: str, method: str) -> dict:
