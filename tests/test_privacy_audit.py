@@ -7,7 +7,7 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from fairlib.methods.privacy_audit import audit_scores, leakage_audit, probe_out_of_fold
 from fairlib.methods.privacy_roles import save_exchange
-from fairlib.methods.privacy_strategies import adapter_shift
+from fairlib.methods.privacy_strategies import adapter_shift, base_representation
 from fairlib.models import LoraSpec, adapt, vit_from_config
 
 
@@ -118,3 +118,24 @@ def test_adapter_shift_is_the_received_adapters_change_of_the_representation(tmp
     # against a reference adapter: the difference of the two adapters' representations
     assert np.allclose(adapter_shift(fresh, tmp_path / "moved", x, reference=tmp_path / "fresh"), shift, atol=1e-5)
     assert np.abs(adapter_shift(fresh, tmp_path / "moved", x, reference=tmp_path / "moved")).max() == 0.0
+
+
+def test_base_representation_is_h0_and_with_the_shift_gives_the_received_adapters_representation(tmp_path):
+    # Erm's audit baseline: the developer's own frozen [CLS] representation; h_0 + (h_s - h_0) must be h_s.
+    import copy
+
+    base = _tiny_vit().eval()
+    fresh = lambda: copy.deepcopy(base)  # noqa: E731
+    model = adapt(fresh(), "lora", lora=LoraSpec(r=2, alpha=2)).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_()
+    save_exchange(model, tmp_path / "moved")
+    x = np.random.default_rng(1).normal(size=(5, 1, 8, 8)).astype(np.float32)
+    h0 = base_representation(fresh, x)
+    with torch.no_grad():
+        direct = base(pixel_values=torch.as_tensor(x)).last_hidden_state[:, 0].numpy()
+        h = model(pixel_values=torch.as_tensor(x)).last_hidden_state[:, 0].numpy()
+    assert h0.shape == (5, 16) and np.allclose(h0, direct, atol=1e-6)
+    assert np.allclose(h0 + adapter_shift(fresh, tmp_path / "moved", x), h, atol=1e-5)

@@ -93,6 +93,7 @@ __all__ = [
     "STRATEGIES", "orthogonality_loss", "adapter_orthogonality", "GradientReversal", "grad_reverse",
     "adversarial_step", "adapter_active", "representation", "Developer", "Auditor", "run_strategy",
     "train_sensitive_adapter", "task_label", "backbone_factory", "ORTH_VARIANTS", "ORTH_SPACES", "adapter_shift",
+    "base_representation",
 ]
 
 #: Orth's three forms: strategy name -> the ``orth_space`` of :class:`Developer` (see the module docstring).
@@ -468,6 +469,28 @@ def adapter_shift(backbone: Any, adapter: str | Path, x: Any, *, reference: str 
         _load_into(model, reference)
         base = _features(model, x, transform, batch_size=256, device=device)
     return (h - base).numpy()
+
+
+def base_representation(backbone: Any, x: Any, *, transform: Any = None, device: str = "cpu") -> np.ndarray:
+    """The developer's own frozen representation ``h_0(x)`` of its inputs ([CLS]), which it has without receiving
+    anything: the baseline of the developer-side leakage audit (what ``s`` it could already predict).
+
+    Parameters
+    ----------
+    backbone : callable
+        Returns a fresh copy of the frozen backbone.
+    x : array or sequence
+        The developer's inputs (no labels, no groups).
+    transform : callable, optional
+    device : str
+
+    Returns
+    -------
+    numpy.ndarray (n, hidden)
+    """
+    refuse_sensitive(x, where="base_representation")
+    model = backbone().to(device)
+    return _features(model, x, transform, batch_size=256, device=device).numpy()
 
 
 # --------------------------------------------------------------------------------------------- auditor

@@ -30,7 +30,7 @@ _EVALUATED = ("accuracy", "roc_auc", "dpd", "tpr_gap", "fpr_gap")
 #: Permutations of the group labels behind each run's permutation null of a gap, and their generator's seed.
 NULL_PERMUTATIONS = 999
 NULL_RANDOM_STATE = 0
-#: The developer-side leakage audit's per-run columns (:func:`audit_of_run`; NaN for Erm, which receives nothing).
+#: The developer-side leakage audit's per-run columns (:func:`audit_of_run`; Erm's read its own h_0(x), the baseline).
 AUDIT_COLUMNS = ("audit_auc", "audit_auc_ci_low", "audit_auc_ci_high", "audit_balanced_accuracy",
                  "audit_balanced_accuracy_ci_low", "audit_balanced_accuracy_ci_high")
 #: What :func:`gap_nulls` records per gap, as ``<gap>_<stat>`` columns of a run.
@@ -121,7 +121,7 @@ def gap_nulls(y: np.ndarray, prob: np.ndarray, s: np.ndarray, *, group_names: An
 
 
 def audit_of_run(tensors: Mapping[str, np.ndarray], seed: int) -> dict:
-    """The developer-side leakage audit of one stored run: :data:`AUDIT_COLUMNS` (NaN when nothing was received).
+    """The developer-side leakage audit of one stored run: :data:`AUDIT_COLUMNS` (NaN for a run stored without one).
 
     :func:`fairlib.methods.privacy_audit.audit_scores` of the stored out-of-fold probe probabilities
     (``audit/proba``) against ``s`` of the developer's examples (``audit/s``), resampled with ``seed``.
@@ -195,8 +195,9 @@ def audit_table(runs: Any) -> Any:
     Returns
     -------
     pandas.DataFrame
-        Indexed by (task, strategy) for every strategy whose developer received something (not Erm):
-        ``received`` (what the audit probes), ``audit_auc`` and ``audit_balanced_accuracy`` (means over seeds,
+        Indexed by (task, strategy): Erm's row is the baseline (it receives nothing; its audit probes the
+        developer's own frozen representation ``h_0(x)``, what it could predict of ``s`` before any exchange), the
+        others probe what their developer received. ``received`` (what the audit probes), ``audit_auc`` and ``audit_balanced_accuracy`` (means over seeds,
         with bounded bootstrap intervals over seeds, ``_ci_low`` / ``_ci_high``), ``runs_auc_above_chance``
         (runs whose own example-bootstrap interval of the AUC lies above 0.5), ``chance_balanced_accuracy``
         (1 / groups), ``leakage`` (the existing probe of the developer's final representation of test images,

@@ -25,8 +25,8 @@ from ... import paths
 from ...config import get_profile
 from ...methods.privacy_roles import check_exchange
 from ...methods.privacy_audit import AUDIT_FOLDS, probe_out_of_fold
-from ...methods.privacy_strategies import (ORTH_VARIANTS, STRATEGIES, adapter_shift, backbone_factory, run_strategy,
-                                           train_sensitive_adapter)
+from ...methods.privacy_strategies import (ORTH_VARIANTS, STRATEGIES, adapter_shift, backbone_factory,
+                                           base_representation, run_strategy, train_sensitive_adapter)
 from ...models import LoraSpec
 from ...train import RunStore
 from .._spec import RunSpec
@@ -262,7 +262,7 @@ def _train_developer(spec: RunSpec) -> tuple[dict, dict]:
 
 
 #: What the developer received, per strategy: the input of the developer-side leakage audit.
-RECEIVED = {"erm": "nothing", "unl": "sensitive adapter: h_s(x) - h_0(x)",
+RECEIVED = {"erm": "nothing (baseline: its own h_0(x))", "unl": "sensitive adapter: h_s(x) - h_0(x)",
             "adv": "returned adapter per round: h_returned(x) - h_sent(x), rounds side by side",
             **{v: "sensitive adapter: h_s(x) - h_0(x)" for v in ORTH_VARIANTS}}
 
@@ -270,7 +270,10 @@ RECEIVED = {"erm": "nothing", "unl": "sensitive adapter: h_s(x) - h_0(x)",
 def _received(strategy: str, view: Any, backbone: Any, workdir: Path, sensitive: Path | None, transform: Any,
               device: str) -> np.ndarray | None:
     # Per developer example, everything the developer received, as the shift it causes in its representation
-    # of its own images (fairlib.methods.privacy_audit); None when nothing was received (erm).
+    # of its own images (fairlib.methods.privacy_audit). Erm receives nothing: its audit reads the developer's own
+    # frozen representation h_0(x), the baseline of what it could predict of s before receiving anything.
+    if strategy == "erm":
+        return base_representation(backbone, view.x, transform=transform, device=device)
     if strategy in NEEDS_SENSITIVE:
         return adapter_shift(backbone, sensitive, view.x, transform=transform, device=device)
     if strategy == "adv":
