@@ -10,6 +10,8 @@ from fairlib.methods.privacy_roles import save_exchange
 from fairlib.methods.privacy_strategies import adapter_shift, base_representation
 from fairlib.models import LoraSpec, adapt, vit_from_config
 
+from ._adapters import moved_lora_exchange
+
 
 def _probabilities(rng, s, groups, signal):
     logits = rng.normal(size=(len(s), groups))
@@ -126,12 +128,7 @@ def test_base_representation_is_h0_and_with_the_shift_gives_the_received_adapter
 
     base = _tiny_vit().eval()
     fresh = lambda: copy.deepcopy(base)  # noqa: E731
-    model = adapt(fresh(), "lora", lora=LoraSpec(r=2, alpha=2)).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_()
-    save_exchange(model, tmp_path / "moved")
+    model = moved_lora_exchange(fresh(), tmp_path / "moved").eval()
     x = np.random.default_rng(1).normal(size=(5, 1, 8, 8)).astype(np.float32)
     h0 = base_representation(fresh, x)
     with torch.no_grad():

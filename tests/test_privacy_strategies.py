@@ -15,6 +15,8 @@ from fairlib.methods.privacy_strategies import (Developer, adapter_active, adapt
                                                 grad_reverse, orthogonality_loss, _merge_negated)
 from fairlib.models import LoraSpec, adapt, vit_from_config
 
+from ._adapters import moved_lora_exchange
+
 
 def tiny_vit(seed=0):
     torch.manual_seed(seed)
@@ -131,12 +133,7 @@ def test_adapter_active_restores_the_trainable_adapter(tmp_path):
 
 @pytest.mark.parametrize("space, width", [("features", 16), ("shift", 2), ("weights", None)])
 def test_orth_trains_the_task_adapter_and_leaves_the_auditors_adapter_untouched(tmp_path, space, width):
-    auditor_model = adapt(tiny_vit(), "lora", lora=LoraSpec(r=2, alpha=2))
-    with torch.no_grad():
-        for n, p in auditor_model.named_parameters():
-            if "lora_B" in n:
-                p.normal_()  # a non-zero sensitive update
-    save_exchange(auditor_model, tmp_path / "sens")
+    auditor_model = moved_lora_exchange(tiny_vit(), tmp_path / "sens")  # a non-zero sensitive update
     rng = np.random.default_rng(0)
     view = DeveloperView(x=rng.normal(size=(32, 1, 8, 8)).astype(np.float32), y=rng.integers(0, 2, 32),
                          class_names=("a", "b"))
@@ -156,12 +153,7 @@ def test_orth_trains_the_task_adapter_and_leaves_the_auditors_adapter_untouched(
 def test_orth_in_the_papers_form_decorrelates_from_the_sensitive_adapters_own_representation(tmp_path):
     # "sensitive features" = h_s(x): the auditor's model's [CLS] representation of the developer's images,
     # recomputed here from the auditor's side; the loss is the sum of squared Pearson correlations with h_d.
-    auditor_model = adapt(tiny_vit(), "lora", lora=LoraSpec(r=2, alpha=2))
-    with torch.no_grad():
-        for n, p in auditor_model.named_parameters():
-            if "lora_B" in n:
-                p.normal_()
-    save_exchange(auditor_model, tmp_path / "sens")
+    auditor_model = moved_lora_exchange(tiny_vit(), tmp_path / "sens")
     x = np.random.default_rng(1).normal(size=(24, 1, 8, 8)).astype(np.float32)
     view = DeveloperView(x=x, y=np.arange(24) % 2, class_names=("a", "b"))
     dev = Developer(view, backbone=tiny_vit(), lora=LoraSpec(r=2, alpha=2), lr=1e-2, batch_size=24, seed=0,
@@ -226,12 +218,7 @@ def test_every_strategy_takes_the_same_developer_steps_over_the_same_data(tmp_pa
 
 
 def test_unlearning_subtracts_the_sensitive_update(tmp_path):
-    auditor_model = adapt(tiny_vit(), "lora", lora=LoraSpec(r=2, alpha=4))
-    with torch.no_grad():
-        for n, p in auditor_model.named_parameters():
-            if "lora_B" in n:
-                p.normal_()
-    save_exchange(auditor_model, tmp_path / "sens")
+    auditor_model = moved_lora_exchange(tiny_vit(), tmp_path / "sens", alpha=4)
     layer = auditor_model.base_model.model.layers[0].attention.q_proj
     delta = (layer.lora_B["default"].weight @ layer.lora_A["default"].weight) * (4 / 2)
     w0 = tiny_vit().layers[0].attention.q_proj.weight.detach().clone()
