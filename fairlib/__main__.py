@@ -97,12 +97,9 @@ def _fail(message: str, code: int = 2) -> int:
 def _dry_run(profile: str, only: list[str] | None) -> int:
     """Print what the notebooks ``only`` (all if None) need at ``profile`` and their plan; 1 if anything is
     missing."""
-    from ._plan import format_plan, plan_from_jobs
+    from ._plan import PlannedJobs, format_plan, plan_from_jobs
     from .config import get_profile
-    from .experiments import jobs_for
-
-    from ._plan import PlannedJobs
-    from .experiments import EXPERIMENTS, experiment_module
+    from .experiments import EXPERIMENTS, experiment_module, jobs_for
 
     needs, plans = get_profile(profile).requirements_and_plans(only)
     notes = []

@@ -96,7 +96,6 @@ def gap_permutation_null(y_true: Any, y_pred: Any, *, sensitive_features: Any, m
                       n_bins=n_bins, per_group=False)
         observed = evaluate(y_true, y_pred, sensitive_features=codes, **kwargs)[metric]
     permutations = _permutations(codes, n_permutations, random_state)
-    permuted = iter(permutations)
     null = np.empty(n_permutations)
     if metric in COUNTED and not multiclass:
         is_pos, is_sel = y_true == pos_label, y_pred == pos_label
@@ -106,7 +105,7 @@ def gap_permutation_null(y_true: Any, y_pred: Any, *, sensitive_features: Any, m
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # undefined gaps are counted below
-            for k, perm in enumerate(permuted):
+            for k, perm in enumerate(permutations):
                 null[k] = evaluate(y_true, y_pred, sensitive_features=perm, **kwargs)[metric]
     defined = null[np.isfinite(null)]
     if len(defined) < n_permutations:

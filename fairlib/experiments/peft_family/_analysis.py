@@ -140,13 +140,14 @@ def _legend_below(fig: Any, colours: dict, markers: dict, seeds: dict) -> None:
                for b in markers if b in seeds]
     fig.legend(handles=methods, title="method (colour)", loc="upper left", bbox_to_anchor=(0.0, 0.0),
                ncol=min(len(methods), 7), fontsize=7, title_fontsize=7, frameon=False)
-    fig.legend(handles=budgets, title="budget (marker); whiskers: 95% interval over seeds", loc="upper right", bbox_to_anchor=(1.0, 0.0),
-               ncol=1, fontsize=7, title_fontsize=7, frameon=False)
+    fig.legend(handles=budgets, title="budget (marker); whiskers: 95% interval over seeds", loc="upper right",
+               bbox_to_anchor=(1.0, 0.0), ncol=1, fontsize=7, title_fontsize=7, frameon=False)
 
 
-def _seed_counts(part: pd.DataFrame, budget_column: str = "budget") -> dict:
+def _seed_counts(part: pd.DataFrame) -> dict:
+    # Per budget, the seeds behind its points ("3", or "3-10" where methods differ).
     out = {}
-    for budget, g in part.groupby(budget_column, sort=False):
+    for budget, g in part.groupby("budget", sort=False):
         counts = sorted(set(g.groupby("method_label")["seed"].nunique()) if "seed" in g else set(g["seeds"]))
         out[budget] = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     return out

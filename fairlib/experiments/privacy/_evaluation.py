@@ -197,8 +197,8 @@ def audit_table(runs: Any) -> Any:
     pandas.DataFrame
         Indexed by (task, strategy): Erm's row is the baseline (it receives nothing; its audit probes the
         developer's own frozen representation ``h_0(x)``, what it could predict of ``s`` before any exchange), the
-        others probe what their developer received. ``received`` (what the audit probes), ``audit_auc`` and ``audit_balanced_accuracy`` (means over seeds,
-        with bounded bootstrap intervals over seeds, ``_ci_low`` / ``_ci_high``), ``runs_auc_above_chance``
+        others probe what their developer received. ``received`` (what the audit probes), ``audit_auc`` and
+        ``audit_balanced_accuracy`` (means over seeds, with bounded bootstrap intervals over seeds, ``_ci_low`` / ``_ci_high``), ``runs_auc_above_chance``
         (runs whose own example-bootstrap interval of the AUC lies above 0.5), ``chance_balanced_accuracy``
         (1 / groups), ``leakage`` (the existing probe of the developer's final representation of test images,
         mean over seeds) and ``n`` (seeds).

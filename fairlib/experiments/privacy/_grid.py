@@ -244,8 +244,7 @@ def _train_developer(spec: RunSpec) -> tuple[dict, dict]:
     probe, fold = probe_predictions(developer.features(test.x, transform=transform), test.s, seed)
     exported = developer.export_adapter(workdir / f"{strategy}_final")
     received_features = _received(strategy, developer_view, _backbone(pc, vit), workdir, sensitive, transform, device)
-    audit = (probe_out_of_fold(received_features, developer_s, folds=AUDIT_FOLDS, seed=seed)
-             if received_features is not None else None)
+    audit = probe_out_of_fold(received_features, developer_s, folds=AUDIT_FOLDS, seed=seed)
     record = {"task": spec.param("task"), "strategy": strategy, "seed": seed,
               "group_names": list(test.group_names), "class_names": list(test.class_names),
               "exchanged_parameters": check_exchange(exported)["parameters"], "auditor_signals": received,
@@ -256,8 +255,7 @@ def _train_developer(spec: RunSpec) -> tuple[dict, dict]:
     tensors.update({"test/prob": torch.as_tensor(prob), "test/y": torch.as_tensor(np.asarray(test.y, dtype=np.int64)),
                     "test/s": torch.as_tensor(np.asarray(test.s, dtype=np.int64)),
                     "test/probe_s": torch.as_tensor(probe), "test/probe_fold": torch.as_tensor(fold)})
-    if audit is not None:
-        tensors.update({"audit/proba": torch.as_tensor(audit), "audit/s": torch.as_tensor(developer_s)})
+    tensors.update({"audit/proba": torch.as_tensor(audit), "audit/s": torch.as_tensor(developer_s)})
     return record, tensors
 
 
@@ -268,7 +266,7 @@ RECEIVED = {"erm": "nothing (baseline: its own h_0(x))", "unl": "sensitive adapt
 
 
 def _received(strategy: str, view: Any, backbone: Any, workdir: Path, sensitive: Path | None, transform: Any,
-              device: str) -> np.ndarray | None:
+              device: str) -> np.ndarray:
     # Per developer example, everything the developer received, as the shift it causes in its representation
     # of its own images (fairlib.methods.privacy_audit). Erm receives nothing: its audit reads the developer's own
     # frozen representation h_0(x), the baseline of what it could predict of s before receiving anything.
@@ -281,7 +279,7 @@ def _received(strategy: str, view: Any, backbone: Any, workdir: Path, sensitive:
         return np.concatenate([adapter_shift(backbone, folder, view.x, transform=transform, device=device,
                                              reference=folder.with_name(folder.name.replace("_auditor", "_developer")))
                                for folder in rounds], axis=1)
-    return None
+    raise ValueError(f"strategy {strategy!r}: no audit input defined; valid choices: {STRATEGIES}")
 
 
 def run_job(spec: RunSpec) -> None:
