@@ -1,9 +1,13 @@
 """A cheap two-process training run that ends by tearing the process group down; run under `accelerate launch`.
 
 Writes (from each process) ``<out>.<rank>``: the number of processes, the epoch losses and whether
-:func:`fairlib.train.end_processes` destroyed the group. Used to launch the multi-process case many times.
+:func:`fairlib.train.end_processes` destroyed the group; and, from an atexit hook that runs after fairlib's,
+``<out>.<rank>.exit``: how many gloo threads are still alive when the process exits (0 once the group is really
+freed). Used to launch the multi-process case many times.
 """
 
+import atexit
+import os
 import sys
 from pathlib import Path
 
@@ -18,7 +22,16 @@ from fairlib.models import mlp_classifier  # noqa: E402
 from fairlib.train import TrainConfig, end_processes, fit, make_accelerator, seed_everything  # noqa: E402
 
 
+def gloo_threads() -> int:
+    """Threads of gloo's transport and of torch's gloo backend alive in this process (Linux thread names)."""
+    names = [Path(f"/proc/self/task/{t}/comm").read_text().strip() for t in os.listdir("/proc/self/task")]
+    return sum(name.startswith(("gloo", "pt_gloo")) for name in names)
+
+
 def main(out: str, mode: str) -> None:
+    rank_env = os.environ["RANK"]
+    # registered before fairlib's hook, so it runs after it (atexit is last in, first out)
+    atexit.register(lambda: Path(f"{out}.{rank_env}.exit").write_text(str(gloo_threads())))
     rng = np.random.default_rng(0)
     y, s = rng.integers(0, 2, 64), rng.integers(0, 2, 64)
     x = (rng.normal(size=(64, 3)) + y[:, None]).astype(np.float32)

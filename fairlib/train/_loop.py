@@ -99,6 +99,8 @@ def make_accelerator(*, mixed_precision: str = "no", cpu: bool | None = None) ->
     precision = resolve_mixed_precision(mixed_precision, on_gpu=on_gpu,
                                         bf16_supported=on_gpu and torch.cuda.is_bf16_supported())
     already = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if not already and torch.distributed.is_available():
+        _import_group_defaults()
     accelerator = Accelerator(cpu=use_cpu, mixed_precision=precision,
                               dataloader_config=DataLoaderConfiguration(split_batches=True))
     if not already and torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -112,6 +114,18 @@ def make_accelerator(*, mixed_precision: str = "no", cpu: bool | None = None) ->
 # and `python -m fairlib run` call it), or an atexit hook registered with the group. The hook does nothing after
 # an uncaught exception: waiting for the other processes then could hang, and the launcher reports the failure.
 _teardown = {"registered": False, "owned": False, "failed": False}
+
+
+def _import_group_defaults() -> None:
+    """Import ``torch.distributed.nn`` while no process group exists.
+
+    Its functions take ``group=group.WORLD`` as a default argument, bound when the module is imported.
+    ``DistributedDataParallel`` imports it on first use: imported after the group is initialised, those
+    defaults hold the group for the life of the process, ``destroy_process_group`` cannot free it, and its
+    gloo threads outlive the teardown into interpreter exit, where a peer closing its sockets aborted a rank
+    (SIGABRT, about one launch in ten on CI). Imported first, the defaults hold ``None``.
+    """
+    import torch.distributed.nn  # noqa: F401
 
 
 def _register_teardown() -> None:
