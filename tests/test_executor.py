@@ -154,6 +154,17 @@ def test_two_workers_store_bit_identical_runs_to_one_worker(toy, tmp_path, monke
     assert (again.stored, again.trained, again.failed) == (7, 0, 0)
 
 
+def test_workers_store_into_the_store_the_grid_checks_even_when_set_on_paths_only(toy, tmp_path, monkeypatch):
+    """The parent's resolved run store travels to the workers explicitly: here the environment still names the
+    fixture's store while ``paths.CACHE`` names another; every run must land where the parent looks."""
+    elsewhere = tmp_path / "elsewhere"
+    monkeypatch.setattr(paths, "CACHE", elsewhere)
+    report = run_jobs(toy.jobs("test"), workers=2, threads=1, progress=False)
+    assert (report.trained, report.failed) == (7, 0)
+    assert len(stored_runs()) == 7 and (elsewhere / "runs" / "00-test").is_dir()
+    assert not (tmp_path / "cache" / "runs").exists()  # nothing in the store the environment names
+
+
 def test_a_failing_run_does_not_stop_the_others_and_a_rerun_trains_only_it(toy):
     jobs = toy.jobs("test")
     bad = RunSpec.make("00", "test", "erm", 5, steps=5, width=4, fail=True)

@@ -161,10 +161,24 @@ def default_workers() -> int:
     return workers
 
 
-def _init_worker(threads: int) -> None:
-    # Runs first in every pool process: its share of the cores, and no per-run progress bars (one bar per grid).
+#: The locations a worker takes from the process that runs the grid (``paths`` attributes, FAIRLIB_<name>).
+_LOCATIONS = ("ROOT", "DATA", "CACHE")
+
+
+def _locations() -> dict[str, str]:
+    return {name: str(getattr(paths, name)) for name in _LOCATIONS}
+
+
+def _init_worker(threads: int, locations: dict[str, str]) -> None:
+    # Runs first in every pool process: its share of the cores, no per-run progress bars (one bar per grid), and
+    # the grid's own run store and data: the locations the parent resolved are given explicitly, not left to the
+    # environment a spawned process inherits (a parent may have set them on `paths` only, and a worker storing
+    # into another store than the one the parent checks reports "nothing is stored").
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["FAIRLIB_PROGRESS"] = "0"
+    for name, value in locations.items():
+        os.environ[f"FAIRLIB_{name}"] = value
+        setattr(paths, name, Path(value))
     import torch
 
     torch.set_num_threads(threads)
@@ -310,6 +324,7 @@ def _run_pool(grid: _Grid, modules: dict[str, str], workers: int, threads: int, 
     from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")
+    locations = _locations()
     slots: list[ProcessPoolExecutor | None] = [None] * workers
     running: dict = {}
     clean = False
@@ -321,7 +336,7 @@ def _run_pool(grid: _Grid, modules: dict[str, str], workers: int, threads: int, 
                 i = free.pop(0)
                 if slots[i] is None:
                     slots[i] = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_init_worker,
-                                                   initargs=(threads,))
+                                                   initargs=(threads, locations))
                 grid.take(spec)
                 running[slots[i].submit(_execute, modules[spec.notebook], spec)] = (i, spec)
             if not running:
