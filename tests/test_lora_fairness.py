@@ -115,6 +115,10 @@ def test_full_profile_attacks_and_calibrates_swin_v2_large_with_targets_trained_
     c = full.lora_fairness
     swin = "microsoft/swinv2-large-patch4-window12-192-22k"  # the paper's Figs. 3 and 4
     assert c.mia_vision_backbone == c.calibration_vision_backbone == swin
+    # Fig. 3's text columns: Llama-2 7B only, as the paper (not Mistral); the stand-in profiles draw every text model
+    assert c.calibrated_text_backbones() == ("meta-llama/Llama-2-7b-hf",) != c.text_backbones
+    smoke = get_profile("smoke").lora_fairness
+    assert smoke.calibrated_text_backbones() == smoke.text_backbones == ("minilm", "gemma3-270m")
     experiment = lx.LoRAFairnessExperiment(full)
     assert experiment.mia_backbone_and_task("vision") == (swin, "gender")
     fig1 = {(s.param("backbone"), s.param("task"), s.method): s for s in experiment.vision_specs()}
@@ -918,3 +922,9 @@ def test_two_workers_asking_for_gemma_at_once_convert_it_once(tmp_path, monkeypa
     assert not errors and len(conversions) == 1
     assert results[0] == results[1] and (results[0] / "config.json").exists()
     assert not list(tmp_path.glob("*.partial*"))
+
+
+@pytest.mark.parametrize("chosen", [(), ("minilm", "minilm"), ("meta-llama/Llama-2-7b-hf",)])
+def test_calibrated_text_backbones_must_be_distinct_text_backbones(chosen):
+    with pytest.raises(ConfigError, match="calibration_text_backbones"):
+        dataclasses.replace(get_profile("smoke").lora_fairness, calibration_text_backbones=chosen)

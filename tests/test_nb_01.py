@@ -185,6 +185,43 @@ def test_calibration_table_names_the_worst_group(results, runs):
         assert row["worst_group_ece_mean"] >= row[f"ece[{row['worst_group']}]_mean"] - 1e-12
 
 
+def test_fig3_draws_every_calibrated_text_model_with_the_seeds_it_ran(results, runs):
+    """Fig. 3: a text column and a worst-group column per calibrated text model (the decoder LLM beside MiniLM at
+    the stand-in profiles), the vision column once; each pools exactly the seeds its model ran."""
+    panels = results["metrics"]["calibration_panels"]
+    text_backbones = LC.calibrated_text_backbones()
+    assert text_backbones == LC.text_backbones and len(text_backbones) == 2  # MiniLM and the tiny Gemma-3
+    assert [(p["domain"], p["backbone"], p["worst_groups"] is not None) for p in panels] == (
+        [("text", b, False) for b in text_backbones] + [("vision", LC.calibrated_vision_backbone(), False)]
+        + [("text", b, True) for b in text_backbones])
+    names = results["metrics"]["group_names"]["text"]
+    calibration = pd.DataFrame(results["metrics"]["calibration"])
+    test_sizes = {}
+    for panel in panels:
+        task = panel["task"]
+        ran = runs[(runs["domain"] == panel["domain"]) & (runs["backbone"] == panel["backbone"])
+                   & (runs["task"] == task)]
+        seeds = sorted(set(ran["seed"]))
+        assert panel["seeds"] == seeds and f"{len(seeds)} seed" in panel["title"]
+        for method in ("lora", "full"):
+            rank = (LC.text_rank if panel["domain"] == "text" else LC.vision_rank) if method == "lora" else 0
+            assert len(ran[(ran["method"] == method) & (ran["rank"] == rank)]) == len(seeds)
+            if panel["worst_groups"] is None:
+                assert panel["n"][method] % len(seeds) == 0  # one test split per seed
+                test_sizes[panel["backbone"], method] = panel["n"][method] // len(seeds)
+            else:
+                # the method's own worst group (the calibration table's), every seed's members of it
+                row = calibration[(calibration["domain"] == "text") & (calibration["backbone"] == panel["backbone"])
+                                  & (calibration["method"] == method)]
+                assert panel["worst_groups"][method] == row["worst_group"].iloc[0] in names
+                assert 0 < panel["n"][method] < len(seeds) * test_sizes[panel["backbone"], method]
+            assert 0 <= panel["ece"][method] <= 1
+    # the decoder runs fewer seeds than MiniLM here, and its panels say so
+    limited = [b for b in text_backbones if b in LC.text_seed_limits]
+    assert limited and all(len(p["seeds"]) == LC.text_seed_limits[p["backbone"]]
+                           for p in panels if p["backbone"] in limited)
+
+
 def test_membership_inference_tables_are_complete_and_consistent(results):
     mia = results["metrics"]["mia"]
     assert set(mia) == set(LC.mia_domains)

@@ -144,6 +144,10 @@ class LoRAFairnessConfig:
     mia_vision_backbone, calibration_vision_backbone : str, optional
         The vision backbone LiRA attacks (Fig. 4) and the one whose predictions Fig. 3 draws; None: the first
         of ``vision_backbones``. The paper uses Swin-v2-Large for both (the full profile).
+    calibration_text_backbones : tuple of str, optional
+        The text backbones whose predictions Fig. 3 draws (a text column and a worst-calibrated-group column
+        each); None: every one of ``text_backbones``. The paper draws Llama-2 7B only (the full profile); the
+        stand-in profiles draw MiniLM and the decoder LLM beside it.
     mia_vision_task : str
         Vision task of the attack (the paper: UTK-Face gender). The smoke and test profiles attack the ten-class
         stand-in task: at their budget the binary stand-in task is learnt with no measurable generalisation gap
@@ -232,6 +236,7 @@ class LoRAFairnessConfig:
     mia_text_candidates: int = bounded(100, ge=8)
     mia_vision_backbone: Optional[str] = None
     calibration_vision_backbone: Optional[str] = None
+    calibration_text_backbones: Optional[tuple[str, ...]] = None
     mia_vision_epochs: Optional[int] = 8
     mia_text_epochs: Optional[int] = 4
     lira_online: bool = True
@@ -269,6 +274,11 @@ class LoRAFairnessConfig:
             if value is not None and value not in self.vision_backbones:
                 raise ConfigError(f"{name}.{attr} = {value!r} is invalid: must be None (the first vision backbone) "
                                   f"or one of vision_backbones = {self.vision_backbones}")
+        chosen = self.calibration_text_backbones
+        if chosen is not None and (not chosen or len(set(chosen)) != len(chosen)
+                                   or any(b not in self.text_backbones for b in chosen)):
+            raise ConfigError(f"{name}.calibration_text_backbones = {chosen!r} is invalid: must be None (every text "
+                              f"backbone) or distinct ones of text_backbones = {self.text_backbones}")
         for attr in ("mia_vision_epochs", "mia_text_epochs"):
             value = getattr(self, attr)
             if value is not None and value < 1:
@@ -332,6 +342,10 @@ class LoRAFairnessConfig:
     def calibrated_vision_backbone(self) -> str:
         """The vision backbone of Fig. 3's panels (``calibration_vision_backbone``, else the first)."""
         return self.calibration_vision_backbone or self.vision_backbones[0]
+
+    def calibrated_text_backbones(self) -> tuple[str, ...]:
+        """The text backbones of Fig. 3's panels (``calibration_text_backbones``, else every text backbone)."""
+        return tuple(self.calibration_text_backbones or self.text_backbones)
 
     def mia_recipe(self, domain: str, method: str) -> tuple[int, float]:
         """``(epochs, lr)`` of a LiRA run of ``domain`` (a target of ``method``, or a LoRA shadow: ``"lora"``):
@@ -411,6 +425,7 @@ LORA_FAIRNESS_PROFILES = {
         # Figs. 3 and 4 on the paper's model; the LiRA targets train by the Fig. 1 / 2 recipe (the shadows by the
         # LoRA recipe of the same backbone and task), on half of a 4,000-candidate pool (stated at Fig. 4).
         mia_vision_backbone=PAPER_VISION_BACKBONES[1], calibration_vision_backbone=PAPER_VISION_BACKBONES[1],
+        calibration_text_backbones=PAPER_TEXT_BACKBONES[:1],
         mia_vision_epochs=None, mia_text_epochs=None,
         ranks=(1, 2, 4, 8, 16, 32, 64, 128, 256), rank_alpha_over_rank=2.0, num_threads=0,
     ),

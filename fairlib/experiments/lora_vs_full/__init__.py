@@ -8,7 +8,7 @@ canonical ones (:func:`renamed` applies it).
 """
 
 from ._claims import FAIRNESS_CLAIMS, MIN_SEEDS, RANK_CLAIMS, claim_rows, claims_table, underpowered
-from ._evaluation import (FAIRNESS_METRICS, INTERVAL, METHOD_LABELS, NULL_GAPS, RECORD_METRICS, RENAMED,
+from ._evaluation import (FAIRNESS_METRICS, CalibrationPanel, INTERVAL, METHOD_LABELS, NULL_GAPS, RECORD_METRICS, RENAMED,
                           RENAMED_GROUP_COLUMNS, UNIT_INTERVAL_PREFIXES, Evaluation, column_bounds, data_summary,
                           ece_table, evaluate_predictions, example_texts, gap_nulls, group_columns,
                           paired_differences, renamed, seeds_by_backbone, summarize_records)
@@ -22,7 +22,7 @@ MIA_FIGURES = {"vision": "01_fig4_mia_vision", "text": "01_fig5_mia_text"}
 
 __all__ = [
     "NOTEBOOK", "STANDIN_TASKS", "LoRAFairnessExperiment", "jobs", "run_job", "require", "plan_label",
-    "Evaluation", "evaluate_predictions", "RECORD_METRICS", "FAIRNESS_METRICS", "METHOD_LABELS", "RENAMED",
+    "Evaluation", "CalibrationPanel", "evaluate_predictions", "RECORD_METRICS", "FAIRNESS_METRICS", "METHOD_LABELS", "RENAMED",
     "RENAMED_GROUP_COLUMNS", "renamed", "group_columns", "summarize_records", "paired_differences", "ece_table",
     "data_summary", "seeds_by_backbone", "example_texts", "INTERVAL", "UNIT_INTERVAL_PREFIXES", "column_bounds", "NULL_GAPS", "gap_nulls",
     "MIAResult", "membership_inference", "auc_by_ranks", "bootstrap_auc", "MIA_FIGURES",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -25,7 +26,7 @@ from ...config import TEXT_METHODS
 from ...data import GroupedDataset
 from ._membership import MIAResult, membership_inference
 
-__all__ = ["METHOD_LABELS", "FAIRNESS_METRICS", "UNIT_INTERVAL_PREFIXES", "INTERVAL", "column_bounds", "NULL_GAPS",
+__all__ = ["CalibrationPanel", "METHOD_LABELS", "FAIRNESS_METRICS", "UNIT_INTERVAL_PREFIXES", "INTERVAL", "column_bounds", "NULL_GAPS",
            "gap_nulls", "RECORD_METRICS", "RENAMED", "RENAMED_GROUP_COLUMNS", "renamed",
            "evaluate_predictions", "group_columns", "Evaluation", "summarize_records", "paired_differences",
            "ece_table", "data_summary", "example_texts"]
@@ -174,39 +175,88 @@ class Evaluation:
 
     def pooled_predictions(self, *, domain: str, backbone: str, task: str, method: str) -> tuple[np.ndarray, ...]:
         """Test probabilities, labels and groups of every seed's run of one configuration, concatenated."""
-        parts = [v for k, v in self.predictions.items() if k[:4] == (domain, backbone, task, method)
-                 and (method != "lora" or k[4:6] == self.experiment.lora(domain, "lora"))]
-        if not parts:
+        probs, y, s, _ = self._pooled(domain=domain, backbone=backbone, task=task, method=method)
+        return probs, y, s
+
+    def _pooled(self, *, domain: str, backbone: str, task: str, method: str) -> tuple[np.ndarray, ...]:
+        keys = sorted(k for k in self.predictions if k[:4] == (domain, backbone, task, method)
+                      and (method != "lora" or k[4:6] == self.experiment.lora(domain, "lora")))
+        if not keys:
             raise KeyError(f"no predictions recorded for {(domain, backbone, task, method)}; collect the runs first")
-        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+        parts = [self.predictions[k] for k in keys]
+        return (*(np.concatenate([p[i] for p in parts]) for i in range(3)), tuple(k[6] for k in keys))
 
-    def calibration_panels(self, table: pd.DataFrame) -> list[tuple[str, dict]]:
-        """The three columns of Fig. 3, as the paper's: the text task, the first vision task (on
-        ``calibration_vision_backbone``: Swin-v2-Large in the full profile, as the paper), and the text task
-        restricted to each method's worst-calibrated group (from :func:`ece_table`).
+    def calibration_panels(self, table: pd.DataFrame) -> list[CalibrationPanel]:
+        """The columns of Fig. 3, as the paper's: the text task of each calibrated text backbone
+        (``calibration_text_backbones``: the paper's Llama-2 7B in the full profile; MiniLM and the decoder LLM
+        in the stand-in profiles), the first vision task (on ``calibration_vision_backbone``: Swin-v2-Large in
+        the full profile, as the paper), and each text backbone's text task restricted to each method's
+        worst-calibrated group (from :func:`ece_table`).
 
-        Returns ``[(title, {method: (y, probs)})]`` with every seed's test predictions pooled.
+        Every seed's test predictions of a configuration are pooled; each panel names the seeds it pools (the
+        decoder LLM may run fewer seeds than MiniLM: ``text_seed_limits``).
         """
         c = self.cfg
-        text_backbone, vision_backbone, task = c.text_backbones[0], c.calibrated_vision_backbone(), c.vision_tasks[0]
-        panels = []
-        for domain, backbone, name in (("text", text_backbone, c.text_attribute), ("vision", vision_backbone, task)):
-            pooled = {m: self.pooled_predictions(domain=domain, backbone=backbone, task=name, method=m)
-                      for m in TEXT_METHODS}
-            panels.append((f"{backbone} / {name}", {m: (y, probs) for m, (probs, y, s) in pooled.items()}))
-        worst, chosen = {}, []
+        text_backbones, vision_backbone, task = c.calibrated_text_backbones(), c.calibrated_vision_backbone(), \
+            c.vision_tasks[0]
+        columns = [("text", b, c.text_attribute) for b in text_backbones] + [("vision", vision_backbone, task)]
+        panels = [self._panel(domain, backbone, name) for domain, backbone, name in columns]
         names = self.experiment.text_data()[1].group_names
-        for method in TEXT_METHODS:
-            row = table[(table["domain"] == "text") & (table["backbone"] == text_backbone)
-                        & (table["method"] == method)]
-            group = row["worst_group"].iloc[0]
-            probs, y, s = self.pooled_predictions(domain="text", backbone=text_backbone, task=c.text_attribute,
-                                                  method=method)
-            keep = s == names.index(group)
-            worst[method] = (y[keep], probs[keep])
-            chosen.append(f"{METHOD_LABELS[method]}: {group}")
-        panels.append((f"{text_backbone}: highest-ECE group ({', '.join(chosen)})", worst))
+        for backbone in text_backbones:
+            worst, chosen, seeds = {}, [], set()
+            for method in TEXT_METHODS:
+                row = table[(table["domain"] == "text") & (table["backbone"] == backbone)
+                            & (table["method"] == method)]
+                group = row["worst_group"].iloc[0]
+                probs, y, s, run_seeds = self._pooled(domain="text", backbone=backbone, task=c.text_attribute,
+                                                      method=method)
+                keep = s == names.index(group)
+                worst[method] = (y[keep], probs[keep])
+                chosen.append((method, group))
+                seeds.update(run_seeds)
+            label = ", ".join(f"{METHOD_LABELS[m]}: {g}" for m, g in chosen)
+            panels.append(CalibrationPanel(
+                title=f"{backbone}: highest-ECE group ({label}), {_seeds(seeds)}", domain="text", backbone=backbone,
+                task=c.text_attribute, worst_groups=dict(chosen), seeds=tuple(sorted(seeds)), by_method=worst))
         return panels
+
+    def _panel(self, domain: str, backbone: str, task: str) -> CalibrationPanel:
+        by_method, seeds = {}, set()
+        for method in TEXT_METHODS:
+            probs, y, _, run_seeds = self._pooled(domain=domain, backbone=backbone, task=task, method=method)
+            by_method[method] = (y, probs)
+            seeds.update(run_seeds)
+        return CalibrationPanel(title=f"{backbone} / {task}, {_seeds(seeds)}", domain=domain, backbone=backbone,
+                                task=task, worst_groups=None, seeds=tuple(sorted(seeds)), by_method=by_method)
+
+
+def _seeds(seeds: set) -> str:
+    return f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} pooled"
+
+
+@dataclass(frozen=True)
+class CalibrationPanel:
+    """One column of Fig. 3: pooled test predictions ``by_method = {method: (y, probs)}`` of one configuration.
+
+    ``worst_groups`` (``{method: group}``) is set for a worst-calibrated-group column, whose predictions are those
+    of each method's own worst group; ``seeds`` are the training seeds pooled.
+    """
+
+    title: str
+    domain: str
+    backbone: str
+    task: str
+    worst_groups: dict[str, str] | None
+    seeds: tuple[int, ...]
+    by_method: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    def summary(self, *, n_bins: int) -> dict:
+        """The panel as the results JSON records it: what it shows, the seeds, examples and ECE per method."""
+        return {"title": self.title, "domain": self.domain, "backbone": self.backbone, "task": self.task,
+                "worst_groups": self.worst_groups, "seeds": list(self.seeds),
+                "n": {m: int(len(y)) for m, (y, _) in self.by_method.items()},
+                "ece": {m: float(fm.expected_calibration_error(y, probs, n_bins=n_bins))
+                        for m, (y, probs) in self.by_method.items()}}
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ and the rank ablation. Metrics are labelled with their :data:`fairlib.metrics.ME
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Sequence
 
 import numpy as np
@@ -95,17 +96,18 @@ def plot_group_fairness(records: pd.DataFrame, *, group_names: dict[str, Sequenc
     return fig
 
 
-def plot_calibration(panels: Sequence[tuple[str, dict[str, tuple[np.ndarray, np.ndarray]]]], *, n_bins: int = 15,
-                     title: str = "") -> Any:
+def plot_calibration(panels: Sequence[Any], *, n_bins: int = 15, title: str = "") -> Any:
     """Fig. 3: confidence histograms (top) and reliability diagrams (bottom), one column per panel.
 
-    ``panels`` = ``[(panel title, {method: (y, probs)})]``; each method is drawn in its colour with its ECE.
+    ``panels``: :class:`CalibrationPanel` s (``Evaluation.calibration_panels``), each with a ``title`` and
+    ``by_method = {method: (y, probs)}``; each method is drawn in its colour with its ECE.
     """
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, len(panels), figsize=(3.6 * len(panels), 5.6), squeeze=False)
     edges = np.linspace(0, 1, n_bins + 1)
-    for j, (name, by_method) in enumerate(panels):
+    for j, panel in enumerate(panels):
+        name, by_method = textwrap.fill(panel.title, 48), panel.by_method
         top, bottom = axes[0, j], axes[1, j]
         for k, (method, (y, probs)) in enumerate(by_method.items()):
             table = fm.reliability_diagram(y, probs, n_bins=n_bins)
