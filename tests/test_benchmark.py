@@ -291,6 +291,20 @@ def test_captions_and_row_labels_name_the_data_and_the_seeds(tmp_path):
         lo, hi = ax.get_ylim()
         assert lo <= part["accuracy_ci_low"].min() and part["accuracy_ci_high"].max() <= hi
     assert "Adult (real data, 3 seeds)" in bm.cost_caption(table, stand_in=stand_in, task_labels=labels)
+    # the front is named above each panel in x order, checked by brute force (not dominated on both axes);
+    # no label is drawn among the points
+    for ax, task in zip(fig.axes, "tu"):
+        part = table.xs(task, level="task")
+        x, y = part["dpd_mean"].to_numpy(), part["accuracy_mean"].to_numpy()
+        on = [k for k in range(len(x)) if not any(x[o] <= x[k] and y[o] >= y[k] and (x[o] < x[k] or y[o] > y[k])
+                                                  for o in range(len(x)))]
+        names = [bm.METHODS[m].label if m in bm.METHODS else m for m in part.index[sorted(on, key=lambda k: x[k])]]
+        assert ax.get_title(loc="left").replace("\n", " ") == "front: " + ", ".join(names)
+        assert not ax.texts
+    # a long task name is wrapped so that the row label stays within its row
+    long = {"t": "A very long task name that would run into the next row of panels", "u": "Fashion"}
+    fig = bm.plot_pareto(table, metrics=["dpd"], task_labels=long, stand_in=stand_in, title="T")
+    assert max(len(line) for line in fig.axes[0].get_ylabel().splitlines()) <= 34
 
 
 def test_paired_difference_is_oriented_and_paired_by_seed():

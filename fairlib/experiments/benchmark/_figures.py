@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -233,10 +234,12 @@ def plot_pareto(ranking: pd.DataFrame, *, metrics: Sequence[str] = FAIRNESS_METR
                             fmt=style["marker"], color=style["color"], ms=6, capsize=2, elinewidth=0.8, alpha=0.85)
                 if front[k]:
                     ax.plot(fx[k], ux[k], "o", ms=13, mfc="none", mec="crimson", mew=1.4)
-                    ax.annotate(METHODS[method].label if method in METHODS else method, (fx[k], ux[k]), fontsize=6,
-                                xytext=(4, -9), textcoords="offset points")
             order = np.flatnonzero(front)[np.argsort(fx[front])]
             ax.plot(fx[order], ux[order], "--", color="crimson", lw=0.9)
+            # The front's methods are named above the panel, in the front's order along x, not beside their
+            # points: front points often sit close together, where labels would cover each other and the whiskers.
+            names = [METHODS[m].label if m in METHODS else str(m) for m in part.index[order]]
+            ax.set_title(textwrap.fill("front: " + ", ".join(names), 62), fontsize=6, loc="left", color="crimson")
             # Limits hold every mean, whisker end and null: the bootstrap intervals stay inside the metric's
             # bounds, so nothing is cut at the frame.
             ax.set_xlim(*_limits(np.concatenate([fx, flo, fhi, null]), upper=_upper(metric)))
@@ -245,10 +248,10 @@ def plot_pareto(ranking: pd.DataFrame, *, metrics: Sequence[str] = FAIRNESS_METR
             ax.set_xlabel(f"{METRIC_LABELS.get(metric, metric)} ({arrow})", fontsize=7)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
-            if j == 0:
+            if j == 0:  # the row's task, wrapped so that it stays within its row's height
                 name = (task_labels or {}).get(task, task)
                 kind = f" ({data_label(bool(stand_in[task]))})" if stand_in is not None and task in stand_in else ""
-                ax.set_ylabel(f"{name}{kind}\n{utility} (higher = better)", fontsize=7)
+                ax.set_ylabel(f"{textwrap.fill(name + kind, 34)}\n{utility} (higher = better)", fontsize=7)
     handles = [plt.Line2D([], [], ls="", **_style(m), label=METHODS[m].label) for m in METHODS
                if m in set(ranking.index.get_level_values("method"))]
     handles.append(plt.Line2D([], [], ls="--", marker="o", mfc="none", color="crimson", label="Pareto front"))
