@@ -306,8 +306,28 @@ def _note(row: dict) -> str:
     if row.get("deciding"):
         parts.append(f"decided by {row['deciding']} (Holm over {len(row.get('comparisons') or [])})")
     if row.get("detail"):
-        parts.append(str(row["detail"]))
+        parts.append(detail_text(row["detail"]))
     return "; ".join(parts)
+
+
+def detail_text(detail: Any) -> str:
+    """A claim row's ``detail`` as a reader reads it: ``key: value`` pairs (nested ones in parentheses), numbers
+    to 4 significant digits, number lists as intervals ``[a, b]``; a string as it is."""
+    if isinstance(detail, dict):
+        return ", ".join(f"{k}: {_detail_value(v)}" for k, v in detail.items())
+    return _detail_value(detail)
+
+
+def _detail_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"({detail_text(value)})"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_detail_value(v) for v in value) + "]"
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, (int, float)):
+        return _fmt(float(value)) if isinstance(value, float) else str(value)
+    return str(value)
 
 
 def _cell(value: Any) -> str:

@@ -119,3 +119,15 @@ def test_reproduce_ends_by_writing_the_report(tmp_path, monkeypatch):
     # without --workers, as many notebooks at a time as the pool's default workers
     assert calls == [{"profile": "test", "only": ["05"], "parameters": {}, "workers": experiments.default_workers()}]
     assert (tmp_path / "test" / "REPORT.md").exists() and (tmp_path / "test" / "REPORT.html").exists()
+
+
+def test_a_rows_detail_reads_as_text_not_as_a_python_dict():
+    from fairlib._report_builder import detail_text
+
+    detail = {"vision": {"auc_difference": -0.050000000000000044, "bootstrap_ci": [-0.14091438050461713, 0.0479],
+                         "bootstrap": "candidates resampled"},
+              "power": "underpowered: n = 1 pair", "n": 3, "exact": True}
+    assert detail_text(detail) == ("vision: (auc_difference: -0.05, bootstrap_ci: [-0.1409, 0.0479], bootstrap: "
+                                   "candidates resampled), power: underpowered: n = 1 pair, n: 3, exact: True")
+    assert detail_text("within 2 pooled std") == "within 2 pooled std"
+    assert detail_text(float("nan")) == "—"
