@@ -165,6 +165,21 @@ def test_workers_store_into_the_store_the_grid_checks_even_when_set_on_paths_onl
     assert not (tmp_path / "cache" / "runs").exists()  # nothing in the store the environment names
 
 
+def test_a_worker_whose_code_differs_from_the_planners_refuses_and_says_why(toy, monkeypatch):
+    """A run's key includes the code fingerprint: a worker running edited fairlib source would store each run
+    under a key the grid never looks up (the source edited while the grid runs). It refuses, naming the cause."""
+    import fairlib.train
+
+    monkeypatch.setattr(fairlib.train, "code_fingerprint", lambda: "f" * 64)  # the planner's "old" code
+    with pytest.raises(RunsFailed) as failed:
+        run_jobs(toy.jobs("test"), workers=2, threads=1, progress=False)
+    report = failed.value.report
+    assert (report.trained, report.failed) == (0, 7)
+    first = next(error for spec, error in report.failures if spec.method == "pretrain")
+    assert "source changed while the grid ran" in first and "ffffffffffff" in first
+    assert stored_runs() == {}  # nothing stored under a key of the other code
+
+
 def test_a_failing_run_does_not_stop_the_others_and_a_rerun_trains_only_it(toy):
     jobs = toy.jobs("test")
     bad = RunSpec.make("00", "test", "erm", 5, steps=5, width=4, fail=True)

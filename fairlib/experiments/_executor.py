@@ -184,13 +184,22 @@ def _init_worker(threads: int, locations: dict[str, str]) -> None:
     torch.set_num_threads(threads)
 
 
-def _execute(module_name: str, spec: RunSpec) -> str | None:
+def _execute(module_name: str, spec: RunSpec, fingerprint: str | None = None) -> str | None:
     """Run one job (in a worker, a cluster job or this process); None, or its error as one line.
 
+    ``fingerprint``: the code fingerprint of the process that planned the grid. A run's store key includes the
+    fingerprint of the code that trains it, so a worker whose fairlib differs (the source was edited while the grid
+    ran) would store the run under a key the grid never looks up; it refuses instead, saying why.
     The traceback goes to this process's stderr; the exception itself is not sent back (it may not pickle).
     """
     import importlib
 
+    from ..train import code_fingerprint
+
+    if fingerprint is not None and code_fingerprint() != fingerprint:
+        return (f"fairlib's source changed while the grid ran (code fingerprint {fingerprint[:12]} when it was "
+                f"planned, {code_fingerprint()[:12]} in this worker): its run would be stored under another key. "
+                f"Run the grid again; it trains what the current code has not stored")
     try:
         importlib.import_module(module_name).run_job(spec)
     except Exception as error:  # noqa: BLE001 - one failed run must not stop the others
@@ -323,8 +332,10 @@ def _run_pool(grid: _Grid, modules: dict[str, str], workers: int, threads: int, 
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
+    from ..train import code_fingerprint
+
     context = multiprocessing.get_context("spawn")
-    locations = _locations()
+    locations, fingerprint = _locations(), code_fingerprint()
     slots: list[ProcessPoolExecutor | None] = [None] * workers
     running: dict = {}
     clean = False
@@ -338,7 +349,7 @@ def _run_pool(grid: _Grid, modules: dict[str, str], workers: int, threads: int, 
                     slots[i] = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_init_worker,
                                                    initargs=(threads, locations))
                 grid.take(spec)
-                running[slots[i].submit(_execute, modules[spec.notebook], spec)] = (i, spec)
+                running[slots[i].submit(_execute, modules[spec.notebook], spec, fingerprint)] = (i, spec)
             if not running:
                 break
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
