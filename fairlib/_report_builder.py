@@ -59,6 +59,8 @@ FIGURE_CAPTIONS = {
     "06_gap_vs_parameters": "PEFT family: demographic-parity gap against trainable adapter parameters (log scale), "
                             "per method and budget.",
     "06_accuracy_vs_gap": "PEFT family: accuracy against demographic-parity gap per method, 95% intervals over seeds.",
+    "06_lira_by_group": "PEFT family: LiRA membership-inference AUC per method and group (each method's target "
+                        "against shadows of its own method), 95% bootstrap intervals over the candidates.",
 }
 
 #: Captions of figures written once per task (``06_groups_<task>``): the prefix's caption, then the task.

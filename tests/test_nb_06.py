@@ -43,7 +43,11 @@ def test_outputs_exist(results):
     for name in names:
         for suffix in ("png", "pdf"):
             assert (paths.FIGURES / "test" / f"{name}.{suffix}").exists(), name
-    for name in ("06_budgets", "06_summary", "06_groups_table"):
+    names.append("06_lira_by_group")
+    for name in names[-1:]:
+        for suffix in ("png", "pdf"):
+            assert (paths.FIGURES / "test" / f"{name}.{suffix}").exists(), name
+    for name in ("06_budgets", "06_summary", "06_groups_table", "06_lira_by_group"):
         for suffix in ("csv", "md"):
             assert (paths.FIGURES / "test" / f"{name}.{suffix}").exists(), name
 
@@ -52,7 +56,7 @@ def test_recorded_runs_are_the_declared_grid_one_to_one(results, runs, profile):
     from fairlib.experiments import peft_family as pf
 
     grid = pf.jobs(profile)
-    declared = [s.key for s in grid if s.method != "pretrain"]
+    declared = [s.key for s in grid if s.method != "pretrain" and pf.lira_role(s) is None]
     for split in ("val", "test"):
         assert runs.loc[runs["split"] == split, "run"].tolist() == declared
     seconds = results["metrics"]["seconds"]
@@ -268,3 +272,44 @@ def test_report_has_a_section_for_06_with_its_rows_and_captions(results):
         caption = figure_caption(f"06_groups_{key.replace(':', '_')}")
         assert "heat map" in caption and caption in html
     assert FIGURE_CAPTIONS["06_gap_vs_parameters"] in html
+
+
+def test_lira_per_group_is_recomputed_from_the_stored_runs(results, profile):
+    """The recorded LiRA table equals: online LiRA on the stored targets' and shadows' pool probabilities (loaded
+    here from the run store), each group's AUC by scikit-learn, every candidate counted once."""
+    from sklearn.metrics import roc_auc_score
+
+    from fairlib.experiments import peft_family as pf
+    from fairlib.methods import membership as mi
+    from fairlib.train import RunStore
+
+    cfg = profile.peft_family
+    recorded = pd.DataFrame(results["metrics"]["lira"])
+    lira = pf.lira_by_group(profile)
+    pd.testing.assert_frame_equal(recorded.reset_index(drop=True), lira.table.reset_index(drop=True),
+                                  check_dtype=False)
+    grid = [s for s in pf.jobs(profile) if pf.lira_role(s) is not None]
+    is_member, shadow_in = pf.lira_membership(cfg)
+    n = cfg.lira_candidates
+    assert set(recorded["method"]) == {s.method for s in grid} and len(lira.y) == n
+    for method in lira.scores:
+        logits = {s.param("role"): RunStore(s.namespace).load(s.to_dict())[1]["pool_logits"].numpy().astype(float)
+                  for s in grid if s.method == method}
+        y = lira.y.astype(int)
+        # phi = log p_y - log(sum of the other classes' p), by log-sum-exp of the logits (LiRA's scaled confidence)
+        phi = {}
+        for role, z in logits.items():
+            others = np.where(np.arange(z.shape[1])[None, :] == y[:, None], -np.inf, z)
+            phi[role] = z[np.arange(n), y] - np.logaddexp.reduce(others, axis=1)
+        shadows = np.stack([phi[f"lira shadow {i}"] for i in range(cfg.lira_shadows)])
+        expected = mi.lira_scores(phi[pf.LIRA_TARGET], shadows, shadow_in, online=True, global_variance=True)
+        np.testing.assert_allclose(lira.scores[method], expected, rtol=1e-6, atol=1e-6)
+        rows = recorded[recorded["method"] == method].set_index("group")
+        assert rows.loc["all", "n_members"] == n // 2 and rows.loc["all", "n_nonmembers"] == n - n // 2
+        assert rows.drop(index="all")["n_members"].sum() == n // 2
+        for g, name in enumerate(lira.group_names):
+            keep = lira.s == g
+            if is_member[keep].any() and (~is_member[keep]).any():
+                assert rows.loc[name, "auc"] == pytest.approx(roc_auc_score(is_member[keep], expected[keep]), abs=1e-9)
+                assert rows.loc[name, "auc_ci_low"] <= rows.loc[name, "auc_ci_high"]
+        assert rows.loc["all", "auc"] == pytest.approx(roc_auc_score(is_member, expected), abs=1e-9)

@@ -262,3 +262,47 @@ def test_full_dry_run_plans_notebook_06_without_its_data(tmp_path, monkeypatch, 
     assert code == 1  # the data is missing: said, and the plan is still printed
     assert f"lora (at most): {bound['lora']['runs']} runs" in out and "Traceback" not in out
     assert "notebook 06: its grid is sized on its data and backbone" in out and "utkface" in out
+
+
+def test_lira_settings_are_validated():
+    with pytest.raises(ConfigError, match="lira_task"):
+        PeftFamilyConfig(lira_task="standin:celeba-like:upper-body:low-contrast")  # not one of tasks
+    with pytest.raises(ConfigError, match="lira_task"):
+        PeftFamilyConfig(lira_task="adult")  # an image task only
+    with pytest.raises(ConfigError, match="lira_level"):
+        PeftFamilyConfig(lira_level=0.05)  # not a matched image level
+    with pytest.raises(ConfigError, match="lira_epochs"):
+        PeftFamilyConfig(lira_epochs=0)
+    with pytest.raises(ConfigError, match="lira_shadows"):
+        PeftFamilyConfig(lira_shadows=1)
+    assert PeftFamilyConfig(lira_task=None).lira_task is None
+    full = get_profile("full").peft_family
+    assert (full.lira_task, full.lira_shadows, full.lira_candidates) == ("utkface:gender", 16, 4000)
+
+
+def test_lira_runs_are_each_methods_target_and_its_own_shadows_on_balanced_halves():
+    from collections import Counter
+
+    profile = get_profile("test")
+    cfg = profile.peft_family
+    grid = pf.jobs(profile)
+    lira = [s for s in grid if pf.lira_role(s) is not None]
+    fairness = {(s.method, s.param("budget"), s.seed): s for s in grid if pf.lira_role(s) is None and s.method != "pretrain"}
+    level = "matched 1%"
+    # the methods at the attacked level (those that reach it) and the references, each 1 target + k shadows
+    expected = {m for m, b, _ in fairness if b in (level, "own size") and fairness.get((m, b, 0)) is not None
+                and (fairness[(m, b, 0)].param("task") == cfg.lira_task)}
+    counts = Counter(s.method for s in lira)
+    assert set(counts) == expected and set(counts.values()) == {1 + cfg.lira_shadows}
+    for spec in lira:
+        assert spec.param("task") == cfg.lira_task and spec.param("lam") == 0.0
+        assert spec.param("uses")["epochs"] == cfg.lira_epochs
+        twin = next(s for (m, b, _), s in fairness.items() if m == spec.method and b == spec.param("budget")
+                    and s.param("task") == cfg.lira_task)
+        assert spec.param("placement") == twin.param("placement")  # the same adapter as the fairness grid's
+        role = spec.param("role")
+        assert spec.seed == (cfg.lira_seed if role == pf.LIRA_TARGET else cfg.lira_seed + 1 + int(role.split()[-1]))
+    is_member, shadow_in = pf.lira_membership(cfg)
+    n = cfg.lira_candidates
+    assert is_member.sum() == n // 2 and shadow_in.shape == (cfg.lira_shadows, n)
+    assert set(shadow_in.sum(axis=0)) == {cfg.lira_shadows // 2}  # every candidate IN for half the shadows

@@ -93,6 +93,24 @@ class PeftFamilyConfig:
         Budgets (by name, ``"matched 0.1%"``, ``"recipe"``) that run only the first ``n`` of a task's seeds.
         Smoke: the 0.1% level on 3 seeds (the 1% level, and Adult's 8%, keep 10: >= 10 seeds per compared
         method at a matched budget).
+    lira_task : str, optional
+        The image task whose models are attacked by LiRA, per group (None: no attack). Every adapter that
+        reaches the matched level ``lira_level`` and every reference trains one target on a random half of a
+        candidate pool (the first ``lira_candidates`` examples of the training split of seed ``lira_seed``) and
+        ``lira_shadows`` shadows of its own method and placement on Carlini et al.'s balanced halves (online
+        LiRA needs shadows trained like the target; paper 1 trains LoRA shadows for both of its targets).
+    lira_level : float
+        The matched level (one of ``levels_image``) whose placements are attacked.
+    lira_candidates, lira_shadows : int
+        Pool size and shadows per method (paper 1: 16 shadows).
+    lira_epochs : int, optional
+        Epochs of targets and shadows; None: the modality's ``epochs_image``. The stand-in profiles train longer
+        than their fine-tuning recipe, as notebook 01's attack does: at 3 epochs on a pool this small the members'
+        and non-members' losses barely differ and every attack is at chance.
+    lira_seed : int
+        Seed of the pool's split, of the memberships and of the targets (shadow ``i`` trains with ``seed + 1 + i``).
+    lira_bootstrap : int
+        Bootstrap resamples of the candidates for each AUC's interval (0: none).
     """
 
     notebook: ClassVar[str] = "06"
@@ -118,6 +136,13 @@ class PeftFamilyConfig:
     seeds: Optional[tuple[int, ...]] = None
     seed_limits: tuple[tuple[str, int], ...] = ()
     budget_seed_limits: tuple[tuple[str, int], ...] = ()
+    lira_task: Optional[str] = "standin:utk-like:upper-body"
+    lira_level: float = bounded(0.01, gt=0, lt=1)
+    lira_candidates: int = bounded(200, ge=8)
+    lira_shadows: int = bounded(8, ge=2)
+    lira_epochs: Optional[int] = 8
+    lira_seed: int = bounded(0, ge=0)
+    lira_bootstrap: int = bounded(1000, ge=0)
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -149,6 +174,18 @@ class PeftFamilyConfig:
             for task in self.variance_tasks:
                 check_task_key(task, where="PeftFamilyConfig.variance_tasks", kinds=("adult", "standin", "celeba",
                                "utkface", "waterbirds", "text"), default_target=True)
+        if self.lira_task is not None:
+            if self.lira_task not in self.tasks:
+                raise ConfigError(f"PeftFamilyConfig.lira_task = {self.lira_task!r} is invalid: must be None (no "
+                                  f"attack) or one of tasks = {self.tasks}")
+            check_task_key(self.lira_task, where="PeftFamilyConfig.lira_task",
+                           kinds=("standin", "celeba", "utkface", "waterbirds"), default_target=True)
+            if "matched" not in self.budgets or float(self.lira_level) not in self.levels("image"):
+                raise ConfigError(f"PeftFamilyConfig.lira_level = {self.lira_level!r} is invalid: must be one of the "
+                                  f"matched levels_image = {self.levels_image} (with 'matched' in budgets)")
+        if self.lira_epochs is not None and (isinstance(self.lira_epochs, bool) or self.lira_epochs < 1):
+            raise ConfigError(f"PeftFamilyConfig.lira_epochs = {self.lira_epochs!r} is invalid: an int >= 1, or None "
+                              f"(epochs_image)")
         for name, valid in (("methods", PEFT_FAMILY_METHODS), ("budgets", PEFT_FAMILY_BUDGETS)):
             values = getattr(self, name)
             bad = [v for v in values if v not in valid]
@@ -208,8 +245,11 @@ PEFT_FAMILY_PROFILES = {
     # both budgets, the matched one at 0.1% and 1% of the backbone (and 8% on Adult's small MLP).
     "full": PeftFamilyConfig(tasks=("adult", "utkface:gender", "celeba:Smiling"), budgets=PEFT_FAMILY_BUDGETS,
                              epochs_image=5, lr_adapter=5e-4, lr_full=1e-5,
-                             variance_lambdas=(0.1, 1.0, 10.0), permutations=1000),
+                             variance_lambdas=(0.1, 1.0, 10.0), permutations=1000,
+                             # LiRA on UTK-Face as paper 1's Fig. 4 (16 shadows, 4000 candidates), every method
+                             lira_task="utkface:gender", lira_candidates=4000, lira_shadows=16, lira_epochs=None),
     # Small: three adapters and two references at two seeds, on both tasks (the notebook test's budget).
     "test": PeftFamilyConfig(methods=("lora", "ia3", "vera", "bitfit", "full"), epochs_image=1,
-                             epochs_tabular=2, permutations=20),
+                             epochs_tabular=2, permutations=20, lira_candidates=60, lira_shadows=4, lira_epochs=2,
+                             lira_bootstrap=100),
 }

@@ -3,14 +3,16 @@
 Tasks, splits and pre-trained models are notebook 05's (:mod:`fairlib.experiments.benchmark`); every adapter is
 built through peft's own config (:data:`PEFT_METHODS`); each method's placement and width are chosen so that its
 trainable adapter parameters are within ``tolerance`` of a share of the backbone (:func:`match_budget`).
-Grid: :func:`jobs` / :func:`run_job`; records: :func:`collect`; outputs in :mod:`._analysis`.
+Grid: :func:`jobs` / :func:`run_job`; records: :func:`collect`; outputs in :mod:`._analysis`; LiRA per group in
+:mod:`._membership`.
 """
 
 from ._analysis import (SUMMARY_METRICS, claim_rows, comparison_budget, group_accuracy_table, group_metrics_long,
                         group_table, plot_accuracy_vs_gap, plot_gap_vs_parameters,
                         plot_group_heatmap, summary_table)
-from ._grid import (NOTEBOOK, backbone_parameters, budget_choices, collect, jobs, plan_without_data, run_job, seeds_of,
-                    skipped, train_job)
+from ._grid import (LIRA_TARGET, NOTEBOOK, backbone_parameters, budget_choices, collect, jobs, lira_membership, lira_pool,
+                    lira_role, plan_without_data, run_job, seeds_of, skipped, train_job)
+from ._membership import LIRA_FPR, LiraResult, lira_by_group, plot_lira_by_group
 from ._methods import (FEEDFORWARD, MODULE_SETS, PEFT_METHODS, BudgetChoice, NotApplicable, PeftMethod, Placement,
                        adalora_allocation, adapter_parameters, get_peft_method, head_parameters, match_budget,
                        placements, recipe_choice, target_regex, trainable_names, wrap)
@@ -21,4 +23,5 @@ __all__ = ["NOTEBOOK", "seeds_of", "jobs", "run_job", "train_job", "collect", "b
            "head_parameters", "match_budget", "recipe_choice", "adalora_allocation", "SUMMARY_METRICS",
            "comparison_budget", "group_table", "group_metrics_long",
            "summary_table", "group_accuracy_table", "plot_gap_vs_parameters", "plot_group_heatmap",
-           "plot_accuracy_vs_gap", "claim_rows", "plan_without_data"]
+           "plot_accuracy_vs_gap", "claim_rows", "plan_without_data", "LIRA_TARGET", "LIRA_FPR", "LiraResult",
+           "lira_by_group", "lira_membership", "lira_pool", "lira_role", "plot_lira_by_group"]

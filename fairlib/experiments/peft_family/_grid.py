@@ -29,7 +29,7 @@ from .._spec import RunSpec
 from ._methods import Placement, adalora_allocation, get_peft_method, head_parameters, match_budget, recipe_choice, wrap
 
 __all__ = ["NOTEBOOK", "seeds_of", "jobs", "run_job", "train_job", "collect", "budget_choices", "skipped", "backbone_parameters",
-           "plan_without_data"]
+           "plan_without_data", "lira_membership", "lira_pool", "lira_role", "LIRA_TARGET"]
 
 NOTEBOOK = "06"
 _HOURS = {"whole": 0.3}
@@ -161,8 +161,8 @@ def plan_without_data(profile: Any, *, tasks: Sequence[str] | None = None) -> di
 
     :func:`jobs` sizes each adapter's rank or width on the task's classifier (the matched budgets), which needs the
     task's data and the backbone's weights. Without them this counts what the grid would hold if every adapter
-    reached every budget: the same tasks, budgets, variance-term lambdas, seeds and per-budget seed limits as
-    :func:`jobs`. An adapter that cannot get within the tolerance of a budget, or that peft cannot apply, is
+    reached every budget: the same tasks, budgets, variance-term lambdas, seeds, per-budget seed limits and LiRA
+    targets and shadows as :func:`jobs`. An adapter that cannot get within the tolerance of a budget, or that peft cannot apply, is
     dropped by :func:`jobs` (:func:`skipped`), so the real grid has at most these runs.
 
     Returns
@@ -192,6 +192,9 @@ def plan_without_data(profile: Any, *, tasks: Sequence[str] | None = None) -> di
                 lams = (0.0,) + (cfg.lambdas_of(key) if kind == "adapter" and budget != "recipe" else ())
                 seeds = seeds_of(profile, key)[:dict(cfg.budget_seed_limits).get(budget)]
                 add(method, seeds, len(lams) * len(seeds), hours)
+            if key == cfg.lira_task:  # its LiRA target and shadows (_lira_specs)
+                lira_seeds = [cfg.lira_seed + i for i in range(cfg.lira_shadows + 1)]
+                add(method, lira_seeds, len(lira_seeds), hours)
     return {m: {**e, "seeds": len(e["seeds"])} for m, e in out.items()}
 
 
@@ -201,6 +204,59 @@ def _uses(profile: Any, modality: str, method: str) -> dict:
     return {"epochs": cfg.epochs(modality), "lr": cfg.lr(modality, full=full),
             "batch_size": profile.benchmark.budget(modality).batch_size, "variance_groups": cfg.variance_groups,
             "version": 1}
+
+
+# -- LiRA runs ------------------------------------------------------------------------------------------------
+#: The role of a LiRA target run (a shadow's is ``"lira shadow <i>"``); the grid's other runs have no role.
+LIRA_TARGET = "lira target"
+
+
+def lira_role(spec: RunSpec) -> str | None:
+    """``"lira target"``, ``"lira shadow <i>"``, or None for a run of the fairness grid."""
+    return spec.param("role", None)
+
+
+def lira_membership(cfg: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(is_member, shadow_in)``: which of the ``lira_candidates`` the targets train on (a random half, drawn from
+    ``lira_seed``) and which each of the ``lira_shadows`` shadows trains on (balanced per candidate,
+    :func:`fairlib.methods.membership.shadow_membership`)."""
+    from ...methods import membership as mi
+
+    n = int(cfg.lira_candidates)
+    member = np.zeros(n, dtype=bool)
+    member[np.random.default_rng([cfg.lira_seed, 7]).permutation(n)[: n // 2]] = True
+    return member, mi.shadow_membership(n, int(cfg.lira_shadows), seed=int(cfg.lira_seed))
+
+
+def _digest(members: np.ndarray) -> str:
+    return f"{len(members)}:{hashlib.sha256(np.packbits(members).tobytes()).hexdigest()[:16]}"
+
+
+def lira_pool(task: Any, profile: Any) -> Any:
+    """The candidate pool: the first ``lira_candidates`` examples of the training split of seed ``lira_seed``."""
+    cfg = profile.peft_family
+    train = task.splits(int(cfg.lira_seed), profile.benchmark.split_fractions).train
+    if cfg.lira_candidates > len(train):
+        raise ConfigError(f"peft_family.lira_candidates = {cfg.lira_candidates} but the training split of "
+                          f"{task.key!r} holds {len(train)} examples; lower lira_candidates")
+    return train.subset(np.arange(cfg.lira_candidates))
+
+
+def _lira_specs(key: str, profile: Any, pre: RunSpec, rows: Sequence[dict], make: Any) -> list[RunSpec]:
+    # One target and lira_shadows shadows per method: the adapters at the matched level lira_level, the references
+    # at their own size; same placement and recipe as the fairness grid's runs, lira_epochs epochs, lambda 0.
+    cfg = profile.peft_family
+    is_member, shadow_in = lira_membership(cfg)
+    level = budget_name(float(cfg.lira_level))
+    out = []
+    for row in rows:
+        if row["budget"] not in (level, OWN_SIZE) or not _runs_at(row):
+            continue
+        roles = [(LIRA_TARGET, int(cfg.lira_seed), is_member)] + [
+            (f"lira shadow {i}", int(cfg.lira_seed) + 1 + i, shadow_in[i]) for i in range(cfg.lira_shadows)]
+        for role, seed, members in roles:
+            out.append(make(row, seed, 0.0, role=role, members=_digest(members)))
+    return out
 
 
 def jobs(profile: Any, *, tasks: Sequence[str] | None = None) -> list[RunSpec]:
@@ -217,7 +273,20 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None) -> list[RunSpec]:
         modality = bm.task_traits(key, profile=profile).modality
         pre = _pretrain_spec(key, profile)
         out.append(pre)
-        for row in _choices_cached(key, profile):
+        rows = _choices_cached(key, profile)
+
+        def make(row: dict, seed: int, lam: float, **lira: Any) -> RunSpec:
+            uses = _uses(profile, modality, row["method"])
+            if lira and cfg.lira_epochs is not None:
+                uses = {**uses, "epochs": int(cfg.lira_epochs)}
+            return RunSpec.make(
+                NOTEBOOK, profile, row["method"], seed, after=(pre,), task=key, budget=row["budget"],
+                level=row["level"], placement={"modules": row["modules"], "layers": row["layers"], "width": row["width"]},
+                adapter_parameters=row["adapter_parameters"], lam=lam, pretrained=pre.key,
+                split_fractions=list(profile.benchmark.split_fractions), uses=uses,
+                gpu_hours=0.0 if profile.stand_in else _HOURS["whole"], **lira)
+
+        for row in rows:
             if not _runs_at(row):
                 continue
             method = get_peft_method(row["method"])
@@ -225,14 +294,9 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None) -> list[RunSpec]:
             limit = dict(cfg.budget_seed_limits).get(row["budget"])
             for lam in lams:
                 for seed in seeds_of(profile, key)[:limit]:
-                    out.append(RunSpec.make(
-                        NOTEBOOK, profile, row["method"], seed, after=(pre,), task=key, budget=row["budget"],
-                        level=row["level"],
-                        placement={"modules": row["modules"], "layers": row["layers"], "width": row["width"]},
-                        adapter_parameters=row["adapter_parameters"], lam=lam, pretrained=pre.key,
-                        split_fractions=list(profile.benchmark.split_fractions),
-                        uses=_uses(profile, modality, row["method"]),
-                        gpu_hours=0.0 if profile.stand_in else _HOURS["whole"]))
+                    out.append(make(row, seed, lam))
+        if key == cfg.lira_task:
+            out += _lira_specs(key, profile, pre, rows, make)
     return out
 
 
@@ -262,7 +326,18 @@ def train_job(spec: RunSpec, profile: Any, *, store: Any = None) -> None:
         return
     key = spec.param("task")
     task = _load_task(key, profile, store=store)
-    splits = task.splits(spec.seed, profile.benchmark.split_fractions)
+    role = lira_role(spec)
+    if role is None:  # the fairness grid: train on the seed's training split, predict validation and test
+        splits = task.splits(spec.seed, profile.benchmark.split_fractions)
+        train_data, predicted = splits.train, {"val": splits.val, "test": splits.test}
+    else:  # LiRA: train on the run's members of the candidate pool, predict the whole pool
+        pool = lira_pool(task, profile)
+        is_member, shadow_in = lira_membership(profile.peft_family)
+        members = is_member if role == LIRA_TARGET else shadow_in[int(role.rsplit(" ", 1)[1])]
+        if spec.param("members") != _digest(members):
+            raise ConfigError(f"run {spec.describe()}: its membership {spec.param('members')!r} is not the one the "
+                              f"profile's configuration draws ({_digest(members)})")
+        train_data, predicted = pool.subset(np.flatnonzero(members)), {"pool": pool}
     uses = spec.param("uses")
     placement = Placement(**dict(spec.param("placement")))
     lam = float(spec.param("lam"))
@@ -271,25 +346,28 @@ def train_job(spec: RunSpec, profile: Any, *, store: Any = None) -> None:
         seed_everything(spec.seed)  # adapters' initial weights are drawn here
         model = copy.deepcopy(task.pretrained).requires_grad_(True).train()
         head = head_parameters(model)
-        steps = int(uses["epochs"]) * -(-len(splits.train) // int(uses["batch_size"]))
+        steps = int(uses["epochs"]) * -(-len(train_data) // int(uses["batch_size"]))
         method = get_peft_method(spec.method)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = wrap(model, spec.method, placement if method.kind == "adapter" else None, total_steps=steps)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        terms = [FairLoRARegularizer.for_dataset(splits.train, lam=lam, by=uses["variance_groups"])] if lam > 0 else []
+        terms = [FairLoRARegularizer.for_dataset(train_data, lam=lam, by=uses["variance_groups"])] if lam > 0 else []
         config = TrainConfig(epochs=int(uses["epochs"]), lr=float(uses["lr"]), batch_size=int(uses["batch_size"]),
                              seed=spec.seed, mixed_precision=profile.mixed_precision)
         start = time.perf_counter()
         with adalora_allocation(model), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = fit(model, splits.train, config=config, loss_terms=terms, encode=task.encode,
+            result = fit(model, train_data, config=config, loss_terms=terms, encode=task.encode,
                          transform=task.transform, desc=f"{spec.method} seed={spec.seed}", progress=False)
         seconds = time.perf_counter() - start
         out = {}
-        for name in ("val", "test"):
-            p = predict(model, getattr(splits, name), encode=task.encode, transform=task.transform)
-            out[f"{name}_pred"], out[f"{name}_prob"] = p.y_pred, p.probs
+        for name, part in predicted.items():
+            p = predict(model, part, encode=task.encode, transform=task.transform)
+            if name == "pool":  # LiRA reads the logits: a float32 softmax saturates where the attack looks
+                out["pool_logits"] = p.logits
+            else:
+                out[f"{name}_pred"], out[f"{name}_prob"] = p.y_pred, p.probs
         return ({"trainable_parameters": int(trainable), "adapter_parameters": int(trainable - head),
                  "train_seconds": float(seconds), "steps": int(result.steps),
                  "step_seconds": float(seconds / max(1, result.steps))}, _tensors(out))
@@ -322,7 +400,7 @@ def collect(profile: Any, specs: Sequence[RunSpec] | None = None, *, store: Any 
     rows = []
     tasks: dict[str, Any] = {}
     for spec in specs:
-        if spec.method == "pretrain":
+        if spec.method == "pretrain" or lira_role(spec) is not None:  # LiRA's runs: lira_by_group
             continue
         key = spec.param("task")
         if key not in tasks:
