@@ -539,6 +539,40 @@ def test_runner_records_every_setting_caches_runs_and_counts_parameters(tmp_path
     pd.testing.assert_frame_equal(records, bm.collect(profile, grid, methods=methods, store=store)[0])
 
 
+def test_the_peft_family_runs_in_the_benchmark_at_its_recipe(tmp_path, monkeypatch):
+    """Notebook 06's methods in 05's registry (issue 15): one run per task and seed at the recipe, counted as peft
+    counts them plus the head; BOFT, whose block size cannot divide a tabular MLP's inputs, is not applicable."""
+    from fairlib.config._benchmark import PAPER_BENCHMARK_METHODS, PEFT_BENCHMARK_METHODS
+    from fairlib.experiments import peft_family as pf
+    from fairlib.methods.peft_family import recipe_choice
+    from fairlib.train import RunStore
+
+    assert [k for k in bm.METHODS if k.startswith("peft_")] == list(PEFT_BENCHMARK_METHODS)
+    for key in PEFT_BENCHMARK_METHODS:
+        assert bm.METHODS[key].label == pf.PEFT_METHODS[key[len("peft_"):]].label and bm.METHODS[key].family == "peft"
+    assert get_profile("smoke").benchmark.methods == PAPER_BENCHMARK_METHODS  # notebook 06 runs them at smoke
+    assert set(PEFT_BENCHMARK_METHODS) <= set(get_profile("full").benchmark.methods)
+    monkeypatch.setitem(bm.TASK_KINDS, "toy", _toy_task)
+    profile = get_profile("test")
+    store = RunStore("toy", root=tmp_path / "runs")
+    methods = list(PEFT_BENCHMARK_METHODS)
+    grid = bm.jobs(profile, tasks=["toy"], methods=methods, seeds=[0])
+    assert sorted(s.method for s in grid if s.method != "pretrain") == sorted(m for m in methods if m != "peft_boft")
+    bm.run_in_process(grid, profile, store=store)
+    records, skipped = bm.collect(profile, grid, methods=methods, store=store)
+    assert list(skipped["method"]) == ["peft_boft"]
+    test = records[records["split"] == "test"].set_index("method")
+    head = 5 * 2 + 2
+    make = _toy_task("toy", profile=profile).make_classifier
+    for method in test.index:
+        assert test.loc[method, "trainable_parameters"] == recipe_choice(make, method[len("peft_"):]).adapter_parameters + head
+    # by hand on the 6 -> 5 hidden layer: rsLoRA r=8: 8*6 + 5*8 = 88; DoRA adds a magnitude per output (5); (IA)3
+    # scales the 5 outputs; BitFit trains the hidden layer's 5 biases
+    counts = (test["trainable_parameters"] - head).to_dict()
+    assert (counts["peft_rslora"], counts["peft_dora"], counts["peft_ia3"], counts["peft_bitfit"]) == (88, 93, 5, 5)
+    assert ((test["accuracy"] > 0.5) & (test["accuracy"] <= 1)).all()
+
+
 def test_a_run_does_not_depend_on_what_ran_before_it_in_the_process(tmp_path, monkeypatch):
     """LoRA's initial adapter is drawn from the global generator: a run alone must equal the run after others."""
     import torch
@@ -580,7 +614,10 @@ def test_grid_of_the_profiles_is_data_with_dependencies():
         expected = 0
         for task in bc.tasks:
             image = task.split(":")[0] in ("standin", "celeba", "utkface", "waterbirds")
-            applicable = [m for m in methods if image or m not in ("erm", "unl", "adv", "orth")]
+            tabular = task == "adult"
+            # the two-party strategies need a ViT; BOFT's block size divides no tabular MLP's 34 inputs
+            applicable = [m for m in methods if (image or m not in ("erm", "unl", "adv", "orth"))
+                          and not (tabular and m == "peft_boft")]
             auditor = int(image and ({"unl", "orth"} & set(applicable)) != set())
             seeds = bm.seeds_of(profile, task)
             # a method limited to n seeds runs on the task's first n seeds only

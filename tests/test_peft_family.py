@@ -306,3 +306,20 @@ def test_lira_runs_are_each_methods_target_and_its_own_shadows_on_balanced_halve
     n = cfg.lira_candidates
     assert is_member.sum() == n // 2 and shadow_in.shape == (cfg.lira_shadows, n)
     assert set(shadow_in.sum(axis=0)) == {cfg.lira_shadows // 2}  # every candidate IN for half the shadows
+
+
+def test_every_peft_recipe_applies_to_the_benchmarks_stand_in_tasks_except_boft_on_adult():
+    """What notebook 05's registry declares (BOFT: image and text only) is what peft does on the smoke tasks'
+    real backbones: Adult's MLP (34 inputs), the stand-in ViT and MiniLM (the test profile's stand-in ViT has the
+    smoke one's architecture; only its pre-training is shorter)."""
+    from fairlib.config._benchmark import PEFT_BENCHMARK_METHODS
+    from fairlib.experiments import benchmark as bm
+
+    profile = get_profile("test")
+    for key in ("adult", "standin:celeba-like:upper-body:low-contrast", "text:religion-standin"):
+        task = bm.load_task(key, profile, pretrained=False)
+        for name in PEFT_BENCHMARK_METHODS:
+            declared = bm.not_applicable_reason(bm.METHODS[name], task) is None
+            choice = pf.recipe_choice(task.make_classifier, name[len("peft_"):])
+            assert declared == (choice.reason is None), (key, name, choice.reason)
+            assert declared or "divisible" in choice.reason

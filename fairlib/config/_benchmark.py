@@ -8,13 +8,20 @@ from typing import ClassVar, Optional
 from .._validation import ConfigError, bounded, check_seed_limits, check_seed_list, choice, validate_fields
 from ._tasks import check_task_key
 
-__all__ = ["BenchmarkConfig", "ModalityBudget", "BENCHMARK_PROFILES", "BENCHMARK_METHODS", "STANDIN_BENCHMARK_TASKS",
+__all__ = ["BenchmarkConfig", "ModalityBudget", "BENCHMARK_PROFILES", "BENCHMARK_METHODS", "PAPER_BENCHMARK_METHODS",
+           "PEFT_BENCHMARK_METHODS", "STANDIN_BENCHMARK_TASKS",
            "PAPER_BENCHMARK_TASKS", "BENCHMARK_TASK_KINDS", "BENCHMARK_SELECTION_METRICS"]
 
 #: Every method of the benchmark, in display order (keys of :data:`fairlib.experiments.benchmark.METHODS`);
 #: ``"pretrained"`` is the reference: the pre-trained model every method starts from, not adapted.
-BENCHMARK_METHODS = ("pretrained", "probe", "full", "lora", "fairlora", "fairlora_cxa", "fair_full", "erm", "unl", "adv",
-                     "orth", "tl", "fsvd", "fisher_svd", "threshold")
+PAPER_BENCHMARK_METHODS = ("pretrained", "probe", "full", "lora", "fairlora", "fairlora_cxa", "fair_full", "erm", "unl",
+                           "adv", "orth", "tl", "fsvd", "fisher_svd", "threshold")
+#: Notebook 06's PEFT family in this registry (issue 15): each adapter at its recipe (peft's default width on peft's
+#: default modules) and BitFit, one run per task and seed; LoRA, the probe and full fine-tuning are already here.
+#: The full profile runs them; the stand-in profiles leave them to notebook 06 (they would add ~230 runs at smoke).
+PEFT_BENCHMARK_METHODS = ("peft_dora", "peft_rslora", "peft_vera", "peft_ia3", "peft_loha", "peft_lokr", "peft_adalora",
+                          "peft_oft", "peft_boft", "peft_bitfit")
+BENCHMARK_METHODS = PAPER_BENCHMARK_METHODS + PEFT_BENCHMARK_METHODS
 #: Smoke tasks: Adult (real at every profile), the CelebA-like image stand-in of notebook 03 and notebook 01's
 #: religion hate-speech text stand-in (templated comments, frozen MiniLM).
 STANDIN_BENCHMARK_TASKS = ("adult", "standin:celeba-like:upper-body:low-contrast", "text:religion-standin")
@@ -89,7 +96,9 @@ class BenchmarkConfig:
         frozen MiniLM encoder.
     methods : tuple of str
         Keys of :data:`fairlib.experiments.benchmark.METHODS`; a method that does not apply to a task (the
-        two-party strategies need a ViT) is recorded as not applicable there.
+        two-party strategies need a ViT) is recorded as not applicable there. Default: the papers' methods
+        (:data:`PAPER_BENCHMARK_METHODS`); the full profile adds notebook 06's PEFT family
+        (:data:`PEFT_BENCHMARK_METHODS`).
     image_backbone : str
         ``"stand-in"`` (the ViT fairlib pre-trains on Fashion-MNIST, ``profile.stand_in_vit``) or a hub id /
         local directory of a transformers ViT.
@@ -151,7 +160,7 @@ class BenchmarkConfig:
     notebook: ClassVar[str] = "05"
 
     tasks: tuple[str, ...] = STANDIN_BENCHMARK_TASKS
-    methods: tuple[str, ...] = BENCHMARK_METHODS
+    methods: tuple[str, ...] = PAPER_BENCHMARK_METHODS
     image_backbone: str = "stand-in"
     n_standin: int = bounded(2000, ge=100)
     standin_correlation: float = bounded(0.8, ge=0, le=1)
@@ -263,7 +272,7 @@ BENCHMARK_PROFILES = {
                                                  lora_alpha=16.0, head_epochs=20, lr_head=1e-3, pretrain_fraction=0.3,
                                                  pretrain_epochs=20, pretrain_lr=1e-3),
                             fair_lambdas=(0.1, 1.0, 10.0, 100.0), fisher_alphas=(0.5, 0.7, 0.9),
-                            orth_lambdas=(0.1, 1.0, 10.0), text_max_length=256),
+                            orth_lambdas=(0.1, 1.0, 10.0), text_max_length=256, methods=BENCHMARK_METHODS),
     # The text task is left out to keep the notebook test short; tests/test_benchmark.py covers it.
     "test": BenchmarkConfig(tasks=STANDIN_BENCHMARK_TASKS[:2], n_standin=700,
                             tabular=ModalityBudget(epochs=3, batch_size=512, lr_full=3e-3, lr_lora=1e-2, lora_rank=2,

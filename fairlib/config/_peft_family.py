@@ -239,8 +239,9 @@ PEFT_FAMILY_PROFILES = {
     # Estimate (per-run costs measured before: image 1.7 s, Adult 0.3 s of training, ~1 s per run of loading and
     # evaluation): 0.1% on 10 image seeds would give ~180 image + ~150 Adult runs, ~700 CPU s, ~350 s on 2 cores;
     # the 0.1% level on 3 seeds cuts 42 image runs (~110 CPU s): ~590 CPU s, ~5 min.
+    # LiRA with 4 shadows per method (5 runs each, ~60 runs, ~70 CPU s): 8 shadows measured 129 CPU s for 108 runs.
     "smoke": PeftFamilyConfig(seeds=tuple(range(10)), variance_lambdas=(1.0, 10.0), variance_tasks=("adult",),
-                              budget_seed_limits=(("matched 0.1%", 3),)),
+                              budget_seed_limits=(("matched 0.1%", 3),), lira_shadows=4),
     # The papers' data (notebook 05's full tasks): ViT-Base on UTK-Face (five race groups) and CelebA, Adult;
     # both budgets, the matched one at 0.1% and 1% of the backbone (and 8% on Adult's small MLP).
     "full": PeftFamilyConfig(tasks=("adult", "utkface:gender", "celeba:Smiling"), budgets=PEFT_FAMILY_BUDGETS,

@@ -15,7 +15,8 @@ __all__ = ["FAMILIES", "UnknownMethodError", "Outcome", "Method", "METHODS", "re
 
 #: Which paper each method comes from (colours of the figures).
 FAMILIES = {"reference": "pre-trained model", "p1": "paper 1 (Ding et al.)", "p2": "paper 2 (FairLoRA)",
-            "p3": "paper 3 (Kamalaruban et al.)", "p4": "paper 4 (Zhang & Zhou)", "post": "post-processing"}
+            "p3": "paper 3 (Kamalaruban et al.)", "p4": "paper 4 (Zhang & Zhou)", "post": "post-processing",
+            "peft": "PEFT family (notebook 06)"}
 
 
 class UnknownMethodError(KeyError):

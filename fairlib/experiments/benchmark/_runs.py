@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -333,6 +335,59 @@ def run_threshold(ctx: SeedContext, params: dict) -> Outcome:
                    details={"postprocess_seconds": seconds, "fit_examples": int(fit_mask.sum())})
 
 
+def run_peft(ctx: SeedContext, params: dict, *, key: str) -> Outcome:
+    """Notebook 06's method ``key`` (:data:`fairlib.methods.peft_family.PEFT_METHODS`) at its recipe: peft's default
+    width on peft's default modules of every block (BitFit: the backbone's biases), the head trained, at LoRA's
+    epochs and learning rate of the modality.
+
+    Raises
+    ------
+    fairlib.methods.peft_family.NotApplicable
+        peft refuses the recipe on this task's backbone (its message says why).
+    """
+    from ...methods.peft_family import NotApplicable, adalora_allocation, get_peft_method, recipe_choice, wrap
+    from ...models import count_parameters
+    from ...train import fit, seed_everything
+
+    b = ctx.budget
+    choice = recipe_choice(ctx.model, key)
+    if choice.reason:
+        raise NotApplicable(choice.reason)
+    seed_everything(ctx.seed)  # the adapter's initial weights are drawn here
+    train = ctx.part("train")
+    steps = b.epochs * -(-len(train) // b.batch_size)
+    adapter = get_peft_method(key).kind == "adapter"
+    model = wrap(ctx.model(), key, choice.placement if adapter else None, total_steps=steps)
+    start = time.perf_counter()
+    with adalora_allocation(model), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # peft's per-step notices
+        fit(model, train, config=ctx.train_config(lr=b.lr_lora), encode=ctx.task.encode,
+            transform=ctx.task.transform, desc=f"{key} seed={ctx.seed}", progress=ctx.progress,
+            num_workers=ctx.profile.num_workers)
+    seconds = time.perf_counter() - start
+    return Outcome(trainable_parameters=count_parameters(model)["trainable"], train_seconds=seconds,
+                   details={"placement": choice.placement.to_dict(), "adapter_parameters": choice.adapter_parameters},
+                   **_predictions(model, ctx, features=False))
+
+
+def _peft_methods() -> list[Method]:
+    """Notebook 06's family in this registry (``peft_<key>``), in its display order; LoRA, the probe and full
+    fine-tuning are already here. BOFT's block size must divide each adapted layer's inputs: Adult's MLP has 34,
+    which no block size of peft's BOFT recipe divides, so BOFT applies to image and text tasks only."""
+    from ...methods.peft_family import PEFT_METHODS
+
+    out = []
+    for key, method in PEFT_METHODS.items():
+        if key in ("lora", "probe", "full"):
+            continue
+        out.append(Method(f"peft_{key}", method.label, "peft", "whole", functools.partial(run_peft, key=key),
+                          modalities=("image", "text") if key == "boft" else ("tabular", "image", "text"),
+                          uses=lambda cfg, profile, budget: {**_budget_uses("epochs", "batch_size", "lr_lora")(
+                              cfg, profile, budget), "recipe": "peft default", "version": 1},
+                          description=f"{method.label} at its recipe (notebook 06's family)"))
+    return out
+
+
 def _budget_uses(*names: str) -> Callable[[Any, Any, Any], dict]:
     return lambda cfg, profile, budget: {n: getattr(budget, n) for n in names}
 
@@ -406,5 +461,7 @@ for _method in (
            grid=lambda cfg: [{"constraint": c} for c in cfg.threshold_constraints],
            description="fairlearn's group thresholds on LoRA's scores, fitted on validation"),
 ):
+    register_method(_method)
+for _method in _peft_methods():
     register_method(_method)
 

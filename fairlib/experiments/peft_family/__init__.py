@@ -13,7 +13,7 @@ from ._analysis import (SUMMARY_METRICS, claim_rows, comparison_budget, group_ac
 from ._grid import (LIRA_TARGET, NOTEBOOK, backbone_parameters, budget_choices, collect, jobs, lira_membership, lira_pool,
                     lira_role, plan_without_data, run_job, seeds_of, skipped, train_job)
 from ._membership import LIRA_FPR, LiraResult, lira_by_group, plot_lira_by_group
-from ._methods import (FEEDFORWARD, MODULE_SETS, PEFT_METHODS, BudgetChoice, NotApplicable, PeftMethod, Placement,
+from ...methods.peft_family import (FEEDFORWARD, MODULE_SETS, PEFT_METHODS, BudgetChoice, NotApplicable, PeftMethod, Placement,
                        adalora_allocation, adapter_parameters, get_peft_method, head_parameters, match_budget,
                        placements, recipe_choice, target_regex, trainable_names, wrap)
 

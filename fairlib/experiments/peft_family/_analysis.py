@@ -112,7 +112,7 @@ def _colours(records: pd.DataFrame) -> dict:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from ._methods import PEFT_METHODS
+    from ...methods.peft_family import PEFT_METHODS
 
     labels = list(dict.fromkeys([m.label for m in PEFT_METHODS.values()] + list(records["method_label"])))
     tab20 = plt.get_cmap("tab20").colors

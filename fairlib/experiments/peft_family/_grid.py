@@ -26,7 +26,7 @@ from ... import paths
 from ...config import OWN_SIZE, ConfigError, budget_name, get_profile, overrides_of
 from .. import benchmark as bm
 from .._spec import RunSpec
-from ._methods import Placement, adalora_allocation, get_peft_method, head_parameters, match_budget, recipe_choice, wrap
+from ...methods.peft_family import Placement, adalora_allocation, get_peft_method, head_parameters, match_budget, recipe_choice, wrap
 
 __all__ = ["NOTEBOOK", "seeds_of", "jobs", "run_job", "train_job", "collect", "budget_choices", "skipped", "backbone_parameters",
            "plan_without_data", "lira_membership", "lira_pool", "lira_role", "LIRA_TARGET"]
@@ -78,7 +78,9 @@ def backbone_parameters(model: Any) -> int:
 
 
 def _methods_source_hash() -> str:
-    return hashlib.sha256((Path(__file__).parent / "_methods.py").read_bytes()).hexdigest()[:16]
+    from ...methods import peft_family
+
+    return hashlib.sha256(Path(peft_family.__file__).read_bytes()).hexdigest()[:16]
 
 
 _CHOICES: dict[str, tuple[dict, ...]] = {}

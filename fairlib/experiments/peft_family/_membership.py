@@ -20,7 +20,7 @@ import pandas as pd
 from ...methods import membership as mi
 from ..lora_vs_full import bootstrap_auc
 from ._grid import LIRA_TARGET, _load_task, _profile, _store, jobs, lira_membership, lira_pool, lira_role
-from ._methods import PEFT_METHODS, get_peft_method
+from ...methods.peft_family import PEFT_METHODS, get_peft_method
 
 __all__ = ["LiraResult", "lira_by_group", "plot_lira_by_group", "LIRA_FPR"]
 
@@ -41,6 +41,13 @@ class LiraResult:
     s: np.ndarray
     scores: dict[str, np.ndarray]
     table: pd.DataFrame
+
+    def at_chance(self) -> list[str]:
+        """The methods whose whole-pool AUC interval contains 0.5: the attack does not tell their members apart."""
+        if self.table.empty:
+            return []
+        pool = self.table[self.table["group"] == "all"]
+        return pool.loc[(pool["auc_ci_low"] <= 0.5) & (pool["auc_ci_high"] >= 0.5), "method"].tolist()
 
 
 def lira_by_group(profile: Any, specs: Sequence[Any] | None = None, *, store: Any = None) -> LiraResult:
