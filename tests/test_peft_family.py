@@ -287,7 +287,8 @@ def test_lira_runs_are_each_methods_target_and_its_own_shadows_on_balanced_halve
     cfg = profile.peft_family
     grid = pf.jobs(profile)
     lira = [s for s in grid if pf.lira_role(s) is not None]
-    fairness = {(s.method, s.param("budget"), s.seed): s for s in grid if pf.lira_role(s) is None and s.method != "pretrain"}
+    fairness = {(s.method, s.param("budget"), s.seed): s for s in grid
+                if pf.lira_role(s) is None and s.method != "pretrain"}
     level = "matched 1%"
     # the methods at the attacked level (those that reach it) and the references, each 1 target + k shadows
     expected = {m for m, b, _ in fairness if b in (level, "own size") and fairness.get((m, b, 0)) is not None

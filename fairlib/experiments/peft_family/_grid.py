@@ -26,7 +26,8 @@ from ... import paths
 from ...config import OWN_SIZE, ConfigError, budget_name, get_profile, overrides_of
 from .. import benchmark as bm
 from .._spec import RunSpec
-from ...methods.peft_family import Placement, adalora_allocation, get_peft_method, head_parameters, match_budget, recipe_choice, wrap
+from ...methods.peft_family import (Placement, adalora_allocation, get_peft_method, head_parameters, match_budget,
+                                    recipe_choice, wrap)
 
 __all__ = ["NOTEBOOK", "seeds_of", "jobs", "run_job", "train_job", "collect", "budget_choices", "skipped", "backbone_parameters",
            "plan_without_data", "lira_membership", "lira_pool", "lira_role", "LIRA_TARGET"]
@@ -164,8 +165,8 @@ def plan_without_data(profile: Any, *, tasks: Sequence[str] | None = None) -> di
     :func:`jobs` sizes each adapter's rank or width on the task's classifier (the matched budgets), which needs the
     task's data and the backbone's weights. Without them this counts what the grid would hold if every adapter
     reached every budget: the same tasks, budgets, variance-term lambdas, seeds, per-budget seed limits and LiRA
-    targets and shadows as :func:`jobs`. An adapter that cannot get within the tolerance of a budget, or that peft cannot apply, is
-    dropped by :func:`jobs` (:func:`skipped`), so the real grid has at most these runs.
+    targets and shadows as :func:`jobs`. An adapter that cannot get within the tolerance of a budget, or that peft
+    cannot apply, is dropped by :func:`jobs` (:func:`skipped`), so the real grid has at most these runs.
 
     Returns
     -------
@@ -244,7 +245,7 @@ def lira_pool(task: Any, profile: Any) -> Any:
     return train.subset(np.arange(cfg.lira_candidates))
 
 
-def _lira_specs(key: str, profile: Any, pre: RunSpec, rows: Sequence[dict], make: Any) -> list[RunSpec]:
+def _lira_specs(profile: Any, rows: Sequence[dict], make: Any) -> list[RunSpec]:
     # One target and lira_shadows shadows per method: the adapters at the matched level lira_level, the references
     # at their own size; same placement and recipe as the fairness grid's runs, lira_epochs epochs, lambda 0.
     cfg = profile.peft_family
@@ -283,7 +284,8 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None) -> list[RunSpec]:
                 uses = {**uses, "epochs": int(cfg.lira_epochs)}
             return RunSpec.make(
                 NOTEBOOK, profile, row["method"], seed, after=(pre,), task=key, budget=row["budget"],
-                level=row["level"], placement={"modules": row["modules"], "layers": row["layers"], "width": row["width"]},
+                level=row["level"],
+                placement={"modules": row["modules"], "layers": row["layers"], "width": row["width"]},
                 adapter_parameters=row["adapter_parameters"], lam=lam, pretrained=pre.key,
                 split_fractions=list(profile.benchmark.split_fractions), uses=uses,
                 gpu_hours=0.0 if profile.stand_in else _HOURS["whole"], **lira)
@@ -298,7 +300,7 @@ def jobs(profile: Any, *, tasks: Sequence[str] | None = None) -> list[RunSpec]:
                 for seed in seeds_of(profile, key)[:limit]:
                     out.append(make(row, seed, lam))
         if key == cfg.lira_task:
-            out += _lira_specs(key, profile, pre, rows, make)
+            out += _lira_specs(profile, rows, make)
     return out
 
 

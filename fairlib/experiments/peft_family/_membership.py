@@ -86,7 +86,8 @@ def lira_by_group(profile: Any, specs: Sequence[Any] | None = None, *, store: An
     for spec in specs:
         stored = _store(spec, store).load(spec.to_dict())
         if stored is None:
-            raise RuntimeError(f"LiRA run {spec.describe()} is not stored: run the grid first (run_jobs(jobs(profile)))")
+            raise RuntimeError(f"LiRA run {spec.describe()} is not stored: run the grid first "
+                               f"(run_jobs(jobs(profile)))")
         record, tensors = stored
         logits.setdefault(spec.method, {})[lira_role(spec)] = tensors["pool_logits"].numpy().astype(np.float64)
         if lira_role(spec) == LIRA_TARGET:
