@@ -279,3 +279,21 @@ def test_mia_by_group_keeps_a_listed_group_absent_from_the_data():
         table = mia_by_group(scores[keep], is_member[keep], sensitive_features=codes, group_names=["A", "B", "C"])
     assert np.isnan(table.loc["C", "min_resolvable_fpr"]) and np.isnan(table.loc["C", "auc"])
     assert table.loc["A", "auc"] == pytest.approx(roc_auc_score(is_member[groups == "A"], scores[groups == "A"]))
+
+
+def test_target_membership_is_a_seeded_half_and_its_digest_names_it():
+    from fairlib.methods.membership import membership_digest, target_membership
+
+    a = target_membership(9, seed=3)
+    assert a.dtype == bool and a.sum() == 4 and np.array_equal(a, target_membership(9, seed=3))
+    # the documented draw: the first n // 2 of a permutation from default_rng([seed, 7])
+    expected = np.zeros(9, dtype=bool)
+    expected[np.random.default_rng([3, 7]).permutation(9)[:4]] = True
+    assert np.array_equal(a, expected)
+    assert not np.array_equal(a, target_membership(9, seed=4))
+    digest = membership_digest(a)
+    n, hexpart = digest.split(":")
+    assert n == "9" and len(hexpart) == 16 and int(hexpart, 16) >= 0
+    assert digest == membership_digest(list(a)) != membership_digest(~a)
+    with pytest.raises(ValueError, match="n_candidates"):
+        target_membership(0, seed=0)

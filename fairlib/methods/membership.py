@@ -42,6 +42,8 @@ __all__ = [
     "logit_scaled_confidence_from_logits",
     "lira_scores",
     "shadow_membership",
+    "target_membership",
+    "membership_digest",
     "loss_threshold_scores",
     "roc_curve_points",
     "tpr_at_fpr",
@@ -160,6 +162,29 @@ def logit_scaled_confidence_from_logits(logits: Any, labels: Any) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------------
 # Shadow models and LiRA
 # --------------------------------------------------------------------------------------------------------
+
+def target_membership(n_candidates: int, *, seed: int) -> np.ndarray:
+    """Which candidates an attacked target trains on: a random half (``n // 2``), drawn from ``seed``.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n,)
+    """
+    if isinstance(n_candidates, bool) or not isinstance(n_candidates, (int, np.integer)) or n_candidates < 1:
+        raise ValueError(f"n_candidates must be an integer >= 1, got {n_candidates!r}")
+    member = np.zeros(n_candidates, dtype=bool)
+    member[np.random.default_rng([seed, 7]).permutation(n_candidates)[: n_candidates // 2]] = True
+    return member
+
+
+def membership_digest(members: Any) -> str:
+    """``"<n>:<16 hex>"``: the pool size and a sha256 of a membership vector, for a run's parameters (a run that
+    trains on another membership gets another run-store key)."""
+    import hashlib
+
+    members = np.asarray(members, dtype=bool)
+    return f"{len(members)}:{hashlib.sha256(np.packbits(members).tobytes()).hexdigest()[:16]}"
+
 
 def shadow_membership(n_candidates: int, n_shadows: int, *, seed: int) -> np.ndarray:
     """Which candidates each shadow model trains on, balanced per example (Carlini et al.'s scheme).

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import time
 from typing import Any, Sequence
 
@@ -314,8 +313,7 @@ class LoRAFairnessExperiment:
         hours = GPU_HOURS[domain]
         if role != "test":
             epochs, lr = self.cfg.mia_recipe(domain, method)
-            digest = hashlib.sha256(np.packbits(members).tobytes()).hexdigest()[:16]
-            extra = dict(members=f"{len(members)}:{digest}", mia_pool=int(len(members)))
+            extra = dict(members=mi.membership_digest(members), mia_pool=int(len(members)))
             hours = GPU_HOURS[f"mia {domain}"]
         pre = self.pretrain_spec(backbone)
         return RunSpec.make(
@@ -354,9 +352,7 @@ class LoRAFairnessExperiment:
 
     def target_membership(self, n: int) -> np.ndarray:
         """Which candidates the targets train on: a random half, drawn from ``mia_seed``."""
-        member = np.zeros(n, dtype=bool)
-        member[np.random.default_rng([self.cfg.mia_seed, 7]).permutation(n)[: n // 2]] = True
-        return member
+        return mi.target_membership(n, seed=self.cfg.mia_seed)
 
     def shadow_membership(self, n: int) -> np.ndarray:
         """Which candidates each shadow trains on, ``(n_shadows, n)``."""
@@ -407,10 +403,10 @@ class LoRAFairnessExperiment:
         n = self.mia_candidates(domain)
         members = (self.target_membership(n) if role.startswith("target")
                    else self.shadow_membership(n)[int(role.split()[1])])
-        digest = hashlib.sha256(np.packbits(members).tobytes()).hexdigest()[:16]
-        if spec.param("members") != f"{n}:{digest}":
+        digest = mi.membership_digest(members)
+        if spec.param("members") != digest:
             raise ConfigError(f"run {spec.describe()}: its membership {spec.param('members')!r} is not the one the "
-                              f"profile's configuration draws ({n}:{digest})")
+                              f"profile's configuration draws ({digest})")
         return members
 
     def _vision_parts(self, backbone: str, parts: Sequence[GroupedDataset], *, seed: int) -> list:

@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from ... import paths
+from ...methods import membership as mi
 from ...config import OWN_SIZE, ConfigError, budget_name, get_profile, overrides_of
 from .. import benchmark as bm
 from .._spec import RunSpec
@@ -223,16 +224,9 @@ def lira_membership(cfg: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(is_member, shadow_in)``: which of the ``lira_candidates`` the targets train on (a random half, drawn from
     ``lira_seed``) and which each of the ``lira_shadows`` shadows trains on (balanced per candidate,
     :func:`fairlib.methods.membership.shadow_membership`)."""
-    from ...methods import membership as mi
-
     n = int(cfg.lira_candidates)
-    member = np.zeros(n, dtype=bool)
-    member[np.random.default_rng([cfg.lira_seed, 7]).permutation(n)[: n // 2]] = True
-    return member, mi.shadow_membership(n, int(cfg.lira_shadows), seed=int(cfg.lira_seed))
-
-
-def _digest(members: np.ndarray) -> str:
-    return f"{len(members)}:{hashlib.sha256(np.packbits(members).tobytes()).hexdigest()[:16]}"
+    return mi.target_membership(n, seed=int(cfg.lira_seed)), mi.shadow_membership(n, int(cfg.lira_shadows),
+                                                                                  seed=int(cfg.lira_seed))
 
 
 def lira_pool(task: Any, profile: Any) -> Any:
@@ -258,7 +252,7 @@ def _lira_specs(profile: Any, rows: Sequence[dict], make: Any) -> list[RunSpec]:
         roles = [(LIRA_TARGET, int(cfg.lira_seed), is_member)] + [
             (f"lira shadow {i}", int(cfg.lira_seed) + 1 + i, shadow_in[i]) for i in range(cfg.lira_shadows)]
         for role, seed, members in roles:
-            out.append(make(row, seed, 0.0, role=role, members=_digest(members)))
+            out.append(make(row, seed, 0.0, role=role, members=mi.membership_digest(members)))
     return out
 
 
@@ -338,9 +332,10 @@ def train_job(spec: RunSpec, profile: Any, *, store: Any = None) -> None:
         pool = lira_pool(task, profile)
         is_member, shadow_in = lira_membership(profile.peft_family)
         members = is_member if role == LIRA_TARGET else shadow_in[int(role.rsplit(" ", 1)[1])]
-        if spec.param("members") != _digest(members):
+        digest = mi.membership_digest(members)
+        if spec.param("members") != digest:
             raise ConfigError(f"run {spec.describe()}: its membership {spec.param('members')!r} is not the one the "
-                              f"profile's configuration draws ({_digest(members)})")
+                              f"profile's configuration draws ({digest})")
         train_data, predicted = pool.subset(np.flatnonzero(members)), {"pool": pool}
     uses = spec.param("uses")
     placement = Placement(**dict(spec.param("placement")))
