@@ -541,7 +541,8 @@ def test_runner_records_every_setting_caches_runs_and_counts_parameters(tmp_path
 
 def test_the_peft_family_runs_in_the_benchmark_at_its_recipe(tmp_path, monkeypatch):
     """Notebook 06's methods in 05's registry (issue 15): one run per task and seed at the recipe, counted as peft
-    counts them plus the head; BOFT, whose block size cannot divide a tabular MLP's inputs, is not applicable."""
+    counts them plus the head; BOFT, whose block size cannot divide a tabular MLP's inputs, and prompt tuning, which
+    needs a text model's token embeddings, are not applicable."""
     from fairlib.config._benchmark import PAPER_BENCHMARK_METHODS, PEFT_BENCHMARK_METHODS
     from fairlib.experiments import peft_family as pf
     from fairlib.methods.peft_family import recipe_choice
@@ -557,10 +558,11 @@ def test_the_peft_family_runs_in_the_benchmark_at_its_recipe(tmp_path, monkeypat
     store = RunStore("toy", root=tmp_path / "runs")
     methods = list(PEFT_BENCHMARK_METHODS)
     grid = bm.jobs(profile, tasks=["toy"], methods=methods, seeds=[0])
-    assert sorted(s.method for s in grid if s.method != "pretrain") == sorted(m for m in methods if m != "peft_boft")
+    declined = ["peft_boft", "peft_prompt_tuning"]
+    assert sorted(s.method for s in grid if s.method != "pretrain") == sorted(m for m in methods if m not in declined)
     bm.run_in_process(grid, profile, store=store)
     records, skipped = bm.collect(profile, grid, methods=methods, store=store)
-    assert list(skipped["method"]) == ["peft_boft"]
+    assert list(skipped["method"]) == declined
     test = records[records["split"] == "test"].set_index("method")
     head = 5 * 2 + 2
     make = _toy_task("toy", profile=profile).make_classifier
@@ -616,9 +618,11 @@ def test_grid_of_the_profiles_is_data_with_dependencies():
         for task in bc.tasks:
             image = task.split(":")[0] in ("standin", "celeba", "utkface", "waterbirds")
             tabular = task == "adult"
-            # the two-party strategies need a ViT; BOFT's block size divides no tabular MLP's 34 inputs
+            # the two-party strategies need a ViT; BOFT's block size divides no tabular MLP's 34 inputs; prompt
+            # tuning needs a text model's token embeddings
+            text = task.startswith("text:")
             applicable = [m for m in methods if (image or m not in ("erm", "unl", "adv", "orth"))
-                          and not (tabular and m == "peft_boft")]
+                          and not (tabular and m == "peft_boft") and (text or m != "peft_prompt_tuning")]
             auditor = int(image and ({"unl", "orth"} & set(applicable)) != set())
             seeds = bm.seeds_of(profile, task)
             # a method limited to n seeds runs on the task's first n seeds only

@@ -69,7 +69,7 @@ def test_recorded_runs_are_the_declared_grid_one_to_one(results, runs, profile):
     budgets = pd.DataFrame(results["metrics"]["budgets"])
     cfg = profile.peft_family
     for task in cfg.tasks:
-        modality = "tabular" if task == "adult" else "image"
+        modality = "tabular" if task == "adult" else "text" if task.startswith("text:") else "image"
         names = {f"matched {100 * level:.4g}%" for level in cfg.levels(modality)}
         assert set(budgets.loc[budgets["task"] == task, "budget"]) == names | {"own size"}  # no recipe at test
         for budget in names | {"own size"}:
@@ -126,6 +126,10 @@ def test_trainable_counts_are_peft_counts_and_hand_counts(results, runs, profile
             wrapped = pf.wrap(copy.deepcopy(model), method, placement)
             if hasattr(wrapped, "get_nb_trainable_parameters"):  # peft's own count
                 assert wrapped.get_nb_trainable_parameters()[0] == trainable
+            if method == "prompt_tuning":  # peft's count of the wrapped backbone; by hand: tokens x MiniLM's width
+                assert task.startswith("text:") and choice["modules"] == pf.INPUT
+                assert wrapped.backbone.get_nb_trainable_parameters()[0] == adapter == int(choice["width"]) * 384
+                assert trainable == adapter + 384 * 2 + 2  # the head, 384 -> 2
             if method == "full":
                 assert adapter == backbone
             elif method == "bitfit":
@@ -134,6 +138,11 @@ def test_trainable_counts_are_peft_counts_and_hand_counts(results, runs, profile
                 modules = {"v": 1, "qv": 2}[choice["modules"]]  # value (and query), d x d each: r (d + d) per module
                 n_layers = _int(choice["layers"]) or layers  # None: every block
                 assert adapter == n_layers * modules * int(choice["width"]) * 2 * d
+            elif method == "lora" and task.startswith("text:"):
+                # MiniLM's query / value / key are 384 x 384: r (384 + 384) per module
+                modules = {"v": 1, "qv": 2, "attn": 3}[choice["modules"]]
+                n_layers = _int(choice["layers"]) or 6
+                assert adapter == n_layers * modules * int(choice["width"]) * 2 * 384
             elif method == "lora" and task == "adult":
                 assert choice["modules"] == "hidden"  # the MLP's 34 -> 20 layer
                 assert adapter == int(choice["width"]) * (34 + profile.fisher.hidden)

@@ -20,7 +20,7 @@ PAPER_BENCHMARK_METHODS = ("pretrained", "probe", "full", "lora", "fairlora", "f
 #: default modules) and BitFit, one run per task and seed; LoRA, the probe and full fine-tuning are already here.
 #: The full profile runs them; the stand-in profiles leave them to notebook 06 (they would add ~230 runs at smoke).
 PEFT_BENCHMARK_METHODS = ("peft_dora", "peft_rslora", "peft_vera", "peft_ia3", "peft_loha", "peft_lokr", "peft_adalora",
-                          "peft_oft", "peft_boft", "peft_bitfit")
+                          "peft_oft", "peft_boft", "peft_prompt_tuning", "peft_bitfit")
 BENCHMARK_METHODS = PAPER_BENCHMARK_METHODS + PEFT_BENCHMARK_METHODS
 #: Smoke tasks: Adult (real at every profile), the CelebA-like image stand-in of notebook 03 and notebook 01's
 #: religion hate-speech text stand-in (templated comments, frozen MiniLM).

@@ -12,9 +12,9 @@ __all__ = ["PeftFamilyConfig", "PEFT_FAMILY_PROFILES", "PEFT_FAMILY_METHODS", "P
            "budget_name"]
 
 #: Every method of notebook 06, in display order (keys of :data:`fairlib.experiments.peft_family.PEFT_METHODS`).
-#: The last three are references (linear probe, BitFit, full fine-tuning), not adapters with a width.
+#: Prompt tuning applies to the text tasks only (the others record it as not applicable). The last three are references (linear probe, BitFit, full fine-tuning), not adapters with a width.
 PEFT_FAMILY_METHODS = ("lora", "dora", "rslora", "vera", "ia3", "loha", "lokr", "adalora", "oft", "boft",
-                       "bitfit", "probe", "full")
+                       "prompt_tuning", "bitfit", "probe", "full")
 #: ``matched``: at each level of ``levels_<modality>``, each adapter's width (rank, block size, module set, layers)
 #: chosen so its trainable parameters are nearest that share of the backbone; ``recipe``: each method's
 #: recommended setting (peft's default width on peft's default module set). The references (probe, BitFit,
@@ -88,7 +88,7 @@ class PeftFamilyConfig:
         rests on 10 seeds (issue 15: >= 10 seeds per compared method at the matched budget).
     seed_limits : tuple of (str, int) pairs
         Tasks that run only the first ``n`` of the seeds, to keep a profile's cost: ``(("standin:...", 3),)``
-        (a limit for a task not in ``tasks`` has no effect). No profile limits a task today.
+        (a limit for a task not in ``tasks`` has no effect). Smoke: the text stand-in on 3 seeds.
     budget_seed_limits : tuple of (str, int) pairs
         Budgets (by name, ``"matched 0.1%"``, ``"recipe"``) that run only the first ``n`` of a task's seeds.
         Smoke: the 0.1% level on 3 seeds (the 1% level, and Adult's 8%, keep 10: >= 10 seeds per compared
@@ -240,17 +240,25 @@ PEFT_FAMILY_PROFILES = {
     # evaluation): 0.1% on 10 image seeds would give ~180 image + ~150 Adult runs, ~700 CPU s, ~350 s on 2 cores;
     # the 0.1% level on 3 seeds cuts 42 image runs (~110 CPU s): ~590 CPU s, ~5 min.
     # LiRA with 4 shadows per method (5 runs each, ~60 runs, ~70 CPU s): 8 shadows measured 129 CPU s for 108 runs.
-    "smoke": PeftFamilyConfig(seeds=tuple(range(10)), variance_lambdas=(1.0, 10.0), variance_tasks=("adult",),
+    # The religion text stand-in (notebook 05's MiniLM task) at the 0.1% level only (where prompt tuning, 60 virtual
+    # tokens, is matched; it cannot reach 1%: 592 tokens) and on 3 seeds: a MiniLM run costs ~3-4 image runs.
+    "smoke": PeftFamilyConfig(tasks=("adult", "standin:utk-like:upper-body", "text:religion-standin"),
+                              seeds=tuple(range(10)), variance_lambdas=(1.0, 10.0), variance_tasks=("adult",),
+                              levels_text=(0.001,), seed_limits=(("text:religion-standin", 3),),
                               budget_seed_limits=(("matched 0.1%", 3),), lira_shadows=4),
     # The papers' data (notebook 05's full tasks): ViT-Base on UTK-Face (five race groups) and CelebA, Adult;
     # both budgets, the matched one at 0.1% and 1% of the backbone (and 8% on Adult's small MLP).
-    "full": PeftFamilyConfig(tasks=("adult", "utkface:gender", "celeba:Smiling"), budgets=PEFT_FAMILY_BUDGETS,
+    "full": PeftFamilyConfig(tasks=("adult", "utkface:gender", "celeba:Smiling", "text:measuring-hate-speech"),
+                             budgets=PEFT_FAMILY_BUDGETS,
                              epochs_image=5, lr_adapter=5e-4, lr_full=1e-5,
                              variance_lambdas=(0.1, 1.0, 10.0), permutations=1000,
                              # LiRA on UTK-Face as paper 1's Fig. 4 (16 shadows, 4000 candidates), every method
                              lira_task="utkface:gender", lira_candidates=4000, lira_shadows=16, lira_epochs=None),
-    # Small: three adapters and two references at two seeds, on both tasks (the notebook test's budget).
-    "test": PeftFamilyConfig(methods=("lora", "ia3", "vera", "bitfit", "full"), epochs_image=1,
+    # Small: four adapters (prompt tuning on the text task only) and two references at two seeds, on the three
+    # tasks, the text task at 0.1% only (the notebook test's budget).
+    "test": PeftFamilyConfig(tasks=("adult", "standin:utk-like:upper-body", "text:religion-standin"),
+                             methods=("lora", "ia3", "vera", "prompt_tuning", "bitfit", "full"), levels_text=(0.001,),
+                             epochs_image=1, epochs_text=1,
                              epochs_tabular=2, permutations=20, lira_candidates=60, lira_shadows=4, lira_epochs=2,
                              lira_bootstrap=100),
 }

@@ -174,9 +174,20 @@ def cls_pool(output: Any, inputs: Any) -> torch.Tensor:
 
 
 def mean_pool(output: Any, inputs: dict) -> torch.Tensor:
-    """Mask-aware mean of the token states (how sentence-transformers pools all-MiniLM-L6-v2)."""
-    mask = inputs["attention_mask"].unsqueeze(-1).to(output.last_hidden_state.dtype)
-    return (output.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    """Mask-aware mean of the token states (how sentence-transformers pools all-MiniLM-L6-v2).
+
+    Over the text's own tokens: where a prompt-learning wrapper (peft's prompt tuning) prepended virtual tokens,
+    the output is longer than the mask by their number and its first states, theirs, are left out.
+    """
+    states = output.last_hidden_state
+    mask = inputs["attention_mask"]
+    extra = states.shape[1] - mask.shape[1]
+    if extra < 0:
+        raise ValueError(f"mean_pool: {states.shape[1]} token states for an attention mask of {mask.shape[1]} tokens")
+    if extra:
+        states = states[:, extra:]
+    mask = mask.unsqueeze(-1).to(states.dtype)
+    return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 def image_classifier(backbone: nn.Module, *, num_labels: int) -> Classifier:

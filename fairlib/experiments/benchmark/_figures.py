@@ -106,11 +106,11 @@ def cost_headline(ranking: pd.DataFrame, *, task_labels: dict[str, str] | None =
 # --------------------------------------------------------------------------------------------------- figures
 _FAMILY_COLOURS = {"reference": "0.45", "p1": "tab:blue", "p2": "tab:green", "p3": "tab:orange", "p4": "tab:purple",
                    "post": "black", "peft": "tab:brown"}
-#: Notebook 06's family (ten methods): a colour and marker each, no pair repeated and none of the papers' colours.
+#: Notebook 06's family (eleven methods): a colour and marker each, no pair repeated and none of the papers' colours.
 _PEFT_STYLES = {"peft_dora": ("tab:brown", "<"), "peft_rslora": ("tab:brown", ">"), "peft_vera": ("tab:pink", "p"),
                 "peft_ia3": ("tab:pink", "*"), "peft_loha": ("tab:olive", "d"), "peft_lokr": ("tab:olive", "H"),
                 "peft_adalora": ("tab:cyan", "8"), "peft_oft": ("tab:cyan", "<"), "peft_boft": ("tab:cyan", ">"),
-                "peft_bitfit": ("tab:brown", "p")}
+                "peft_prompt_tuning": ("tab:olive", "*"), "peft_bitfit": ("tab:brown", "p")}
 _MARKERS = {"pretrained": "X", "probe": "v", "full": "s", "lora": "o", "fairlora": "o", "fairlora_cxa": "h", "fair_full": "s", "erm": "o",
             "unl": "v", "adv": "^", "orth": "D", "tl": "s", "fsvd": "^", "fisher_svd": "D", "threshold": "P"}
 

@@ -372,8 +372,10 @@ def run_peft(ctx: SeedContext, params: dict, *, key: str) -> Outcome:
 
 def _peft_methods() -> list[Method]:
     """Notebook 06's family in this registry (``peft_<key>``), in its display order; LoRA, the probe and full
-    fine-tuning are already here. BOFT's block size must divide each adapted layer's inputs: Adult's MLP has 34,
-    which no block size of peft's BOFT recipe divides, so BOFT applies to image and text tasks only."""
+    fine-tuning are already here. Each applies to the modalities its :class:`~fairlib.methods.peft_family.PeftMethod`
+    declares: BOFT's block size must divide each adapted layer's inputs (Adult's MLP has 34, which no block size of
+    peft's BOFT recipe divides), so image and text tasks only; prompt tuning prepends virtual tokens to a text
+    model's token embeddings, so text tasks only."""
     from ...methods.peft_family import PEFT_METHODS
 
     out = []
@@ -381,7 +383,7 @@ def _peft_methods() -> list[Method]:
         if key in ("lora", "probe", "full"):
             continue
         out.append(Method(f"peft_{key}", method.label, "peft", "whole", functools.partial(run_peft, key=key),
-                          modalities=("image", "text") if key == "boft" else ("tabular", "image", "text"),
+                          modalities=method.modalities,
                           uses=lambda cfg, profile, budget: {**_budget_uses("epochs", "batch_size", "lr_lora")(
                               cfg, profile, budget), "recipe": "peft default", "version": 1},
                           description=f"{method.label} at its recipe (notebook 06's family)"))

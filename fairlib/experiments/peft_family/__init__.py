@@ -13,12 +13,13 @@ from ._analysis import (SUMMARY_METRICS, claim_rows, comparison_budget, group_ac
 from ._grid import (LIRA_TARGET, NOTEBOOK, backbone_parameters, budget_choices, collect, jobs, lira_membership, lira_pool,
                     lira_role, plan_without_data, run_job, seeds_of, skipped, train_job)
 from ._membership import LIRA_FPR, LiraResult, lira_by_group, plot_lira_by_group
-from ...methods.peft_family import (FEEDFORWARD, MODULE_SETS, PEFT_METHODS, BudgetChoice, NotApplicable, PeftMethod, Placement,
+from ...methods.peft_family import (FEEDFORWARD, INPUT, MODULE_SETS, PEFT_METHODS, TOKEN_MODEL_TYPES, BudgetChoice, NotApplicable, PeftMethod, Placement,
                        adalora_allocation, adapter_parameters, get_peft_method, head_parameters, match_budget,
                        placements, recipe_choice, target_regex, trainable_names, wrap)
 
 __all__ = ["NOTEBOOK", "seeds_of", "jobs", "run_job", "train_job", "collect", "budget_choices", "skipped", "backbone_parameters",
-           "PEFT_METHODS", "PeftMethod", "Placement", "BudgetChoice", "NotApplicable", "MODULE_SETS", "FEEDFORWARD",
+           "PEFT_METHODS", "PeftMethod", "Placement", "BudgetChoice", "NotApplicable", "MODULE_SETS", "FEEDFORWARD", "INPUT",
+           "TOKEN_MODEL_TYPES",
            "get_peft_method", "placements", "target_regex", "wrap", "trainable_names", "adapter_parameters",
            "head_parameters", "match_budget", "recipe_choice", "adalora_allocation", "SUMMARY_METRICS",
            "comparison_budget", "group_table", "group_metrics_long",

@@ -27,7 +27,7 @@ from ...methods import membership as mi
 from ...config import OWN_SIZE, ConfigError, budget_name, get_profile, overrides_of
 from .. import benchmark as bm
 from .._spec import RunSpec
-from ...methods.peft_family import (Placement, adalora_allocation, get_peft_method, head_parameters, match_budget,
+from ...methods.peft_family import (BudgetChoice, Placement, adalora_allocation, get_peft_method, head_parameters, match_budget,
                                     recipe_choice, wrap)
 
 __all__ = ["NOTEBOOK", "seeds_of", "jobs", "run_job", "train_job", "collect", "budget_choices", "skipped", "backbone_parameters",
@@ -88,6 +88,15 @@ def _methods_source_hash() -> str:
 _CHOICES: dict[str, tuple[dict, ...]] = {}
 
 
+def _declined(method: str, modality: str, target: int | None) -> BudgetChoice | None:
+    # A method declared for other modalities (prompt tuning: text only) is not tried: its row says why.
+    m = get_peft_method(method)
+    reason = m.not_applicable_reason(modality)
+    if reason is None:
+        return None
+    return BudgetChoice(method, m.recipe, 0, target, None, False, reason)
+
+
 def _choices_cached(key: str, profile: Any) -> tuple[dict, ...]:
     # Per process in memory, across processes in paths.CACHE, keyed by everything the search depends on.
     import peft
@@ -117,11 +126,13 @@ def _choices_cached(key: str, profile: Any) -> tuple[dict, ...]:
         for level in levels:
             target = round(level * backbone)
             for method in adapters:
-                choice = match_budget(make, method, target, tolerance=cfg.tolerance)
+                choice = (_declined(method, modality, target) or
+                          match_budget(make, method, target, tolerance=cfg.tolerance))
                 rows.append({**base, "budget": budget_name(level), "level": level, **choice.to_dict()})
         if "recipe" in cfg.budgets:
             for method in adapters:
-                rows.append({**base, "budget": budget_name(None), "level": None, **recipe_choice(make, method).to_dict()})
+                choice = _declined(method, modality, None) or recipe_choice(make, method)
+                rows.append({**base, "budget": budget_name(None), "level": None, **choice.to_dict()})
         for method in [m for m in cfg.methods if get_peft_method(m).kind == "reference"]:
             rows.append({**base, "budget": OWN_SIZE, "level": None, **recipe_choice(make, method).to_dict()})
     path.parent.mkdir(parents=True, exist_ok=True)
