@@ -70,10 +70,13 @@ def main() -> int:
     if "lora" not in args.methods:
         parser.error("--methods must include lora (the ratios' reference)")
     torch.set_num_threads(1)
-    profile = get_profile(args.profile, peft_family=dict(tasks=[args.task], methods=args.methods))
+    # the profile's attacked task stays among the tasks (the configuration requires it); only args.task is timed
+    attacked = get_profile(args.profile).peft_family.lira_task
+    tasks = list(dict.fromkeys([args.task] + ([attacked] if attacked else [])))
+    profile = get_profile(args.profile, peft_family=dict(tasks=tasks, methods=args.methods))
     task = bm.load_task(args.task, profile, pretrained=False)
     splits = task.splits(0, profile.benchmark.split_fractions)
-    choices = pf.budget_choices(profile)
+    choices = pf.budget_choices(profile, tasks=[args.task])
     rows = []
     levels = choices[choices["budget"].str.startswith("matched")].sort_values("level")["budget"].unique()
     budget = args.budget or levels[-1]
