@@ -440,3 +440,15 @@ def test_the_sum_over_modules_is_the_count_of_every_placement(tiny_bert, key):
         tried += 1
     assert tried >= 3
     assert any(t is not None for t in fast.tables.values())  # the sums were used, not a wrap per placement
+
+
+def test_budget_legend_counts_seeds_per_task_and_method():
+    # a method on fewer seeds on one task (smoke: the text task's 3 against 10) is not hidden by its seeds elsewhere
+    import matplotlib.pyplot as plt
+
+    records = _figure_records()
+    fewer = (records["task"] == "standin:x") & (records["method"] == "full") & (records["seed"] >= 3)
+    fig = pf.plot_gap_vs_parameters(records[~fewer], metric="dpd")
+    labels = [t.get_text() for t in fig.legends[1].get_texts()]
+    plt.close(fig)
+    assert "own size (3-5 seeds)" in labels and "matched 1% (5 seeds)" in labels

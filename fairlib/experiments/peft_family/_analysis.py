@@ -145,10 +145,11 @@ def _legend_below(fig: Any, colours: dict, markers: dict, seeds: dict) -> None:
 
 
 def _seed_counts(part: pd.DataFrame) -> dict:
-    # Per budget, the seeds behind its points ("3", or "3-10" where methods differ).
+    # Per budget, the seeds behind its points ("3", or "3-10" where tasks or methods differ): one point per task
+    # and method, so its seeds are counted per task and method.
     out = {}
     for budget, g in part.groupby("budget", sort=False):
-        counts = sorted(set(g.groupby("method_label")["seed"].nunique()) if "seed" in g else set(g["seeds"]))
+        counts = sorted(set(g.groupby(["task", "method_label"])["seed"].nunique()) if "seed" in g else set(g["seeds"]))
         out[budget] = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     return out
 
