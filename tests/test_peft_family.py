@@ -266,8 +266,9 @@ def test_full_dry_run_plans_notebook_06_without_its_data(tmp_path, monkeypatch, 
 
 
 def test_lira_settings_are_validated():
-    with pytest.raises(ConfigError, match="lira_task"):
-        PeftFamilyConfig(lira_task="standin:celeba-like:upper-body:low-contrast")  # not one of tasks
+    # a task left out of tasks (a notebook's tasks parameter): no attack, said by the result (test below)
+    assert not PeftFamilyConfig(lira_task="standin:celeba-like:upper-body:low-contrast").attacks
+    assert PeftFamilyConfig().attacks and not PeftFamilyConfig(lira_task=None).attacks
     with pytest.raises(ConfigError, match="lira_task"):
         PeftFamilyConfig(lira_task="adult")  # an image task only
     with pytest.raises(ConfigError, match="lira_level"):
@@ -452,3 +453,34 @@ def test_budget_legend_counts_seeds_per_task_and_method():
     labels = [t.get_text() for t in fig.legends[1].get_texts()]
     plt.close(fig)
     assert "own size (3-5 seeds)" in labels and "matched 1% (5 seeds)" in labels
+
+
+def test_without_the_attacked_task_lira_is_not_run_and_says_why():
+    # the notebook's tasks parameter without the image task (failed before: lira_task had to be among tasks, and
+    # an override cannot set it to None)
+    import matplotlib.pyplot as plt
+
+    profile = get_profile("test", peft_family=dict(tasks=["adult"]))
+    assert not profile.peft_family.attacks
+    assert not [s for s in pf.jobs(profile) if pf.lira_role(s) is not None]
+    # the dry run's bound: full fine-tuning once per seed on Adult, no LiRA target or shadows beside it
+    assert pf.plan_without_data(profile)["full"]["runs"] == len(profile.seeds)
+    result = pf.lira_by_group(profile)
+    assert result.table.empty and result.auc_table().empty and result.at_chance() == []
+    assert "not among tasks" in result.reason and result.describe().startswith("LiRA not run: the attacked task")
+    fig = pf.plot_lira_by_group(result)
+    assert "not among tasks" in " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    plt.close(fig)
+
+
+def test_lira_result_describes_which_methods_are_at_chance():
+    table = pd.DataFrame([
+        {"method": "lora", "method_label": "LoRA", "group": "all", "auc": 0.52, "auc_ci_low": 0.45, "auc_ci_high": 0.6},
+        {"method": "full", "method_label": "Full FT", "group": "all", "auc": 0.7, "auc_ci_low": 0.62, "auc_ci_high": 0.78},
+        {"method": "full", "method_label": "Full FT", "group": "g0", "auc": 0.5, "auc_ci_low": 0.4, "auc_ci_high": 0.6}])
+    empty = np.zeros(0)
+    result = pf.LiraResult(task="t", group_names=("g0",), is_member=empty, shadow_in=empty, y=empty, s=empty,
+                           scores={"lora": empty, "full": empty}, table=table)
+    assert result.at_chance() == ["lora"]  # only the whole pool's interval counts
+    assert result.describe() == "whole-pool AUC interval contains 0.5 (chance) for 1 of 2 methods: lora"
+    assert result.auc_table().loc["Full FT", "all"] == 0.7 and np.isnan(result.auc_table().loc["LoRA", "g0"])

@@ -94,7 +94,8 @@ class PeftFamilyConfig:
         Smoke: the 0.1% level on 3 seeds (the 1% level, and Adult's 8%, keep 10: >= 10 seeds per compared
         method at a matched budget).
     lira_task : str, optional
-        The image task whose models are attacked by LiRA, per group (None: no attack). Every adapter that
+        The image task whose models are attacked by LiRA, per group (None, or a task left out of ``tasks``, e.g. by
+        a notebook's ``tasks`` parameter: no attack, and the notebook says why; :attr:`attacks`). Every adapter that
         reaches the matched level ``lira_level`` and every reference trains one target on a random half of a
         candidate pool (the first ``lira_candidates`` examples of the training split of seed ``lira_seed``) and
         ``lira_shadows`` shadows of its own method and placement on Carlini et al.'s balanced halves (online
@@ -175,11 +176,9 @@ class PeftFamilyConfig:
                 check_task_key(task, where="PeftFamilyConfig.variance_tasks", kinds=("adult", "standin", "celeba",
                                "utkface", "waterbirds", "text"), default_target=True)
         if self.lira_task is not None:
-            if self.lira_task not in self.tasks:
-                raise ConfigError(f"PeftFamilyConfig.lira_task = {self.lira_task!r} is invalid: must be None (no "
-                                  f"attack) or one of tasks = {self.tasks}")
             check_task_key(self.lira_task, where="PeftFamilyConfig.lira_task",
                            kinds=("standin", "celeba", "utkface", "waterbirds"), default_target=True)
+        if self.attacks:
             if "matched" not in self.budgets or float(self.lira_level) not in self.levels("image"):
                 raise ConfigError(f"PeftFamilyConfig.lira_level = {self.lira_level!r} is invalid: must be one of the "
                                   f"matched levels_image = {self.levels_image} (with 'matched' in budgets)")
@@ -193,6 +192,11 @@ class PeftFamilyConfig:
                 raise ConfigError(f"PeftFamilyConfig.{name}: {bad} unknown; valid choices: {valid}")
             if len(set(values)) != len(values):
                 raise ConfigError(f"PeftFamilyConfig.{name} = {values!r} repeats a value")
+
+    @property
+    def attacks(self) -> bool:
+        """Whether LiRA runs: ``lira_task`` is set and among ``tasks``."""
+        return self.lira_task is not None and self.lira_task in self.tasks
 
     def levels(self, modality: str) -> tuple[float, ...]:
         """The matched budgets' shares of the backbone for ``"tabular"``, ``"image"`` or ``"text"``."""

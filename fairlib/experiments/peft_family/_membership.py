@@ -41,6 +41,21 @@ class LiraResult:
     s: np.ndarray
     scores: dict[str, np.ndarray]
     table: pd.DataFrame
+    reason: str | None = None
+
+    def describe(self) -> str:
+        """One sentence: for how many methods the whole-pool AUC interval contains 0.5, or why no attack ran."""
+        if self.table.empty:
+            return f"LiRA not run: {self.reason or 'no LiRA run in the grid'}"
+        chance = self.at_chance()
+        return (f"whole-pool AUC interval contains 0.5 (chance) for {len(chance)} of {len(self.scores)} methods"
+                + (f": {', '.join(chance)}" if chance else ""))
+
+    def auc_table(self) -> pd.DataFrame:
+        """Method x group AUC (the whole pool in column ``all``); empty when no attack ran."""
+        if self.table.empty:
+            return pd.DataFrame()
+        return self.table.pivot_table(index="method_label", columns="group", values="auc", sort=False)
 
     def at_chance(self) -> list[str]:
         """The methods whose whole-pool AUC interval contains 0.5: the attack does not tell their members apart."""
@@ -56,7 +71,8 @@ def lira_by_group(profile: Any, specs: Sequence[Any] | None = None, *, store: An
     Parameters
     ----------
     profile : str or Profile
-        ``peft_family.lira_task`` names the attacked task (None: no attack; the result's table is empty).
+        ``peft_family.lira_task`` names the attacked task (None, or a task not among ``peft_family.tasks``: no
+        attack; the result's table is empty and its ``reason`` says why).
     specs : sequence of RunSpec, optional
         The grid (default :func:`jobs`); its LiRA runs must be stored.
 
@@ -73,10 +89,12 @@ def lira_by_group(profile: Any, specs: Sequence[Any] | None = None, *, store: An
     """
     profile = _profile(profile)
     cfg = profile.peft_family
-    if cfg.lira_task is None:
+    if not cfg.attacks:
         empty = np.zeros(0)
+        reason = ("peft_family.lira_task is None" if cfg.lira_task is None else
+                  f"the attacked task {cfg.lira_task!r} (peft_family.lira_task) is not among tasks {cfg.tasks}")
         return LiraResult(task=None, group_names=(), is_member=empty.astype(bool), shadow_in=empty.astype(bool),
-                          y=empty, s=empty, scores={}, table=pd.DataFrame())
+                          y=empty, s=empty, scores={}, table=pd.DataFrame(), reason=reason)
     specs = [s for s in (specs if specs is not None else jobs(profile)) if lira_role(s) is not None]
     task = _load_task(cfg.lira_task, profile, store=store, pretrained=False)
     pool = lira_pool(task, profile)
@@ -127,7 +145,8 @@ def plot_lira_by_group(result: LiraResult, *, title: str = "") -> Any:
     if table.empty:
         fig, ax = plt.subplots(figsize=(5, 1.2))
         ax.axis("off")
-        ax.text(0.5, 0.5, "LiRA not run (peft_family.lira_task = None)", ha="center", va="center", fontsize=8)
+        ax.text(0.5, 0.5, textwrap.fill(f"LiRA not run: {result.reason or 'no LiRA run in the grid'}", 80),
+                ha="center", va="center", fontsize=8)
         return fig
     methods = list(dict.fromkeys(table["method"]))
     groups = [*result.group_names, "all"]
