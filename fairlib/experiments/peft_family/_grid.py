@@ -177,8 +177,9 @@ def plan_without_data(profile: Any, *, tasks: Sequence[str] | None = None) -> di
     :func:`jobs` sizes each adapter's rank or width on the task's classifier (the matched budgets), which needs the
     task's data and the backbone's weights. Without them this counts what the grid would hold if every adapter
     reached every budget: the same tasks, budgets, variance-term lambdas, seeds, per-budget seed limits and LiRA
-    targets and shadows as :func:`jobs`. An adapter that cannot get within the tolerance of a budget, or that peft
-    cannot apply, is dropped by :func:`jobs` (:func:`skipped`), so the real grid has at most these runs.
+    targets and shadows as :func:`jobs`, without the methods declared for other modalities (prompt tuning off
+    text, BOFT on tabular tasks). An adapter that cannot get within the tolerance of a budget, or that peft
+    refuses, is dropped by :func:`jobs` (:func:`skipped`), so the real grid has at most these runs.
 
     Returns
     -------
@@ -202,6 +203,8 @@ def plan_without_data(profile: Any, *, tasks: Sequence[str] | None = None) -> di
         levels = cfg.levels(modality) if "matched" in cfg.budgets else ()
         adapter_budgets = [budget_name(level) for level in levels] + (["recipe"] if "recipe" in cfg.budgets else [])
         for method in cfg.methods:
+            if get_peft_method(method).not_applicable_reason(modality):  # declared for other modalities: no run
+                continue
             kind = get_peft_method(method).kind
             for budget in (adapter_budgets if kind == "adapter" else [OWN_SIZE]):
                 lams = (0.0,) + (cfg.lambdas_of(key) if kind == "adapter" and budget != "recipe" else ())
