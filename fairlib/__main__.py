@@ -239,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Wrote {md} and {page}")
         return 0
 
-    from ._reproduce import NotebookFailed, notebook_paths, prepare_shared_backbones, run_notebooks
+    from ._reproduce import (NotebookFailed, notebook_paths, prepare_shared_backbones, run_grid_and_notebooks,
+                             run_notebooks)
 
     try:
         notebooks = notebook_paths(args.only)  # an unknown number fails before anything else
@@ -257,13 +258,17 @@ def main(argv: list[str] | None = None) -> int:
         prepare_shared_backbones(args.profile, args.only)
         # With parameters, each notebook's grid is its parameters' (it trains its missing runs itself).
         jobs = [] if parameters else jobs_for(args.profile, only=args.only)
-        if jobs:  # every selected notebook's missing runs in one pool, for the best use of the cores
-            print(run_jobs(jobs, executor=args.executor, workers=args.workers).summary(), flush=True)
         if args.workers is not None:
             os.environ["FAIRLIB_WORKERS"] = str(args.workers)  # the kernels' executors use as many
-        # Then the notebooks (which find every run stored), as many at a time as the pool had workers.
         workers = args.workers if args.workers is not None else default_workers()
-        seconds = run_notebooks(profile=args.profile, only=args.only, parameters=parameters, workers=workers)
+        if jobs and workers > 1:
+            # Every selected notebook's missing runs in one pool, each notebook executed (as many at a time as
+            # the pool has workers) as soon as its own runs are stored.
+            _, seconds = run_grid_and_notebooks(jobs, profile=args.profile, only=args.only, workers=workers)
+        else:
+            if jobs:
+                print(run_jobs(jobs, executor=args.executor, workers=workers).summary(), flush=True)
+            seconds = run_notebooks(profile=args.profile, only=args.only, parameters=parameters, workers=workers)
     except (NotebookFailed, ConfigError, RunsFailed, ValueError) as error:
         return _fail(str(error), 1)
     if parameters:

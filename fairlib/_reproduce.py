@@ -14,7 +14,7 @@ from . import paths
 from .config import PROFILE_NAMES
 
 __all__ = ["notebook_paths", "run_notebooks", "execute_concurrently", "kernel_threads", "prepare_shared_backbones",
-           "NotebookFailed"]
+           "run_grid_and_notebooks", "NotebookFailed"]
 
 #: The Jupyter kernel papermill starts (the name the Makefile installs and every notebook's kernelspec names).
 KERNEL = "fairlib"
@@ -107,6 +107,94 @@ def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, para
         On the first notebook that raises, naming notebook, cell and error (executing concurrently: the other
         notebooks already running finish, those not started are cancelled).
     """
+    notebooks, parameters, output_dir, interactive, log_output = _kernel_setup(profile, only, parameters,
+                                                                               output_dir, workers)
+    if min(workers, len(notebooks)) > 1:
+        done = execute_concurrently(notebooks, output_dir=output_dir, parameters=parameters, workers=workers,
+                                    log_output=log_output)
+    else:
+        done = _execute_in_order(notebooks, output_dir=output_dir, parameters=parameters, interactive=interactive,
+                                 log_output=log_output)
+    return _record_times(profile, done)
+
+
+def run_grid_and_notebooks(jobs: list, *, profile: str = "smoke", only: list[str] | None = None,
+                           parameters: dict | None = None, workers: int = 2,
+                           output_dir: Path | None = None) -> tuple[Any, dict[str, float]]:
+    """Train the missing runs of ``jobs`` in a local pool and execute each notebook as soon as its runs are stored.
+
+    What ``reproduce`` does with more than one worker: the runs go through
+    :func:`fairlib.experiments.run_jobs` (``workers`` processes), and a notebook's kernel starts the moment the
+    last of its runs is stored (``on_notebook``), a notebook without runs at once, up to ``workers`` kernels at a
+    time beside the pool. The cores then stay busy while the pool's last runs finish, and the notebooks' own
+    time overlaps the training of later notebooks' runs. Kernels and runs are as with :func:`run_notebooks`
+    after :func:`~fairlib.experiments.run_jobs` (same thread counts, the same runs found stored), so the results
+    are the same.
+
+    Returns
+    -------
+    (RunReport or None, dict)
+        The pool's report (None without jobs) and seconds per executed notebook, in notebook order (kept in
+        ``build/reproduce_times_<profile>.json`` as with :func:`run_notebooks`).
+
+    Raises
+    ------
+    RunsFailed
+        After the pool and every notebook whose runs all succeeded have finished; the notebooks with a failed
+        run are not executed (their names are printed).
+    NotebookFailed
+        The lowest-numbered notebook that failed (when no run failed); runs go on to be stored.
+    """
+    from .experiments import RunsFailed, run_jobs
+
+    notebooks, parameters, output_dir, _, log_output = _kernel_setup(profile, only, parameters, output_dir, workers)
+    by_number = {nb.name[:2]: nb for nb in notebooks}
+    with_runs = {spec.notebook for spec in jobs}
+    submitted: set[str] = set()
+    skipped: list[str] = []
+    report, runs_failed = None, None
+    with _Kernels(notebooks, output_dir=output_dir, parameters=parameters, workers=workers,
+                  log_output=log_output) as kernels:
+
+        def start(number: str, failed: int) -> None:
+            if number not in by_number or number in submitted:
+                return
+            submitted.add(number)
+            if failed:
+                skipped.append(f"{by_number[number].name} ({failed} of its runs failed)")
+                return
+            print(f"Runs of {by_number[number].name} stored: executing it", flush=True)
+            kernels.submit(by_number[number])
+
+        for number in by_number:
+            if number not in with_runs:
+                start(number, 0)
+        try:
+            report = run_jobs(jobs, workers=workers, on_notebook=start) if jobs else None
+        except RunsFailed as error:
+            runs_failed = error
+        for number in by_number:  # a registered notebook whose grid turned out empty
+            if number not in submitted:
+                start(number, 0)
+        if report is not None:
+            print(report.summary(), flush=True)
+        if skipped:
+            print("Not executed, because runs they need failed: " + ", ".join(skipped), flush=True)
+        try:
+            done = kernels.results()
+        except NotebookFailed:
+            if runs_failed is None:
+                raise
+            done = {}
+    if runs_failed is not None:
+        raise runs_failed
+    return report, _record_times(profile, done)
+
+
+def _kernel_setup(profile: str, only: list[str] | None, parameters: dict | None, output_dir: Path | None,
+                  workers: int) -> tuple[list[Path], dict, Path, bool, bool]:
+    """Validate; the notebooks, their parameters, the executed copies' folder, whether to show progress bars and
+    whether to stream cell outputs. Sets the kernels' environment (``PYTHONPATH``, ``FAIRLIB_REPRODUCTION``)."""
     import os
 
     if profile not in PROFILE_NAMES:
@@ -126,12 +214,10 @@ def run_notebooks(*, profile: str = "smoke", only: list[str] | None = None, para
     interactive = sys.stderr.isatty()
     # A batch job (a cluster's log file, CI) sees no progress bar: stream each cell's output instead.
     log_output = not interactive and os.environ.get("FAIRLIB_PROGRESS", "1") != "0"
-    if min(workers, len(notebooks)) > 1:
-        done = execute_concurrently(notebooks, output_dir=output_dir, parameters=parameters, workers=workers,
-                                    log_output=log_output)
-    else:
-        done = _execute_in_order(notebooks, output_dir=output_dir, parameters=parameters, interactive=interactive,
-                                 log_output=log_output)
+    return notebooks, parameters, output_dir, interactive, log_output
+
+
+def _record_times(profile: str, done: dict[str, dict]) -> dict[str, float]:
     seconds = {name: record["seconds"] for name, record in done.items()}
     timings = paths.BUILD / f"reproduce_times_{profile}.json"
     timings.parent.mkdir(parents=True, exist_ok=True)  # absent when the executed copies went elsewhere
@@ -199,48 +285,101 @@ def execute_concurrently(notebooks: list[Path], *, output_dir: Path, parameters:
         For the first notebook (in notebook order) among those that failed, naming it, its cell and the error;
         notebooks already running finish, those not yet started are cancelled.
     """
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    kernels = _Kernels(notebooks, output_dir=output_dir, parameters=parameters, workers=workers,
+                       log_output=log_output)
+    with kernels:
+        for notebook in notebooks:
+            kernels.submit(notebook)
+        return kernels.results()
 
-    concurrent = min(workers, len(notebooks))
-    threads = kernel_threads(concurrent)
-    environ = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-               "FAIRLIB_WORKERS": str(max(1, workers // concurrent))}
-    total = len(notebooks)
-    print(f"Executing {total} notebooks, {concurrent} at a time ({threads} torch thread(s) per kernel, profile "
-          f"{parameters['profile']})", flush=True)
-    results: dict[str, dict] = {}
-    failures: dict[str, NotebookFailed] = {}
-    printed = 0
-    with ProcessPoolExecutor(max_workers=concurrent, mp_context=multiprocessing.get_context("spawn"),
-                             max_tasks_per_child=1, initializer=_set_environ, initargs=(environ,)) as pool:
-        futures = {pool.submit(_execute_one, str(nb), str(output_dir / nb.name), str(paths.NOTEBOOKS), parameters,
-                               log_output): nb for nb in notebooks}
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                notebook = futures[future]
-                try:
-                    outcome = future.result()
-                except Exception as error:  # noqa: BLE001 - the worker process itself died
-                    outcome = {"error": (None, None, type(error).__name__, str(error))}
-                if outcome.get("error"):
-                    failures[notebook.name] = _failure(notebook, output_dir, *outcome["error"])
-                else:
-                    results[notebook.name] = {"seconds": outcome["seconds"],
-                                              "peak_memory_gb_upper_bound": outcome["peak_gb"]}
-            if failures:
-                for future in pending:
-                    future.cancel()  # not started: dropped; running: left to finish
-            while printed < total and notebooks[printed].name in results:
-                name = notebooks[printed].name
-                printed += 1
-                print(f"[{printed}/{total}] {name} (profile {parameters['profile']}): done in "
-                      f"{results[name]['seconds']:.0f} s", flush=True)
-    if failures:
-        raise failures[next(nb.name for nb in notebooks if nb.name in failures)]
-    return {nb.name: results[nb.name] for nb in notebooks}
+
+class _Kernels:
+    """Notebooks executed in a pool of spawned kernels, submitted one by one (as soon as each may run).
+
+    The order of ``notebooks`` is the order of the progress lines and of the results; a notebook may be submitted
+    at any time (:meth:`submit`, non-blocking), and :meth:`results` waits for every submitted one. After a failure,
+    later submissions and notebooks not yet started are dropped; those running finish.
+    """
+
+    def __init__(self, notebooks: list[Path], *, output_dir: Path, parameters: dict, workers: int,
+                 log_output: bool = False):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.notebooks, self.output_dir, self.parameters, self.log_output = notebooks, output_dir, parameters, log_output
+        concurrent = min(workers, len(notebooks))
+        threads = kernel_threads(concurrent)
+        environ = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+                   "FAIRLIB_WORKERS": str(max(1, workers // concurrent))}
+        print(f"Executing {len(notebooks)} notebooks, {concurrent} at a time ({threads} torch thread(s) per kernel, "
+              f"profile {parameters['profile']})", flush=True)
+        self._pool = ProcessPoolExecutor(max_workers=concurrent, mp_context=multiprocessing.get_context("spawn"),
+                                         max_tasks_per_child=1, initializer=_set_environ, initargs=(environ,))
+        self._futures: dict = {}
+        self._results: dict[str, dict] = {}
+        self._failures: dict[str, NotebookFailed] = {}
+        self._printed = 0
+
+    def __enter__(self) -> "_Kernels":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, notebook: Path) -> None:
+        """Start ``notebook`` when a kernel is free (nothing starts after a failure)."""
+        if notebook not in self.notebooks:
+            raise ValueError(f"{notebook.name} is not among the notebooks of this pool")
+        self._collect(block=False)
+        if self._failures:
+            return
+        future = self._pool.submit(_execute_one, str(notebook), str(self.output_dir / notebook.name),
+                                   str(paths.NOTEBOOKS), self.parameters, self.log_output)
+        self._futures[future] = notebook
+
+    def results(self) -> dict[str, dict]:
+        """Wait for every submitted notebook; their records in notebook order.
+
+        Raises
+        ------
+        NotebookFailed
+            The lowest-numbered failure.
+        """
+        while self._futures:
+            self._collect(block=True)
+        if self._failures:
+            raise self._failures[next(nb.name for nb in self.notebooks if nb.name in self._failures)]
+        return {nb.name: self._results[nb.name] for nb in self.notebooks if nb.name in self._results}
+
+    def _collect(self, block: bool) -> None:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        if not self._futures:
+            return
+        finished, _ = wait(list(self._futures), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        for future in finished:
+            notebook = self._futures.pop(future)
+            if future.cancelled():
+                continue
+            try:
+                outcome = future.result()
+            except Exception as error:  # noqa: BLE001 - the worker process itself died
+                outcome = {"error": (None, None, type(error).__name__, str(error))}
+            if outcome.get("error"):
+                self._failures[notebook.name] = _failure(notebook, self.output_dir, *outcome["error"])
+            else:
+                self._results[notebook.name] = {"seconds": outcome["seconds"],
+                                                "peak_memory_gb_upper_bound": outcome["peak_gb"]}
+        if self._failures:
+            for future in list(self._futures):
+                if future.cancel():  # not started: dropped; running: left to finish
+                    del self._futures[future]
+        total = len(self.notebooks)
+        while self._printed < total and self.notebooks[self._printed].name in self._results:
+            name = self.notebooks[self._printed].name
+            self._printed += 1
+            print(f"[{self._printed}/{total}] {name} (profile {self.parameters['profile']}): done in "
+                  f"{self._results[name]['seconds']:.0f} s", flush=True)
 
 
 def _set_environ(values: dict) -> None:

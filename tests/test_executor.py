@@ -318,3 +318,30 @@ def test_cli_dry_run_plans_a_registered_notebook_from_its_jobs(toy, capsys):
     out = capsys.readouterr().out
     assert "plan: pretrain: 1 runs over 1 seed(s), ~0.5 GPU-h" in out
     assert "total: 7 runs, ~2.0 GPU-hours" in out
+
+
+# -- a notebook's runs done: the hook reproduce starts its kernel from ----------------------------------------
+@pytest.mark.parametrize("workers", [1, 2])
+def test_on_notebook_fires_once_per_notebook_when_its_last_run_is_recorded(toy, monkeypatch, workers):
+    monkeypatch.setitem(EXPERIMENTS, "98", TOY)
+    ours = toy.jobs("test")
+    other = [RunSpec.make("98", "test", "erm", seed, steps=5, width=4) for seed in (0, 1)]
+    bad = RunSpec.make("98", "test", "erm", 9, steps=5, width=4, fail=True)
+    calls = []
+
+    def hook(notebook, failed):
+        mine = ours if notebook == "00" else other
+        calls.append((notebook, failed, all(is_stored(s) for s in mine),
+                      sum(is_stored(s) for s in (other if notebook == "00" else ours))))
+
+    with pytest.raises(RunsFailed):
+        run_jobs(ours + other + [bad], workers=workers, threads=1, progress=False, on_notebook=hook)
+    assert sorted(c[:3] for c in calls) == [("00", 0, True), ("98", 1, True)]  # once each, after all its runs
+    if workers == 1:  # one run after another in grid order: 00 was done before any run of 98 trained
+        assert calls[0] == ("00", 0, True, 0)
+    # a rerun with everything of 00 stored: its hook fires before anything trains
+    fresh = RunSpec.make("98", "test", "erm", 3, steps=5, width=4)
+    seen = []
+    run_jobs(ours + [fresh], workers=1, progress=False,
+             on_notebook=lambda notebook, failed: seen.append((notebook, failed, is_stored(fresh))))
+    assert seen == [("00", 0, False), ("98", 0, True)]

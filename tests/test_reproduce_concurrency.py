@@ -147,3 +147,65 @@ def test_two_real_notebooks_concurrently_give_the_sequential_results(monkeypatch
         for doc in (sequential[number], concurrent[number]):
             doc.pop("written_at")
         assert json.dumps(concurrent[number], sort_keys=True) == json.dumps(sequential[number], sort_keys=True)
+
+
+# -- runs and notebooks in one go: each notebook starts as soon as its own runs are stored ----------------------
+#: A probe notebook that counts the toy runs of notebook 93 stored when its kernel runs.
+COUNTS_RUNS = PROBE + """
+from pathlib import Path
+record["stored_runs"] = len(list((Path(os.environ["FAIRLIB_CACHE"]) / "runs" / "93-test").glob("*/spec.json")))
+with open(os.path.join(out, f"{number}.json"), "w") as f:
+    json.dump(record, f)
+"""
+
+
+@pytest.fixture
+def grid_of_93(probes, tmp_path, monkeypatch):
+    """The toy experiment registered as notebook 93 (three runs), its store in a temporary folder."""
+    from fairlib.experiments import EXPERIMENTS, RunSpec
+
+    folder, out = probes
+    _notebook(folder, "93_probe.ipynb", "93", out, body=COUNTS_RUNS)
+    monkeypatch.setenv("FAIRLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
+    monkeypatch.delenv("FAIRLIB_WORKERS", raising=False)
+    for notebook in list(EXPERIMENTS):
+        monkeypatch.delitem(EXPERIMENTS, notebook)
+    monkeypatch.setitem(EXPERIMENTS, "93", "tests._toy_experiment")
+    jobs = [RunSpec.make("93", "test", "erm", seed, steps=5, width=4) for seed in (0, 1, 2)]
+    return folder, out, jobs
+
+
+def test_grid_and_notebooks_give_the_sequential_records_and_each_kernel_finds_its_runs(grid_of_93, tmp_path,
+                                                                                        monkeypatch, capsys):
+    from fairlib._reproduce import run_grid_and_notebooks
+    from fairlib.experiments import is_stored
+
+    folder, out, jobs = grid_of_93
+    report, seconds = run_grid_and_notebooks(jobs, profile="test", workers=2, output_dir=tmp_path / "piped")
+    piped = _records(out)
+    printed = capsys.readouterr().out
+    assert (report.trained, report.failed) == (3, 0) and all(is_stored(s) for s in jobs)
+    assert list(seconds) == [p.name for p in notebook_paths()]
+    assert piped["93"]["stored_runs"] == 3  # its kernel started after all three were stored
+    assert "Runs of 93_probe.ipynb stored: executing it" in printed
+    # the same records as the runs first, then the notebooks (at the kernels' thread count)
+    for p in out.glob("*.json"):
+        p.unlink()
+    monkeypatch.setenv("OMP_NUM_THREADS", str(kernel_threads(2)))
+    run_notebooks(profile="test", workers=1, output_dir=tmp_path / "sequential")
+    sequential = _records(out)
+    assert {n: r["value"] for n, r in piped.items()} == {n: r["value"] for n, r in sequential.items()}
+    assert all(r["torch_threads"] == kernel_threads(2) for r in piped.values())
+
+
+def test_a_failed_run_skips_only_its_notebook_and_is_raised_after_the_others_ran(grid_of_93, tmp_path, capsys):
+    from fairlib._reproduce import run_grid_and_notebooks
+    from fairlib.experiments import RunSpec, RunsFailed
+
+    folder, out, jobs = grid_of_93
+    bad = RunSpec.make("93", "test", "erm", 9, steps=5, width=4, fail=True)
+    with pytest.raises(RunsFailed, match="toy failure of seed 9"):
+        run_grid_and_notebooks(jobs + [bad], profile="test", workers=2, output_dir=tmp_path / "piped")
+    assert set(_records(out)) == {"94", "95"}  # 93 was not executed; the others were
+    assert "Not executed, because runs they need failed: 93_probe.ipynb (1 of its runs failed)" in capsys.readouterr().out

@@ -9,7 +9,8 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from collections import Counter
+from typing import Callable, Iterator
 
 from .. import paths
 from .._validation import bounded, choice, validate_fields
@@ -210,13 +211,26 @@ def _execute(module_name: str, spec: RunSpec, fingerprint: str | None = None) ->
 
 # -- the grid's bookkeeping -----------------------------------------------------------------------------------
 class _Grid:
-    """Missing runs, what is done and what failed; which runs may start (all they need is stored)."""
+    """Missing runs, what is done and what failed; which runs may start (all they need is stored).
 
-    def __init__(self, todo: list[RunSpec], done: set[str]):
+    ``on_notebook(notebook, failed)``, if given, is called once per notebook with runs in ``todo``, in this
+    process, as soon as the last of them is recorded (stored or failed); ``failed`` counts its failed runs.
+    """
+
+    def __init__(self, todo: list[RunSpec], done: set[str], on_notebook: Callable[[str, int], None] | None = None):
         self.pending = {spec.key: spec for spec in todo}
         self.done = set(done)
         self.failed: dict[str, tuple[RunSpec, str]] = {}
         self.trained = 0
+        self._on_notebook = on_notebook
+        self._left = Counter(spec.notebook for spec in todo)
+        self._failed_in = Counter()
+
+    def _settled(self, spec: RunSpec, failed: bool) -> None:
+        self._left[spec.notebook] -= 1
+        self._failed_in[spec.notebook] += failed
+        if self._left[spec.notebook] == 0 and self._on_notebook is not None:
+            self._on_notebook(spec.notebook, self._failed_in[spec.notebook])
 
     def ready(self) -> list[RunSpec]:
         changed = True
@@ -227,6 +241,7 @@ class _Grid:
                 if broken:
                     self.failed[key] = (spec, f"not run: it needs run {broken[0]}, which failed")
                     del self.pending[key]
+                    self._settled(spec, failed=True)
                     changed = True
         return [s for s in self.pending.values() if all(d in self.done for d in s.after)]
 
@@ -242,11 +257,13 @@ class _Grid:
             self.trained += 1
         else:
             self.failed[spec.key] = (spec, error)
+        self._settled(spec, failed=error is not None)
 
     def finish(self) -> None:
         for key, spec in list(self.pending.items()):  # only if a run's dependency vanished from the store
             self.failed[key] = (spec, f"not run: it needs runs {[d for d in spec.after if d not in self.done]}")
-        self.pending.clear()
+            del self.pending[key]
+            self._settled(spec, failed=True)
 
 
 def _plan(jobs: list[RunSpec]) -> tuple[list[RunSpec], set[str], int]:
@@ -376,7 +393,7 @@ def _run_pool(grid: _Grid, modules: dict[str, str], workers: int, threads: int, 
 # -- the entry point ------------------------------------------------------------------------------------------
 def run_jobs(jobs: list[RunSpec], *, executor: str = "local", workers: int | None = None,
              slurm: SlurmOptions | None = None, progress: bool | None = None,
-             threads: int | None = None) -> RunReport:
+             threads: int | None = None, on_notebook: Callable[[str, int], None] | None = None) -> RunReport:
     """Train and store every job of ``jobs`` that is not stored yet; jobs run after the runs they need.
 
     Parameters
@@ -396,6 +413,11 @@ def run_jobs(jobs: list[RunSpec], *, executor: str = "local", workers: int | Non
     threads : int, optional
         torch threads per worker (local); default ``max(1, cores // workers)``; with ``workers == 1`` the
         calling process's setting is kept unless this is given.
+    on_notebook : callable, optional
+        ``on_notebook(notebook, failed)`` is called in this process once per notebook among ``jobs``, as soon as
+        every one of its runs is stored or has failed (``failed``: how many failed), while the other notebooks'
+        runs go on: at once for a notebook whose runs were all stored before. ``fairlib reproduce`` starts each
+        notebook's kernel from it. An exception it raises propagates (the pool's workers are shut down).
 
     Returns
     -------
@@ -447,7 +469,10 @@ def run_jobs(jobs: list[RunSpec], *, executor: str = "local", workers: int | Non
         experiment_module(notebook)  # registered, importable, defines jobs and run_job
         modules[notebook] = EXPERIMENTS[notebook]
     todo, stored, n_stored = _plan(list(jobs))
-    grid = _Grid(todo, stored)
+    grid = _Grid(todo, stored, on_notebook)
+    if on_notebook is not None:
+        for notebook in sorted({spec.notebook for spec in jobs} - {spec.notebook for spec in todo}):
+            on_notebook(notebook, 0)
     show = progress if progress is not None else os.environ.get("FAIRLIB_PROGRESS", "1") != "0"
     namespaces = ", ".join(sorted({s.namespace for s in todo}))
     with _progress_bar(len(todo), show, f"runs {namespaces}") as bar:
