@@ -163,7 +163,8 @@ def run_grid_and_notebooks(jobs: list, *, profile: str = "smoke", only: list[str
             if failed:
                 skipped.append(f"{by_number[number].name} ({failed} of its runs failed)")
                 return
-            print(f"Runs of {by_number[number].name} stored: executing it", flush=True)
+            what = "stored" if number in with_runs else "none to train"
+            print(f"Runs of {by_number[number].name}: {what}; executing it", flush=True)
             kernels.submit(by_number[number])
 
         for number in by_number:

@@ -48,3 +48,33 @@ def test_group_without_members_or_positives_is_nan_not_zero():
     assert table.loc["a", "selection_rate"] == pytest.approx(2 / 3) and table.loc["a", "count"] == 3
     assert np.isnan(table.loc["b", "recall"]) and table.loc["b", "fpr"] == pytest.approx(1 / 3)
     assert table.loc["c", "count"] == 0 and table.loc["c", ["accuracy", "f1", "recall", "fpr"]].isna().all()
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_binary_counting_path_equals_metricframe_bitwise_on_small_skewed_groups(seed):
+    """Binary labels go through per-group confusion counts: with small, skewed groups (some without positives,
+    without negatives or without a positive prediction) every defined value equals MetricFrame's bit for bit;
+    undefined ones are NaN where MetricFrame's functions give NaN, and FPR without negatives is NaN (fairlearn: 0)."""
+    rng = np.random.default_rng(100 + seed)
+    n, groups = int(rng.integers(8, 60)), int(rng.integers(2, 7))
+    s = rng.integers(0, groups, n)
+    rate = rng.uniform(0, 1, groups)[s]  # per-group positive rate: some groups all 0 or all 1 at small sizes
+    y = (rng.uniform(size=n) < rate ** 2).astype(int)
+    p = np.where(rng.uniform(size=n) < 0.7, y, 1 - y)
+    present = np.unique(s)
+    names = [f"g{g}" for g in range(groups)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = group_metrics(y, p, sensitive_features=s, group_names=names)
+        reference = _metric_frame(y, p, s, multiclass=False)
+    for g in range(groups):
+        row = table.loc[names[g]]
+        if g not in present:
+            assert row["count"] == 0 and row.drop("count").isna().all()
+            continue
+        for column in ("count", "accuracy", "f1", "recall", "fpr", "selection_rate"):
+            got, want = float(row[column]), float(reference.loc[g, column])
+            if column == "fpr" and (y[s == g] == 1).all():
+                assert np.isnan(got) and want == 0.0
+                continue
+            assert got == want or (np.isnan(got) and np.isnan(want)), (names[g], column, got, want)

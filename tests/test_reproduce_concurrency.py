@@ -188,7 +188,8 @@ def test_grid_and_notebooks_give_the_sequential_records_and_each_kernel_finds_it
     assert (report.trained, report.failed) == (3, 0) and all(is_stored(s) for s in jobs)
     assert list(seconds) == [p.name for p in notebook_paths()]
     assert piped["93"]["stored_runs"] == 3  # its kernel started after all three were stored
-    assert "Runs of 93_probe.ipynb stored: executing it" in printed
+    assert "Runs of 93_probe.ipynb: stored; executing it" in printed
+    assert "Runs of 94_probe.ipynb: none to train; executing it" in printed
     # the same records as the runs first, then the notebooks (at the kernels' thread count)
     for p in out.glob("*.json"):
         p.unlink()
