@@ -180,6 +180,25 @@ def test_summarize_frame_bounded_uses_metric_bounds_only_when_asked():
     assert bounded.loc["x", "other_ci_high"] == plain.loc["x", "other_ci_high"]   # not a canonical name
 
 
+def test_summarize_frame_bounded_covers_per_group_rates_and_nothing_else():
+    import pandas as pd
+
+    values = [1.0, 1.0, 0.6, 1.0, 0.95]  # the Student t interval of these leaves [0, 1]
+    df = pd.DataFrame({"m": ["x"] * 5, "f1[a]": values, "ece[b]": values, "count[a]": values, "f1": values})
+    assert M.summarize_over_seeds(values)["ci_high"] > 1.0
+    bounded = M.summarize_frame(df, by="m", value_columns=["f1[a]", "ece[b]", "count[a]", "f1"], bounded=True)
+    boot = M.summarize_over_seeds(values, bounds=(0.0, 1.0))
+    for column in ("f1[a]", "ece[b]"):
+        assert (bounded.loc["x", f"{column}_ci_low"], bounded.loc["x", f"{column}_ci_high"]) == (
+            boot["ci_low"], boot["ci_high"])
+    t = M.summarize_over_seeds(values)
+    for column in ("count[a]", "f1"):  # a count, and a name that is neither a metric nor a per-group rate
+        assert bounded.loc["x", f"{column}_ci_high"] == t["ci_high"]
+    assert M.column_bounds("recall[g1]") == (0.0, 1.0) and M.column_bounds("eo_sum") == (0.0, 2.0)
+    assert M.column_bounds("f1[group 1]") == (0.0, 1.0)  # a prefix with a digit
+    assert M.column_bounds("count[g1]") is None and M.column_bounds("seconds") is None
+
+
 def test_test_set_bootstrap_agrees_with_scipy_directly():
     rng = np.random.default_rng(2)
     n = 300

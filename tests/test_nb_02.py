@@ -11,6 +11,7 @@ from fairlib.config import get_profile
 from fairlib.claims import claims_of
 from fairlib.evidence import Verdict, validate_row
 from fairlib.experiments import fairlora as fx
+from fairlib.metrics import summarize_over_seeds
 
 pytestmark = pytest.mark.notebooks
 
@@ -134,6 +135,11 @@ def test_comparison_summarises_the_chosen_runs(results, runs):
             assert row[f"{metric}_mean"] == pytest.approx(values.mean())
             if not math.isnan(row[f"{metric}_ci_low"]):
                 assert row[f"{metric}_ci_low"] <= row[f"{metric}_mean"] <= row[f"{metric}_ci_high"]
+                # a bounded metric's interval: the percentile bootstrap of the mean, inside [0, 1]
+                boot = summarize_over_seeds(values, metric=metric)
+                assert (row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]) == pytest.approx(
+                    (boot["ci_low"], boot["ci_high"]))
+                assert 0.0 <= row[f"{metric}_ci_low"] and row[f"{metric}_ci_high"] <= 1.0
 
 
 def test_claims_are_engine_rows_of_the_recorded_paired_differences(results, runs):

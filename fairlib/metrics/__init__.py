@@ -19,7 +19,7 @@ Conventions
   ``worst_group_accuracy``, ``worst_cell_accuracy``, ...) to its figure label, formula, direction and
   bounds; :func:`evaluate` returns all of them for one prediction as one flat record.
 - Uncertainty: :func:`summarize_over_seeds` (t interval, or a percentile bootstrap inside the bounds of a
-  bounded metric), :func:`paired_over_seeds`, :func:`bootstrap_test_set` (test-set resampling by group),
+  bounded metric; :func:`column_bounds` says which columns are), :func:`paired_over_seeds`, :func:`bootstrap_test_set` (test-set resampling by group),
   :func:`gap_permutation_null` (what a max - min gap is under exchangeable groups of the same sizes).
 """
 
@@ -36,7 +36,8 @@ from ._disparity import (
 from ._evaluate import EVALUATE_KEYS, GROUP_KEYS, evaluate
 from ._inputs import resolve_groups
 from ._group import f1_gap, group_metrics, min_group_f1, min_group_recall
-from ._intervals import bootstrap_test_set, paired_over_seeds, summarize_frame, summarize_over_seeds
+from ._intervals import (UNIT_INTERVAL_PREFIXES, bootstrap_test_set, column_bounds, paired_over_seeds, summarize_frame,
+                         summarize_over_seeds)
 from ._permutation import gap_permutation_null
 from ._summary import SUMMARY_KEYS, fairness_summary
 from ._vocabulary import GAP_METRICS, METRICS, MetricInfo, metric_info
@@ -58,6 +59,8 @@ __all__ = [
     "ece_by_group",
     "reliability_diagram",
     "summarize_over_seeds",
+    "column_bounds",
+    "UNIT_INTERVAL_PREFIXES",
     "paired_over_seeds",
     "summarize_frame",
     "fairness_summary",

@@ -4,6 +4,7 @@ differences, and a test-set bootstrap of one model's metric."""
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from typing import Any, Sequence
 
@@ -16,6 +17,23 @@ from ._counting import COUNTED, counted_metric
 from ._vocabulary import METRICS, metric_info
 
 STATS = ("mean", "std", "ci_low", "ci_high", "n")
+#: Per-group columns ``<prefix>[group]`` (as :func:`evaluate` names them) whose values are rates or probabilities in
+#: [0, 1].
+UNIT_INTERVAL_PREFIXES = ("accuracy", "recall", "fpr", "selection_rate", "ece", "dpd_ovr", "eod_ovr", "precision",
+                          "f1", "tpr", "tnr", "fnr")
+_PER_GROUP = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\[(.*)\]$")
+
+
+def column_bounds(column: str) -> tuple[float, float] | None:
+    """The bounds of a results column: a metric of :data:`fairlib.metrics.METRICS` has its own; a per-group rate
+    or ECE (``accuracy[g]``, ``eod_ovr[g]``, ...) lies in [0, 1]; None for anything else (counts, seconds,
+    differences)."""
+    if column in METRICS:
+        return METRICS[column].bounds
+    match = _PER_GROUP.match(column)
+    if match and match.group(1) in UNIT_INTERVAL_PREFIXES:
+        return (0.0, 1.0)
+    return None
 
 
 def _bounds_of(metric: str | None, bounds: tuple[float, float] | None) -> tuple[float, float] | None:
@@ -112,9 +130,9 @@ def summarize_frame(df: pd.DataFrame, *, by: str | Sequence[str], value_columns:
     confidence : float, default 0.95
         As in :func:`summarize_over_seeds`.
     bounded : bool, default False
-        If True, columns named after a metric of :data:`fairlib.metrics.METRICS` get the bootstrap interval
-        inside that metric's bounds (:func:`summarize_over_seeds` with ``metric=column``); other columns, and
-        every column when False, the Student-t interval.
+        If True, bounded columns (:func:`column_bounds`: a metric of :data:`fairlib.metrics.METRICS`, a per-group
+        rate ``<rate>[group]``) get the bootstrap interval inside their bounds (:func:`summarize_over_seeds`);
+        other columns, and every column when False, the Student-t interval.
     split : str, optional
         Keep only the rows whose ``split`` column equals this (``"test"``, ``"val"``) before summarising.
     warn_undefined : bool, default True
@@ -141,7 +159,8 @@ def summarize_frame(df: pd.DataFrame, *, by: str | Sequence[str], value_columns:
     for key, part in df.groupby(by, sort=False, dropna=False):
         row = {}
         for column in value_columns:
-            known = dict(metric=column) if bounded and column in METRICS else {}
+            limits = column_bounds(column) if bounded else None
+            known = {} if limits is None else dict(metric=column) if column in METRICS else dict(bounds=limits)
             for stat, value in summarize_over_seeds(part[column].to_numpy(dtype=float),
                                                     confidence=confidence, **known).items():
                 row[f"{column}_{stat}"] = value

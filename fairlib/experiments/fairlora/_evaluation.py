@@ -222,9 +222,14 @@ def comparison_records(records: pd.DataFrame, best: pd.DataFrame) -> pd.DataFram
 
 def summarize_records(records: pd.DataFrame, *, by: Sequence[str], split: str = "test",
                       value_columns: Sequence[str] = REPORTED_METRICS) -> pd.DataFrame:
-    """Mean, std and 95% CI over seeds of each metric (see :func:`fairlib.metrics.summarize_frame`)."""
+    """Mean, std and 95% interval over seeds of each metric (:func:`fairlib.metrics.summarize_frame`).
+
+    Every reported metric and per-group F1 or recall is bounded (:func:`fairlib.metrics.column_bounds`), so the
+    interval is the percentile bootstrap of the mean over seeds (``bounded=True``): it lies between the smallest
+    and the largest per-seed value and never leaves [0, 1]. Any other column gets the Student-t interval.
+    """
     return fm.summarize_frame(records, by=list(by), value_columns=list(value_columns), split=split,
-                              warn_undefined=False)
+                              warn_undefined=False, bounded=True)
 
 
 def comparison_summary(comparison: pd.DataFrame, *, metrics: Sequence[str] = REPORTED_METRICS) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """Figures of notebook 02: metrics against lambda and against the LoRA rank, per-group F1 of each method.
 
-Metrics are labelled with :data:`fairlib.metrics.METRICS` labels; whiskers are 95% t intervals over seeds. Given
-the permutation nulls (:func:`gap_nulls`), every point of a gap panel carries a grey dash at its null's mean: what
+Metrics are labelled with :data:`fairlib.metrics.METRICS` labels; whiskers are 95% percentile-bootstrap intervals of
+the mean over seeds, inside the metrics' bounds (:data:`WHISKERS`, written in every figure's title). Given the
+permutation nulls (:func:`gap_nulls`), every point of a gap panel carries a grey dash at its null's mean: what
 exchangeable groups of the same sizes give.
 Every regularised curve or bar names its reading of the groups (per-class, the paper's headline; class x
 attribute subgroups); the number of seeds behind each point is written in the figure.
@@ -17,6 +18,9 @@ import pandas as pd
 from ...metrics import METRICS
 from ._evaluation import FAIRNESS_METRICS, label_order, reading_records, summarize_records
 from ._grid import READINGS, method_label
+
+#: What the whiskers are, in every figure's title (:func:`summarize_records`' interval).
+WHISKERS = "whiskers: 95% percentile-bootstrap interval of the mean over seeds"
 
 __all__ = ["plot_lambda_sweep", "plot_rank_sweep", "plot_group_f1"]
 
@@ -125,7 +129,7 @@ def plot_lambda_sweep(records: pd.DataFrame, *, metrics: Sequence[str] = (*FAIRN
                             ax.plot([lam * dodge], [s.loc[lam, f"{metric}_mean"]], "o", ms=11, mfc="none",
                                     color=_COLOURS[adaptation])
             ax.set_xscale("log")
-            ax.set_ylim(-0.03, 1.03)  # every metric here lies in [0, 1]; wide t-intervals of few seeds are cut
+            ax.set_ylim(-0.03, 1.03)  # every metric here, and its interval, lies in [0, 1]
             ticks = [zero_at, *positive]
             ax.set_xticks(ticks, ["0", *[f"{v:g}" for v in positive]], fontsize=7)
             ax.minorticks_off()
@@ -139,8 +143,8 @@ def plot_lambda_sweep(records: pd.DataFrame, *, metrics: Sequence[str] = (*FAIRN
     fig.suptitle(f"{title}\nreadings of the groups: solid per-class (the paper's), dashed class x attribute "
                  f"subgroups; lambda = 0: {_seed_counts(records[records['lam'] == 0], ['adaptation'])}, lambda > 0: "
                  f"{_seed_counts(records[records['lam'] > 0], ['adaptation', 'groups', 'lam'])}"
-                 + (f"; grey dashes: permutation null of the gap ({_null_count(nulls)})" if marked else ""),
-                 fontsize=9)
+                 + (f"; grey dashes: permutation null of the gap ({_null_count(nulls)})" if marked else "")
+                 + f"\n{WHISKERS}", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -193,15 +197,15 @@ def plot_rank_sweep(records: pd.DataFrame, comparison: pd.DataFrame, *,
     marked = nulls is not None and len(nulls) > 0
     fig.suptitle(f"{title}\nFairLoRA per reading of the groups (per-class: the paper's); "
                  f"{_seed_counts(records, ['label', 'rank'])}"
-                 + (f"; grey dashes: permutation null of the gap ({_null_count(nulls)})" if marked else ""),
-                 fontsize=9)
+                 + (f"; grey dashes: permutation null of the gap ({_null_count(nulls)})" if marked else "")
+                 + f"\n{WHISKERS}", fontsize=9)
     fig.tight_layout()
     return fig
 
 
 def plot_group_f1(comparison: pd.DataFrame, *, group_names: Sequence[str], title: str = "") -> Any:
     """Per-group test F1 of each method, regularised ones per reading (bars: mean over seeds, whiskers: 95%
-    CI), one panel per backbone."""
+    percentile-bootstrap interval of the mean), one panel per backbone."""
     import matplotlib.pyplot as plt
 
     backbones = list(dict.fromkeys(comparison["backbone"]))
@@ -226,6 +230,6 @@ def plot_group_f1(comparison: pd.DataFrame, *, group_names: Sequence[str], title
         ax.set_title(backbone, fontsize=8)
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(f"{title}\n[per-class]: the paper's reading of the groups; [class x attribute subgroups]: the "
-                 f"other; {_seed_counts(comparison, ['label'])}", fontsize=9)
+                 f"other; {_seed_counts(comparison, ['label'])}\nbars: mean; {WHISKERS}", fontsize=9)
     fig.tight_layout()
     return fig

@@ -303,48 +303,22 @@ def example_texts(data: GroupedDataset, *, per_category: int = 2, seed: int = 0)
     return pd.DataFrame(rows)
 
 
-#: Per-group columns ``<prefix>[g]`` whose values are rates or probabilities in [0, 1].
-UNIT_INTERVAL_PREFIXES = ("accuracy", "recall", "fpr", "selection_rate", "ece", "dpd_ovr", "eod_ovr", "precision",
-                          "f1", "tpr", "tnr", "fnr")
+#: Bounded columns (:func:`fairlib.metrics.column_bounds`: a metric of the vocabulary, a per-group rate in [0, 1]).
+UNIT_INTERVAL_PREFIXES = fm.UNIT_INTERVAL_PREFIXES
+column_bounds = fm.column_bounds
 #: What an interval over seeds is, in words (for captions): bounded columns get the percentile bootstrap.
 INTERVAL = "95% percentile-bootstrap interval of the mean"
-
-
-def column_bounds(column: str) -> tuple[float, float] | None:
-    """The bounds of a record column: a metric of :data:`fairlib.metrics.METRICS` has its own; a per-group rate
-    or ECE (``accuracy[g]``, ``eod_ovr[g]``, ...) lies in [0, 1]; None for anything else (counts, seconds)."""
-    if column in fm.METRICS:
-        return fm.METRICS[column].bounds
-    match = _GROUP.match(column)
-    if match and match.group(1) in UNIT_INTERVAL_PREFIXES:
-        return (0.0, 1.0)
-    return None
 
 
 def summarize_records(records: pd.DataFrame, *, by: Sequence[str], value_columns: Sequence[str]) -> pd.DataFrame:
     """Mean, std and 95% interval over seeds per ``by`` combination, NaN runs left out silently.
 
-    A bounded column (:func:`column_bounds`) gets :func:`fairlib.metrics.summarize_over_seeds`' percentile
-    bootstrap of the mean, which stays inside the metric's bounds; any other column the Student-t interval.
-    Columns ``<c>_mean, <c>_std, <c>_ci_low, <c>_ci_high, <c>_n``, rows in first-appearance order.
+    :func:`fairlib.metrics.summarize_frame` with ``bounded=True``: a bounded column (:func:`column_bounds`) gets
+    the percentile bootstrap of the mean, which stays inside the metric's bounds; any other column the Student-t
+    interval. Columns ``<c>_mean, <c>_std, <c>_ci_low, <c>_ci_high, <c>_n``, rows in first-appearance order.
     """
-    by = list(by)
-    missing = [c for c in (*by, *value_columns) if c not in records.columns]
-    if missing:
-        raise KeyError(f"summarize_records: columns {missing} are not in the records ({list(records.columns)})")
-    rows = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # undefined (NaN) values are left out and counted by _n
-        for key, part in records.groupby(by, sort=False, dropna=False):
-            row = {}
-            for column in value_columns:
-                stats = fm.summarize_over_seeds(part[column].to_numpy(dtype=float), bounds=column_bounds(column))
-                row.update({f"{column}_{stat}": value for stat, value in stats.items()})
-            rows[key] = row
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index = pd.MultiIndex.from_tuples(out.index, names=by) if len(by) > 1 else pd.Index(
-        [k[0] if isinstance(k, tuple) else k for k in out.index], name=by[0])
-    return out
+    return fm.summarize_frame(records, by=list(by), value_columns=list(value_columns), bounded=True,
+                              warn_undefined=False)
 
 
 #: The between-groups gaps whose permutation null is shown beside them.
