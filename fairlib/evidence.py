@@ -43,8 +43,12 @@ import numpy as np
 
 from .claims import KINDS, METRICS, Check, Claim, check, claim
 
-__all__ = ["Verdict", "Reason", "ALPHA", "POWER", "ROW_FIELDS", "CHECK_FIELDS", "evaluate", "not_run",
+__all__ = ["Verdict", "Reason", "ALPHA", "POWER", "MIN_SEEDS", "ROW_FIELDS", "CHECK_FIELDS", "evaluate", "not_run",
            "check_row", "validate_row", "interval_agrees"]
+
+#: Seeds (or runs) per comparison below which a row is underpowered (issue 12: >= 10 per claimed comparison).
+#: A stand-in row whose evidence rests on fewer says so under ``detail["power"]``.
+MIN_SEEDS = 10
 
 #: Level of every test.
 ALPHA = 0.05
@@ -372,6 +376,13 @@ def evaluate(claim_id: str | Claim, *, a: Any = None, b: Any = None, differences
         row["evidence"] = {k: row[k] for k in ("estimate", "ci_low", "ci_high", "level", "n", "verdict")}
         row.update(estimate=None, ci_low=None, ci_high=None, verdict=Verdict.NOT_RUN.value,
                    reason=Reason.STAND_IN.value, mde=None, seeds_needed=None)
+        few = [(f["label"], int(f["n"])) for f in finished if f["n"] < MIN_SEEDS]
+        if few:
+            row["detail"] = {"power": (
+                "underpowered stand-in evidence: " + "; ".join(f"{label or 'the comparison'} rests on {n}"
+                                                              for label, n in few)
+                + f" seed(s) or run(s), fewer than {MIN_SEEDS}. A stand-in decides no verdict, so the smoke profile "
+                  f"runs its evidence on fewer seeds than a comparison that decides one (fairlib.config.STANDIN_SEEDS)")}
     return validate_row(row)
 
 

@@ -125,6 +125,22 @@ def test_stand_in_is_not_run_with_its_evidence():
                       stand_in=True)
     assert (row["verdict"], row["reason"], row["estimate"]) == ("not run", "stand-in data", None)
     assert row["evidence"]["verdict"] == "reproduced" and row["evidence"]["ci_high"] < 0
+    # its evidence rests on 3 seeds, fewer than MIN_SEEDS: the row says so, naming the count
+    assert row["detail"]["power"].startswith("underpowered stand-in evidence: the comparison rests on 3 seed(s)")
+    assert f"fewer than {ev.MIN_SEEDS}" in row["detail"]["power"] and ev.MIN_SEEDS == 10
+
+
+def test_stand_in_power_note_names_exactly_the_comparisons_below_min_seeds():
+    rng = np.random.default_rng(3)
+    comparisons = {label: {"a": rng.normal(0, 1, n), "b": rng.normal(0, 1, n), "metric": "dpd"}
+                   for label, n in (("five", 5), ("ten", ev.MIN_SEEDS), ("nine", ev.MIN_SEEDS - 1))}
+    row = ev.evaluate("p1.fairness.dpd", comparisons=comparisons, data="sim", stand_in=True)
+    power = row["detail"]["power"]
+    assert "five rests on 5" in power and f"nine rests on {ev.MIN_SEEDS - 1}" in power and "ten rests" not in power
+    # at MIN_SEEDS everywhere, or on the paper's data, no note from the engine
+    enough = {k: v for k, v in comparisons.items() if k == "ten"}
+    assert "detail" not in ev.evaluate("p1.fairness.dpd", comparisons=enough, data="sim", stand_in=True)
+    assert "detail" not in ev.evaluate("p1.fairness.dpd", comparisons=comparisons, data="sim", stand_in=False)
 
 
 def test_checks_and_not_run_rows():

@@ -424,13 +424,21 @@ def test_jobs_is_the_whole_grid_with_its_dependencies():
     assert sum(s.gpu_hours for s in grid) == 0.0
 
 
-def test_smoke_sweeps_fewer_seeds_and_the_chosen_lambda_runs_on_the_others():
-    smoke = get_profile("smoke")
+def test_sweep_seeds_sweeps_fewer_seeds_and_the_chosen_lambda_runs_on_the_others():
+    from fairlib.config import STANDIN_SEEDS
+
+    # the smoke profile: stand-in evidence on the standin seeds, every seed at every lambda (no sweep_seeds)
+    current = get_profile("smoke")
+    assert fx.seeds_of(current) == fx.sweep_seeds_of(current) == STANDIN_SEEDS
+    assert current.fairlora.sweep_seeds is None
+    assert len(fx.jobs(current)) == 2 * 5 + 2 * 2 * 4 * 5 + 2 * 5 + 2 * 2 * 5 == 120
+    # sweep_seeds on 10 seeds (the smoke profile before the stand-in rule)
+    smoke = get_profile("smoke", fairlora=dict(seeds=list(range(10)), sweep_seeds=5))
     fc, seeds, sweep = smoke.fairlora, fx.seeds_of(smoke), fx.sweep_seeds_of(smoke)
     assert len(seeds) == 10 and sweep == seeds[:fc.sweep_seeds] == (0, 1, 2, 3, 4)
     grid = fx.jobs(smoke)
     by_key = {spec.key: spec for spec in grid}
-    # the smoke grid: 140 runs with one reading before, 180 with two (+29% runs)
+    # 140 runs with one reading, 180 with two (+29% runs)
     assert len(grid) == 2 * 10 + 2 * 2 * 4 * 5 + 2 * 2 * 5 + 2 * 10 + 2 * 2 * 10 == 180
     for spec in grid:
         if spec.param("lam") == 0.0:
@@ -548,18 +556,21 @@ def test_each_claim_is_tested_on_the_per_class_reading_and_re_tested_on_the_subg
     assert fx.reading_of_claim("p2.rank.not_needed") == ("class", "p2.rank.not_needed")
 
 
-def test_notebook_seeds_default_to_the_profile_and_smoke_has_ten():
+def test_notebook_seeds_default_to_the_profile_and_every_compared_cell_has_every_seed():
+    from fairlib.config import STANDIN_SEEDS
+
     assert fx.seeds_of(get_profile("test")) == get_profile("test").seeds  # None: the profile's seeds
-    smoke = fx.jobs("smoke")
-    assert len(fx.seeds_of(get_profile("smoke"))) >= 10
-    # every comparison a claim rests on has >= 10 seeds: lambda = 0 cells, and per reading the rank sweep's
-    # FairLoRA and the chosen lambda at the main rank (the sweep's seeds + the chosen-lambda runs on the others)
-    cells = pd.Series([(s.method, s.param("groups"), s.param("rank")) for s in smoke
-                       if s.param("lam") in (0.0, None)]).value_counts()
-    sweep = len(fx.sweep_seeds_of(get_profile("smoke")))
-    fc = get_profile("smoke").fairlora
-    for (method, groups, rank), n in cells.items():
-        at_main = groups is not None and rank in (0, fc.rank)
-        assert n + (sweep if at_main else 0) >= 10, (method, groups, rank, n)
+    # smoke: stand-in evidence only (every claim of paper 2 is not run (stand-in)), on the full profile's count
+    assert fx.seeds_of(get_profile("smoke")) == STANDIN_SEEDS and len(STANDIN_SEEDS) == len(get_profile("full").seeds)
+    for profile in (get_profile("smoke"), get_profile("smoke", fairlora=dict(seeds=list(range(10)), sweep_seeds=5))):
+        grid, n_seeds = fx.jobs(profile), len(fx.seeds_of(profile))
+        # every comparison a claim rests on has every seed: lambda = 0 cells, and per reading the rank sweep's
+        # FairLoRA and the chosen lambda at the main rank (the sweep's seeds + the chosen-lambda runs on the others)
+        cells = pd.Series([(s.method, s.param("groups"), s.param("rank")) for s in grid
+                           if s.param("lam") in (0.0, None)]).value_counts()
+        sweep = len(fx.sweep_seeds_of(profile)) if profile.fairlora.sweep_seeds else 0
+        for (method, groups, rank), n in cells.items():
+            at_main = groups is not None and rank in (0, profile.fairlora.rank)
+            assert n + (sweep if at_main else 0) == n_seeds, (method, groups, rank, n)
     with pytest.raises(ConfigError, match="seeds"):
         FairLoRAConfig(seeds=(0, -1))

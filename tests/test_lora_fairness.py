@@ -158,10 +158,13 @@ def test_stand_in_profiles_state_where_the_lira_budget_differs_from_their_fig1_r
         LoRAFairnessConfig(mia_text_epochs=0)
 
 
-def test_smoke_profile_is_a_named_stand_in_with_fewer_shadows_and_ten_seeds():
+def test_smoke_profile_is_a_named_stand_in_with_fewer_shadows_and_the_standin_seeds():
+    from fairlib.config import STANDIN_SEEDS
+
     smoke = get_profile("smoke")
     c = smoke.lora_fairness
-    assert smoke.stand_in and c.seeds == tuple(range(10))
+    # stand-in evidence only (every claim is not run (stand-in) at smoke): the full profile's number of seeds
+    assert smoke.stand_in and c.seeds == STANDIN_SEEDS and len(c.seeds) == len(get_profile("full").seeds)
     assert lx.LoRAFairnessExperiment(smoke).seeds == c.seeds
     # the test profile keeps the profile's seeds (None)
     test = get_profile("test")
@@ -238,9 +241,10 @@ def test_jobs_count_every_run_of_the_smoke_profile_once():
             assert spec.after == ((keys[spec.param("backbone")],) if spec.param("backbone") in keys else ())
 
 
-def test_every_seed_paired_comparison_of_a_claim_rests_on_ten_seeds_at_smoke():
+def test_every_seed_paired_comparison_of_a_claim_rests_on_every_seed_at_smoke():
     smoke = get_profile("smoke")
     c = smoke.lora_fairness
+    n = len(c.seeds)
     grid = [s for s in lx.jobs("smoke") if s.param("role", None) == "test"]
     seeds = {}
     for spec in grid:
@@ -254,9 +258,9 @@ def test_every_seed_paired_comparison_of_a_claim_rests_on_ten_seeds_at_smoke():
     assert {k[:4] for k in seeds} == expected
     assert {k[4] for k in seeds if k[3] == "lora" and k[2] == c.rank_task and k[1] == c.vision_backbones[0]} \
         == set(c.ranks)
-    # ten seeds everywhere but the decoder LLM's Fig. 2 runs (text_seed_limits; stated at Fig. 2 and in the rows)
-    assert all(found == set(range(c.text_seed_limits.get(key[1], 10))) for key, found in seeds.items()), seeds
-    assert {key[1] for key, found in seeds.items() if len(found) < 10} == {"gemma3-270m"}
+    # every seed everywhere but the decoder LLM's Fig. 2 runs (text_seed_limits; stated at Fig. 2 and in the rows)
+    assert all(found == set(range(c.text_seed_limits.get(key[1], n))) for key, found in seeds.items()), seeds
+    assert {key[1] for key, found in seeds.items() if len(found) < n} == {"gemma3-270m"}
     # the test profile is unchanged: the profile's seeds
     test = get_profile("test")
     assert {s.seed for s in lx.jobs("test") if s.param("role", None) == "test"} == set(test.seeds)
@@ -745,10 +749,12 @@ def test_numbers_in_the_notebooks_prose_follow_their_sources():
         c = get_profile(profile).lora_fairness
         assert (c.vision_rank, c.vision_alpha, c.text_rank, c.text_alpha) == (16, 16.0, 8, 16.0)
     assert "LoRA r = 16, α = 16 on query/value" in prose and "r = 8, α = 16, on query/value" in prose
-    # the seeds the smoke profile runs, and the threshold of an underpowered claim
+    # the seeds the smoke profile runs, as many as the full profile's, and the threshold of an underpowered claim
     seeds = len(lx.LoRAFairnessExperiment(get_profile("smoke")).seeds)
-    assert f"({seeds} at the `smoke` profile)" in prose and seeds == lx.MIN_SEEDS
-    assert f"fewer than {lx.MIN_SEEDS} seeds or runs" in prose
+    assert f"({seeds} at the `smoke` profile, as many\nas the `full` profile runs)".replace("\n", " ") in prose
+    assert seeds == len(get_profile("full").seeds) < lx.MIN_SEEDS
+    assert f"fewer than {lx.MIN_SEEDS} seeds or runs" in prose and "spends ten seeds per comparison" in prose
+    assert lx.MIN_SEEDS == 10
     # the paper's 16 shadows are the full profile's
     assert "The paper uses 16 shadows" in prose and get_profile("full").lora_fairness.n_shadows == 16
     # MiniLM's size

@@ -153,8 +153,16 @@ def test_config_validation_and_registration():
 
 def test_seeds_and_seed_limits():
     smoke = get_profile("smoke")
-    for task in smoke.peft_family.tasks:  # >= 10 seeds per compared method (issue 15), but the text stand-in (cost)
-        assert pf.seeds_of(smoke, task) == ((0, 1, 2) if task.startswith("text:") else tuple(range(10)))
+    # >= 10 seeds per compared method where a verdict is decided (Adult; issue 15), the full profile's count on the
+    # image stand-in (it decides none), 3 on the text stand-in (cost)
+    from fairlib.config import STANDIN_SEEDS
+
+    assert STANDIN_SEEDS == tuple(range(5))
+    expected = {"adult": tuple(range(10)), "standin:utk-like:upper-body": tuple(range(5)),
+                "text:religion-standin": (0, 1, 2)}
+    assert set(smoke.peft_family.tasks) <= set(expected)
+    for task in smoke.peft_family.tasks:
+        assert pf.seeds_of(smoke, task) == expected[task], task
     limited = get_profile("smoke", peft_family=dict(seed_limits=[("standin:utk-like:upper-body", 3)]))
     assert pf.seeds_of(limited, "standin:utk-like:upper-body") == (0, 1, 2)
     assert pf.seeds_of(limited, "adult") == tuple(range(10))

@@ -130,27 +130,30 @@ def test_claim_rows_on_stand_ins_are_not_run_with_the_evidence_beside():
 
 
 # ------------------------------------------------------------------------------ seeds (issue 12: power at smoke)
-def test_smoke_runs_ten_seeds_per_comparison_and_the_test_profile_keeps_its_seeds():
-    from fairlib.config import ConfigError, PrivacyLoraConfig
+def test_smoke_runs_the_standin_seeds_and_variant_seeds_limits_only_the_orth_variants():
+    from fairlib.config import STANDIN_SEEDS, ConfigError, PrivacyLoraConfig
 
     smoke, test = get_profile("smoke"), get_profile("test")
-    assert privacy.seeds_of(smoke) == tuple(range(10)) == smoke.privacy.seeds
+    # stand-in evidence only at smoke (every claim is not run (stand-in)): the full profile's count, every strategy
+    assert privacy.seeds_of(smoke) == STANDIN_SEEDS == smoke.privacy.seeds
+    assert len(STANDIN_SEEDS) == len(get_profile("full").seeds) and smoke.privacy.variant_seeds is None
     assert test.privacy.seeds is None and privacy.seeds_of(test) == test.seeds
-    for profile in (smoke, test):
+    ten = get_profile("smoke", privacy=dict(seeds=list(range(10)), variant_seeds=5))
+    for profile in (smoke, test, ten):
         developers = privacy.developer_jobs(profile)
         per_cell = {}
         for spec in developers:
             per_cell.setdefault((spec.param("task"), spec.method), set()).add(spec.seed)
         for (task, strategy), seeds in per_cell.items():
             assert seeds == set(privacy.strategy_seeds(profile, strategy))
-            expected = privacy.seeds_of(profile)[:5] if profile is smoke and strategy in privacy.VARIANTS \
+            expected = privacy.seeds_of(profile)[:5] if profile is ten and strategy in privacy.VARIANTS \
                 else privacy.seeds_of(profile)
             assert seeds == set(expected), (task, strategy)
         n_seeds = len(privacy.seeds_of(profile))
         n_variant = len(privacy.strategy_seeds(profile, "orth_shift"))
         assert len(privacy.jobs(profile)) == len(profile.privacy.tasks) * (n_seeds * 5 + n_variant * 2)
-    assert smoke.privacy.variant_seeds == 5 and len(privacy.jobs(smoke)) == 3 * (10 * 5 + 5 * 2)
-    assert len(privacy.seeds_of(smoke)) >= privacy.POWER_SEEDS
+    assert len(privacy.jobs(smoke)) == 3 * 5 * 7 and len(privacy.jobs(ten)) == 3 * (10 * 5 + 5 * 2)
+    assert len(privacy.seeds_of(ten)) >= privacy.POWER_SEEDS > len(privacy.seeds_of(smoke))
     for bad in ((0, 0), (), (-1,), [0, 1], (0, 1.5), (True,)):
         with pytest.raises(ConfigError, match="seeds"):
             PrivacyLoraConfig(seeds=bad)
@@ -294,6 +297,10 @@ def test_reading_notes_are_generated_from_the_rows_and_the_null_table():
     few = privacy.claim_rows(_runs({"orth": -0.1}, seeds=3), config=pc, profile="test")
     text = privacy.reading_notes(few, nulls=nulls)
     assert "has 3 seeds" in text and "underpowered" in text
+    # every row is not run (stand-in): each says its evidence is underpowered, and the notes say why so few seeds
+    assert all(r["detail"]["power"].startswith("underpowered stand-in evidence: ") for r in few)
+    assert all(f"rests on 3 seed(s) or run(s), fewer than {privacy.POWER_SEEDS}" in r["detail"]["power"] for r in few)
+    assert "No verdict rests on these runs" in text and "STANDIN_SEEDS" in text
     # the variants on fewer seeds: their rows say so (detail["power"]) and so do the notes; the others keep 10
     fewer = privacy.claim_rows(_runs({"orth": -0.1}, seeds=10, variant_seeds=4), config=pc, profile="smoke")
     variant_ids = {r["id"] for r in fewer if r["id"].endswith((".shift", ".olora"))}

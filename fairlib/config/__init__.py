@@ -23,6 +23,7 @@ from typing import Any
 from .._validation import ConfigError, bounded, choice, validate_fields
 from ..models import TinyViTSpec
 from ._overrides import FrozenDict, apply_overrides, diff_overrides, freeze, thaw
+from ._seeds import STANDIN_SEEDS, VERDICT_SEEDS
 from ._fisher import (ADULT_TABLE1_FRACTIONS, ADULT_TABLE1_SIZES, FAIR_PENALTY_FORMS, FISHER_VARIANTS, FisherSVDConfig,
                       FISHER_PROFILES)
 from ._fairlora import (FAIRLORA_DATASETS, FAIRLORA_HUB_BACKBONES, FAIRLORA_PROFILES, FAIRLORA_READINGS, STAND_IN_VIT,
@@ -40,7 +41,7 @@ __all__ = ["Profile", "get_profile", "overrides_of", "FrozenDict", "freeze", "th
            "BenchmarkConfig", "ModalityBudget", "PeftFamilyConfig", "OWN_SIZE", "budget_name",
            "LoRAFairnessConfig", "STAND_IN_VIT",
            "STAND_IN_VIT_WEAK", "MINILM", "TEXT_METHODS", "VISION_METHODS", "FAIRLORA_HUB_BACKBONES",
-           "GEMMA3_270M", "GEMMA3_TINY", "DECODER_BACKBONES",
+           "GEMMA3_270M", "GEMMA3_TINY", "DECODER_BACKBONES", "VERDICT_SEEDS", "STANDIN_SEEDS",
            # the papers' and the authors' own values (the paper side of fairlib.fidelity)
            "PAPER_VISION_BACKBONES", "PAPER_TEXT_BACKBONES", "AUTHORS_RECIPES", "AUTHORS_SHADOW_RECIPES",
            "PAPER_PRIVACY_TASKS", "VIT_BASE_IN21K", "ADULT_TABLE1_FRACTIONS", "FISHER_VARIANTS"]

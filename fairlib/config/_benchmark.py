@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import ClassVar, Optional
 
 from .._validation import ConfigError, bounded, check_seed_limits, check_seed_list, choice, validate_fields
+from ._seeds import STANDIN_SEEDS, VERDICT_SEEDS
 from ._tasks import check_task_key
 
 __all__ = ["BenchmarkConfig", "ModalityBudget", "BENCHMARK_PROFILES", "BENCHMARK_METHODS", "PAPER_BENCHMARK_METHODS",
@@ -145,12 +146,13 @@ class BenchmarkConfig:
         Metrics whose ranks are averaged in the ranking table.
     seeds : tuple of int, optional
         Training seeds of this notebook's runs (each re-splits the new task and seeds training); None: the
-        profile's ``seeds``. The smoke profile runs 10, so that every paired comparison a claim of notebook 05
-        rests on has 10 seeds (issue 12's power at smoke).
+        profile's ``seeds``. The smoke profile runs 10 (:data:`~fairlib.config.VERDICT_SEEDS`), so that every paired
+        comparison a claim of notebook 05 decides on has 10 seeds (issue 12's power at smoke).
     seed_limits : tuple of (str, int) pairs
         Tasks that run only the first ``n`` of the seeds, to keep a profile's cost: ``(("text:...", 3),)``.
         A limit may name a task that ``tasks`` leaves out (it then has no effect); it must be a valid task key.
-        The smoke profile leaves the text stand-in out of ``tasks`` and, where a user adds it, keeps it at 3
+        The smoke profile runs the image stand-in on 5 (:data:`~fairlib.config.STANDIN_SEEDS`: its rows are
+        not run (stand-in)), leaves the text stand-in out of ``tasks`` and, where a user adds it, keeps it at 3
         seeds (its whole-model runs cost more than every other task's together; no verdict rests on it: only real
         data decides, and Adult runs every seed).
     method_seed_limits : tuple of (str, int) pairs
@@ -259,7 +261,9 @@ class BenchmarkConfig:
 
 
 BENCHMARK_PROFILES = {
-    # 10 seeds: every paired comparison of a claim rests on >= 10 seeds (issue 12's power at smoke).
+    # VERDICT_SEEDS (10) on Adult, the real data every verdict of this notebook rests on (issue 12's power at smoke);
+    # STANDIN_SEEDS (5, the full profile's count) on the image stand-in, whose rows are not run (stand-in) and which
+    # decides nothing (fairlib.config._seeds says why).
     # The text stand-in runs at full only (and where a user adds it with `tasks`, on 3 seeds): measured at commit
     # d18de77, its 45 runs on 3 seeds cost 148 of the smoke reproduction's 1,982 CPU s (MiniLM whole-model runs of
     # 5-7 s each; ~74 s on 2 cores) and added only stand-in evidence (Adult decides the verdicts, the image stand-in
@@ -267,8 +271,9 @@ BENCHMARK_PROFILES = {
     # FairLoRA's second reading (class x attribute) runs on the first 3 seeds of each task: measured at smoke, one
     # run costs ~0.7 CPU s on Adult and ~2.6 estimated on the image stand-in; no claim rests on it (the claims use
     # per-class).
-    "smoke": BenchmarkConfig(tasks=STANDIN_BENCHMARK_TASKS[:2], seeds=tuple(range(10)),
-                             seed_limits=(("text:religion-standin", 3),), method_seed_limits=(("fairlora_cxa", 3),)),
+    "smoke": BenchmarkConfig(tasks=STANDIN_BENCHMARK_TASKS[:2], seeds=VERDICT_SEEDS,
+                             seed_limits=((STANDIN_BENCHMARK_TASKS[1], len(STANDIN_SEEDS)), ("text:religion-standin", 3)),
+                             method_seed_limits=(("fairlora_cxa", 3),)),
     # The papers' real sets with ViT-Base (ImageNet-21k) as the image backbone; budgets are our choices,
     # close to notebooks 02 and 03's full profiles (none of the papers runs this comparison).
     "full": BenchmarkConfig(tasks=PAPER_BENCHMARK_TASKS, image_backbone=_HUB_VIT, n_standin=4000,

@@ -25,12 +25,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ...evidence import Reason, evaluate, not_run
+from ...config import DECODER_BACKBONES
+from ...evidence import MIN_SEEDS, Reason, evaluate, not_run
 
 __all__ = ["claim_rows", "claims_table", "underpowered", "FAIRNESS_CLAIMS", "RANK_CLAIMS", "MIN_SEEDS"]
-
-#: Seeds (or runs) below which a comparison is called underpowered (issue 12: >= 10 per claimed comparison).
-MIN_SEEDS = 10
 
 #: Catalogue ids of the fairness claims, per canonical metric.
 FAIRNESS_CLAIMS = {"worst_group_accuracy": "p1.fairness.worst_group_accuracy", "dpd": "p1.fairness.dpd",
@@ -62,11 +60,14 @@ def _row(claim_id: str, comparisons: Mapping[str, dict], *, data: str, stand_in:
         return not_run(claim_id, Reason.MISSING, data=f"{data}: no comparison has a defined value")
     row = evaluate(claim_id, comparisons=dict(comparisons), data=data, stand_in=stand_in)
     few = {label: len(c["a"]) for label, c in comparisons.items() if "a" in c and len(c["a"]) < MIN_SEEDS}
-    if few:
-        row["detail"] = {**(row.get("detail") or {}), "power": (
-            "underpowered: " + "; ".join(f"{label} rests on {n} seed(s)" for label, n in few.items())
-            + f" (< {MIN_SEEDS}; text_seed_limits runs the decoder LLM on fewer seeds to keep the CPU budget, as "
-              f"Fig. 2 states)")}
+    power = (row.get("detail") or {}).get("power")  # a stand-in row's, from the claims engine
+    if few and power is None:
+        power = ("underpowered: " + "; ".join(f"{label} rests on {n} seed(s)" for label, n in few.items())
+                 + f" (< {MIN_SEEDS})")
+    if any(backbone in label for label in few for backbone in DECODER_BACKBONES):
+        power += "; text_seed_limits runs the decoder LLM on fewer seeds to keep the CPU budget, as Fig. 2 states"
+    if power is not None:
+        row["detail"] = {**(row.get("detail") or {}), "power": power}
     return row
 
 

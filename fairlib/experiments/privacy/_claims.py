@@ -18,8 +18,8 @@ from ._tasks import is_stand_in
 
 __all__ = ["CLAIM_STRATEGY", "POWER_SEEDS", "claim_comparisons", "claim_rows", "claims_table", "reading_notes"]
 
-#: Seeds per seed-paired comparison that issue 12 asks of every claim at the smoke profile.
-POWER_SEEDS = 10
+#: Seeds per seed-paired comparison below which a claim is underpowered (issue 12; the claims engine's).
+POWER_SEEDS = evidence.MIN_SEEDS
 
 #: Catalogue id -> the strategy it compares with Erm (B = Erm in every claim of paper 3).
 CLAIM_STRATEGY = {"p3.orth.reduces_bias": "orth", "p3.orth.keeps_utility": "orth",
@@ -68,6 +68,7 @@ def claim_rows(runs: Any, *, config: Any, profile: str) -> list[dict]:
     """
     tasks = ", ".join(task_label(t) for t in dict.fromkeys(runs.task))
     stand_in = is_stand_in(config)
+    every = runs.seed.nunique()
     rows = []
     for c in claims_of(NOTEBOOK):
         strategy = CLAIM_STRATEGY[c.id]
@@ -79,10 +80,14 @@ def claim_rows(runs: Any, *, config: Any, profile: str) -> list[dict]:
             # The stand-in's own test, complete: its minimum detectable effect and seeds needed beside its verdict.
             own = evidence.evaluate(c.id, comparisons=comparisons, data=data, stand_in=False)
             row["evidence"].update(mde=own["mde"], seeds_needed=own["seeds_needed"])
-        if seeds < POWER_SEEDS:
-            row["detail"] = {"power": f"{seeds} seeds per comparison, fewer than the target of {POWER_SEEDS}: "
-                                      f"{strategy} runs on the configuration's variant_seeds = {seeds} seeds only "
-                                      f"(the smoke budget); read its verdict as underpowered"}
+        notes = [(row.get("detail") or {}).get("power")]  # a stand-in row's, from the claims engine
+        if seeds < every:
+            notes.append(f"{strategy} runs on the configuration's variant_seeds = {seeds} of the {every} seeds only "
+                         f"(the smoke budget)")
+        elif seeds < POWER_SEEDS and notes[0] is None:
+            notes.append(f"{seeds} seeds per comparison, fewer than {POWER_SEEDS}: read its verdict as underpowered")
+        if any(notes):
+            row["detail"] = {**(row.get("detail") or {}), "power": "; ".join(n for n in notes if n)}
         rows.append(row)
     return rows
 
@@ -130,12 +135,12 @@ def reading_notes(rows: list[dict], *, nulls: Any) -> str:
         minimum detectable effect and seeds needed of every inconclusive one, and how many mean gaps lie above
         their permutation null's 95th percentile.
     """
-    counts = _seed_counts([r for r in rows if "power" not in (r.get("detail") or {})]) or _seed_counts(rows)
+    fewer = [r["id"] for r in rows if "variant_seeds" in (r.get("detail") or {}).get("power", "")]
+    counts = _seed_counts([r for r in rows if r["id"] not in fewer]) or _seed_counts(rows)
     low, high = min(counts), max(counts)
     seeds = f"{low}" if low == high else f"{low} to {high}"
     lines = [f"- **Seeds.** Every comparison the claims rest on has {seeds} seeds per strategy, paired with Erm by "
              f"seed."]
-    fewer = [r["id"] for r in rows if "power" in (r.get("detail") or {})]
     if fewer:
         lines[0] = lines[0].replace("Every comparison the claims rest on", "Every comparison of the other claims")
         lines.insert(0, f"- **Orth variants on fewer seeds.** {', '.join(f'`{i}`' for i in fewer)} rest on "
@@ -147,6 +152,10 @@ def reading_notes(rows: list[dict], *, nulls: Any) -> str:
         lines[-1] += (f" That is fewer than the target of {POWER_SEEDS} per comparison, so every claim stays "
                      f"underpowered at this profile; each inconclusive row's seeds needed says what its observed "
                      f"spread would need.")
+        if rows and all(r["reason"] == evidence.Reason.STAND_IN.value for r in rows):
+            lines[-1] += (f" No verdict rests on these runs (every claim is `not run (stand-in)`), so the smoke "
+                          f"profile gives them the full profile's number of seeds and keeps {POWER_SEEDS} for the "
+                          f"comparisons that decide a verdict (`fairlib.config.STANDIN_SEEDS`).")
     verdicts: dict[str, list[str]] = {}
     inconclusive = []
     for r in rows:
